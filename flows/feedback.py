@@ -1,0 +1,87 @@
+"""``handle_feedback``: the Prefect run of one feedback, after intake has recorded and graded it.
+
+It starts the incident's response run when this feedback opened the incident, tells the new level's
+roles at once when it raised the level, and marks the feedback handled (a crash before that point
+means the service handles it again on restart; every step here is idempotent).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from prefect import flow
+from prefect.client.orchestration import get_client
+from sqlalchemy import update
+
+from flows import dispatch
+from flows.marks import once
+from flows.notices import archive, deadline_context, tell
+from flows.runtime import scope_tag
+from incident.deadlines import outstanding
+from incident.records import later_report_pending
+from models import Feedback, Incident, session_scope, utcnow
+
+DEPLOYMENT = "incident_response/incident-service"
+
+
+def run_name(incident: Incident) -> str:
+    return f"{incident.id}-L{incident.level}-{incident.category}"
+
+
+async def start_incident_run(incident_id: str) -> str:
+    """Create the incident's ``incident_response`` run once (from the served deployment)."""
+    with session_scope() as s:
+        inc = s.get_one(Incident, incident_id)
+        if inc.flow_run_id:
+            return inc.flow_run_id
+        name = run_name(inc)
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name(DEPLOYMENT)
+        run = await client.create_flow_run_from_deployment(
+            deployment.id, parameters={"incident_id": incident_id}, name=name, tags=[scope_tag()]
+        )
+        with session_scope() as s:
+            claimed = s.execute(
+                update(Incident)
+                .where(Incident.id == incident_id, Incident.flow_run_id.is_(None))
+                .values(flow_run_id=str(run.id))
+            ).rowcount
+        if not claimed:  # another handler created it first: keep theirs
+            await client.delete_flow_run(run.id)
+            with session_scope() as s:
+                return s.get_one(Incident, incident_id).flow_run_id or ""
+    dispatch.submit(run)
+    return str(run.id)
+
+
+async def level_raised(incident_id: str, old_level: int) -> None:
+    with session_scope() as s:
+        inc = s.get_one(Incident, incident_id)
+        level, flow_run_id, name = inc.level, inc.flow_run_id, run_name(inc)
+        contact = outstanding(s, inc, "contact")  # an overdue one shows as overdue
+        due = deadline_context(contact.due_at, "contact") if contact else {}
+    if not once(incident_id, f"level_raised-{level}"):
+        return
+    await tell(incident_id, "level_raised", None, old_level=old_level, new_level=level, **due)
+    archive(incident_id)
+    if flow_run_id:
+        async with get_client() as client:
+            await client.update_flow_run(UUID(flow_run_id), name=name)
+
+
+# No result to keep (the database holds the outcome) and ids only as parameters: persistence and
+# pydantic validation of the parameters are per-run costs with nothing to gain (flows/runtime.py).
+@flow(name="handle_feedback", persist_result=False, validate_parameters=False)
+async def handle_feedback(feedback_id: str) -> str | None:
+    with session_scope() as s:
+        fb = s.get_one(Feedback, feedback_id)
+        incident_id, opened, raised_from = fb.incident_id, fb.opened_incident, fb.raised_from
+    if incident_id and opened:
+        await start_incident_run(incident_id)
+    elif incident_id and raised_from:
+        await level_raised(incident_id, raised_from)
+    elif incident_id and not later_report_pending(feedback_id):  # joined: the forms list one more customer
+        archive(incident_id, ["level_determination", "customer_issue"])
+    with session_scope() as s:
+        s.execute(update(Feedback).where(Feedback.id == feedback_id).values(handled_at=utcnow()))
+    return incident_id

@@ -1,0 +1,174 @@
+"""``incident_response``: one incident walked through the guide's four stages, in order.
+
+Every ``wait_for`` is a point where a person must act; the run is suspended there (no process held)
+and resumed by the CLI/API. A resumed run replays from the top: what is done is found in the
+database, and each side effect is guarded by ``once`` so it happens a single time.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+import playbooks
+from flows.marks import once
+from flows.notices import archive, deadline_context, level_roles, tell
+from flows.waiting import wait_for
+from incident import actions, settings, timeline
+from incident.deadlines import active
+from models import Incident, session_scope, utcnow
+
+
+@flow(name="incident_response", persist_result=True)
+async def incident_response(incident_id: str) -> str:
+    """Response start → on-site handling → resolution → follow-up (domain.md §5)."""
+    await response_start(incident_id)
+    await on_site_handling(incident_id)
+    await resolution(incident_id)
+    await follow_up(incident_id)
+    return incident_id
+
+
+async def response_start(incident_id: str) -> None:
+    """Stage 1: graded at intake; start the level's response and tell everyone it names."""
+    if not await enter(incident_id, "response"):
+        return
+    with session_scope() as s:
+        inc = s.get_one(Incident, incident_id)
+        rules = playbooks.get(inc.category).level(inc.level)
+        contact = active(s, inc, "contact")
+        due = deadline_context(contact.due_at, "contact") if contact else {}
+    await tell(
+        incident_id,
+        "incident_opened",
+        level_roles(incident_id),
+        action=rules.response_start(settings.default_lang()),
+        **due,
+    )
+
+
+async def on_site_handling(incident_id: str) -> None:
+    """Stage 2: contact the customer within the deadline, take a temporary measure."""
+    await enter(incident_id, "handling")
+    await wait_for(incident_id, "contact")
+    await wait_for(incident_id, "measure")
+
+
+async def resolution(incident_id: str) -> None:
+    """Stage 3: cause analysis, an approved solution, and the customer's confirmation.
+
+    A rejected proposal, or an unsatisfied customer, sends it back to a new proposal round.
+    """
+    await enter(incident_id, "resolution", roles=[_book(incident_id).cause_owner])
+    await wait_for(incident_id, "cause")
+    if once(incident_id, "archived:cause"):
+        archive(incident_id)  # the cause analysis report, before anyone proposes
+    round_ = 1
+    while True:
+        proposal = await wait_for(incident_id, f"proposal-{round_}")
+        if once(incident_id, f"approval_requested-{round_}"):
+            approver = _rules(incident_id).approver
+            with session_scope() as s:
+                deadline = active(s, s.get_one(Incident, incident_id), "approval")
+                due = deadline_context(deadline.due_at, "approval") if deadline else {}
+            await tell(
+                incident_id,
+                "approval_requested",
+                [approver],
+                solution=proposal["solution"],
+                approver_role=approver,
+                round=round_,
+                **due,
+            )
+            archive(incident_id)  # the solution approval form, awaiting its decision
+        decision = await wait_for(incident_id, f"approval-{round_}")
+        if once(incident_id, f"approval_decided-{round_}"):
+            await tell(
+                incident_id,
+                "approval_decided",
+                None,
+                approved=not decision["reject"],
+                decided_by=decision["by"],
+                reason=decision["reason"],
+                round=round_,
+                solution=proposal["solution"],
+            )
+            archive(incident_id)
+        if decision["reject"]:
+            round_ += 1
+            continue
+        confirmation = await wait_for(incident_id, f"confirmation-{round_}")
+        if confirmation["result"] == "unsatisfied":
+            if once(incident_id, f"archived:confirmation-{round_}"):
+                archive(incident_id)  # the slip says so (a satisfied one is archived on entering follow-up)
+            round_ += 1
+            continue
+        return
+
+
+async def follow_up(incident_id: str) -> None:
+    """Stage 4: survey until the level's satisfaction target is met, then the 5W1H post-mortem."""
+    await enter(incident_id, "follow_up", notice="resolved")
+    round_ = 1
+    while True:
+        await wait_for(incident_id, f"survey-{round_}")
+        with session_scope() as s:
+            below_target = s.get_one(Incident, incident_id).follow_up_round > round_
+        if not below_target:
+            break
+        if once(incident_id, f"survey_below_target-{round_}"):
+            target = _rules(incident_id).satisfaction_target
+            await tell(
+                incident_id,
+                "survey_below_target",
+                ["customer_service", _rules(incident_id).lead],
+                round=round_ + 1,
+                target=target,
+            )
+            archive(incident_id)  # the post-mortem draft shows the survey below target
+        round_ += 1
+    await close(incident_id)
+
+
+async def close(incident_id: str) -> None:
+    if not once(incident_id, "closed"):
+        return
+    now = utcnow()
+    with session_scope() as s:
+        inc = s.get_one(Incident, incident_id, with_for_update=True)
+        actions.advance(inc, "closed")
+        inc.closed_at, inc.open_key = now, None
+        from incident import deadlines
+
+        deadlines.meet(s, inc, "postmortem", now)
+        timeline.add(s, incident_id, "postmortem_rendered", "system", None, now=now)
+        timeline.add(s, incident_id, "closed", "system", None, now=now)
+    archive(incident_id)
+    await tell(incident_id, "stage_changed", None, stage="closed")
+    get_run_logger().info("%s closed; post-mortem archived", incident_id)
+
+
+async def enter(
+    incident_id: str, stage: str, roles: list[str] | None = None, notice: str = "stage_changed"
+) -> bool:
+    """Enter a stage once: status, timeline, records archived, the people told."""
+    if not once(incident_id, f"stage:{stage}"):
+        return False
+    with session_scope() as s:
+        inc = s.get_one(Incident, incident_id, with_for_update=True)
+        actions.advance(inc, stage)
+        timeline.add(s, incident_id, "stage_entered", "system", stage)
+    archive(incident_id)
+    if stage != "response":
+        await tell(incident_id, notice, [*level_roles(incident_id), *(roles or [])], stage=stage)
+    return True
+
+
+def _book(incident_id: str) -> playbooks.Playbook:
+    with session_scope() as s:
+        return playbooks.get(s.get_one(Incident, incident_id).category)
+
+
+def _rules(incident_id: str) -> playbooks.LevelRules:
+    with session_scope() as s:
+        inc = s.get_one(Incident, incident_id)
+        return playbooks.get(inc.category).level(inc.level)

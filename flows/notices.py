@@ -1,0 +1,110 @@
+"""Telling people: build a notice's context from the incident and send it to roles (a Prefect task).
+
+Contexts carry ids, levels, counts, deadlines and the masked summary — never contact details.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+import notifiers
+import playbooks
+from incident import settings
+from incident.privacy import mask_text
+from models import Incident, Record, session_scope, utcnow
+
+
+def context(incident_id: str, lang: str | None = None) -> dict[str, Any]:
+    lang = lang or settings.default_lang()
+    with session_scope() as session:
+        inc = session.get_one(Incident, incident_id)
+        book = playbooks.get(inc.category)
+        ctx: dict[str, Any] = {
+            "incident_id": inc.id,
+            "level": inc.level,
+            "category": inc.category,
+            "category_label": book.title(lang),
+            "summary": mask_text(inc.summary),
+            "customers": inc.customers,
+            "status": inc.status,
+            "stage": inc.status,
+            "reasons": list(inc.level_reasons or []),
+        }
+    public = os.environ.get("INCIDENT_PUBLIC_URL")
+    if public:
+        ctx["console_url"] = f"{public.rstrip('/')}/incidents/{incident_id}"
+    return ctx
+
+
+def deadline_context(due_at: datetime, kind: str, now: datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    return {
+        "deadline_kind": kind,
+        "due_at": due_at,
+        "minutes_left": int((due_at - now).total_seconds() // 60),
+    }
+
+
+def level_roles(incident_id: str) -> list[str]:
+    with session_scope() as session:
+        inc = session.get_one(Incident, incident_id)
+        return list(playbooks.get(inc.category).level(inc.level).roles)
+
+
+@task(name="notify", cache_policy=NO_CACHE, task_run_name="notify-{kind}")
+async def tell(incident_id: str, kind: str, roles: list[str] | None = None, **extra: Any) -> int:
+    """Send one notice kind to roles (default: everyone the level's playbook names)."""
+    roles = roles or level_roles(incident_id)
+    lang = settings.default_lang()
+    results = await notifiers.notify(
+        kind, roles, {**context(incident_id, lang), **extra}, incident_id=incident_id, lang=lang
+    )
+    return sum(1 for r in results if r.status == "sent")
+
+
+@task(name="archive-records", cache_policy=NO_CACHE)
+def archive(incident_id: str, kinds: list[str] | None = None) -> list[str]:
+    """Render every record (or only ``kinds``) the incident's facts allow so far (zh/en, md/html), keep it.
+
+    The incident row is locked first: two archivers of one incident (its run and a joining report's run)
+    take turns instead of both inserting the same record (a unique-constraint error on PostgreSQL).
+    """
+    from incident.documents.dossier import build_dossier
+    from incident.documents.render import RECORD_KINDS, available, render
+
+    now = utcnow()
+    kept: list[str] = []
+    with session_scope() as session:
+        session.get(Incident, incident_id, with_for_update=True)
+        dossier = build_dossier(session, incident_id)
+        existing = {
+            (r.kind, r.lang, r.format): r
+            for r in session.query(Record).filter(Record.incident_id == incident_id)
+        }
+        for kind in RECORD_KINDS:
+            if (kinds and kind not in kinds) or not available(kind, dossier):
+                continue
+            kept.append(kind)
+            for lang in ("zh", "en"):
+                for fmt in ("md", "html"):
+                    content = render(kind, dossier, lang=lang, fmt=fmt)
+                    row = existing.get((kind, lang, fmt))
+                    if row is None:
+                        session.add(
+                            Record(
+                                incident_id=incident_id,
+                                kind=kind,
+                                lang=lang,
+                                format=fmt,
+                                content=content,
+                                updated_at=now,
+                            )
+                        )
+                    else:
+                        row.content, row.updated_at = content, now
+    return kept

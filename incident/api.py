@@ -1,0 +1,173 @@
+"""The HTTP API served by ``incident serve`` (interface.md): the CLI, scripts and the console use it.
+
+Every route but ``/healthz`` needs the bearer token. Bodies are the same pydantic models the CLI
+validates with; bad input is a 4xx with a one-line ``error`` and stores nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy.exc import DBAPIError
+
+from incident import actions, views
+from incident.errors import ActionError
+from incident.intake import FeedbackIn
+
+TOKEN_HEADER = "Authorization"
+MAX_BODY_BYTES = int(os.environ.get("INCIDENT_MAX_BODY_BYTES", str(256 * 1024)))
+
+
+def validation_message(errors: list[Any]) -> str:
+    """The first pydantic error as one line: 'summary: Field required'."""
+    first = errors[0]
+    loc = list(first.get("loc", ()))
+    where = ".".join(str(p) for p in (loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc))
+    return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+
+
+def create_app(token: str) -> FastAPI:
+    app = FastAPI(
+        title="incident",
+        version="0.1.0",
+        description="Emergency incident-response orchestrator for after-sales service.",
+    )
+
+    def authorised(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+        given = (authorization or "").removeprefix("Bearer ").strip() or request.cookies.get(
+            "incident_token", ""
+        )
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        """Refuse oversized bodies before reading them (1 MB summaries, floods): 413."""
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse({"error": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_down(_: Request, exc: DBAPIError) -> JSONResponse:
+        """The database is unreachable or locked: the transaction was rolled back, so retry later."""
+        return JSONResponse({"error": "database unavailable; nothing was stored, retry shortly"},
+                            status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(ActionError)
+    async def _action_error(_: Request, exc: ActionError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"error": validation_message(list(exc.errors())), "detail": jsonable(exc.errors())},
+            status_code=422,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    api = [Depends(authorised)]
+
+    @app.post("/api/feedback", status_code=202, dependencies=api)
+    async def post_feedback(body: FeedbackIn) -> dict[str, Any]:
+        from flows import intake_runs
+
+        return await intake_runs.accept(body)
+
+    @app.get("/api/feedback/{feedback_id}", dependencies=api)
+    async def feedback_status(feedback_id: str) -> dict[str, Any]:
+        """A 202 in a storm may carry ``flow_run_id: null``: the run is made moments later; see it here."""
+        from flows import intake_runs
+
+        return await run_in_threadpool(intake_runs.status, feedback_id)
+
+    @app.get("/api/incidents", dependencies=api)
+    async def list_incidents(open: bool = False) -> dict[str, Any]:
+        return {"incidents": await run_in_threadpool(views.list_incidents, open)}
+
+    @app.get("/api/incidents/{incident_id}", dependencies=api)
+    async def show(incident_id: str) -> dict[str, Any]:
+        from flows.waiting import pause_key
+
+        data = await run_in_threadpool(views.show, incident_id)
+        data["waiting_for"] = await pause_key(data["flow_run_id"]) if data["flow_run_id"] else None
+        return data
+
+    def action_route(name: str, model: type[actions.Answer], fn: Callable[..., dict[str, Any]]) -> None:
+        async def act(incident_id: str, body: actions.Answer) -> dict[str, Any]:
+            from flows.waiting import nudge
+
+            result = await run_in_threadpool(fn, incident_id, body)
+            await nudge(incident_id)
+            return result
+
+        act.__name__ = f"{name}_incident"
+        act.__annotations__ = {"incident_id": str, "body": model, "return": dict[str, Any]}
+        app.post(f"/api/incidents/{{incident_id}}/{name}", dependencies=api)(act)
+
+    for name, model, fn in (
+        ("contact", actions.ContactIn, actions.contact),
+        ("measure", actions.MeasureIn, actions.measure),
+        ("cause", actions.CauseIn, actions.cause),
+        ("propose", actions.ProposeIn, actions.propose),
+        ("approve", actions.ApproveIn, actions.approve),
+        ("confirm", actions.ConfirmIn, actions.confirm),
+        ("survey", actions.SurveyIn, actions.survey),
+    ):
+        action_route(name, model, fn)
+
+    @app.get("/api/incidents/{incident_id}/postmortem", dependencies=api)
+    async def postmortem(
+        incident_id: str,
+        format: Annotated[str, Query(pattern="^(md|html|pdf)$")] = "md",
+        lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
+    ) -> Response:
+        from incident.postmortem import render_postmortem
+
+        if format == "pdf":
+            from incident.records import postmortem_pdf
+
+            pdf, due = await run_in_threadpool(postmortem_pdf, incident_id, lang)
+            headers = {"X-Postmortem-Due": due.isoformat() if due else ""}
+            return Response(pdf, media_type="application/pdf", headers=headers)
+        text, due = await run_in_threadpool(render_postmortem, incident_id, lang, format)
+        media = "text/html" if format == "html" else "text/markdown"
+        return PlainTextResponse(
+            text,
+            media_type=f"{media}; charset=utf-8",
+            headers={"X-Postmortem-Due": due.isoformat() if due else ""},
+        )
+
+    @app.get("/api/incidents/{incident_id}/notifications", dependencies=api)
+    async def notifications(incident_id: str) -> dict[str, Any]:
+        import notifiers
+
+        await run_in_threadpool(views.show, incident_id)  # 404 for unknown ids
+        return {
+            "incident_id": incident_id,
+            "deliveries": await run_in_threadpool(notifiers.deliveries, incident_id),
+        }
+
+    from incident import metrics_api, records
+
+    app.include_router(records.router, dependencies=api)  # /api/incidents/{id}/records…
+    app.include_router(metrics_api.router, dependencies=api)  # /api/metrics…, /metrics (Prometheus)
+    return app
+
+
+def jsonable(errors: list[Any]) -> list[dict[str, Any]]:
+    return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg")), "type": e.get("type")} for e in errors]

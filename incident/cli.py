@@ -1,0 +1,381 @@
+"""The ``incident`` command (typer). Every command takes ``--json`` and then prints one JSON object.
+
+Input is validated here with the same pydantic models the API uses, so bad input is one line on
+stderr and exit code 2 before anything is sent or stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+from typer._click.exceptions import ClickException  # typer >= 0.29 vendors click
+
+from incident import actions
+from incident.api import validation_message
+from incident.client import Client, ServiceError
+from incident.intake import FeedbackIn
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    help="Emergency incident response for after-sales service.",
+)
+out = Console()
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
+
+
+def fail(message: str, as_json: bool, code: int = 2) -> NoReturn:
+    if as_json:
+        print(json.dumps({"error": message}, ensure_ascii=False))
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def build(model: type[BaseModel], as_json: bool, **fields: Any) -> BaseModel:
+    try:
+        return model(**{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        fail(validation_message(list(exc.errors())), as_json)
+
+
+def call(as_json: bool, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    try:
+        return Client().json(method, path, **kwargs)
+    except ServiceError as exc:
+        fail(exc.message, as_json, 2 if 400 <= exc.status < 500 else 1)
+
+
+def emit(data: dict[str, Any], as_json: bool, human: Callable[[dict[str, Any]], None] | None = None) -> None:
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+    elif human:
+        human(data)
+    else:
+        for key, value in data.items():
+            out.print(f"[bold]{key}[/]: {value}")
+
+
+@app.command()
+def report(
+    category: Annotated[
+        str | None, typer.Option(help="product_quality | service_failure | special_scenario")
+    ] = None,
+    summary: Annotated[str | None, typer.Option(help="what the customer says")] = None,
+    customer: str | None = None,
+    contact: Annotated[
+        str | None, typer.Option(help="phone or e-mail (kept internal, always masked)")
+    ] = None,
+    order: str | None = None,
+    channel: Annotated[str, typer.Option(help="phone app web email social store internal")] = "phone",
+    kind: Annotated[str, typer.Option(help="complaint suggestion inquiry praise alarm")] = "complaint",
+    product_model: str | None = None,
+    serial: str | None = None,
+    batch: str | None = None,
+    service: Annotated[str | None, typer.Option(help="the failing service (service failures)")] = None,
+    region: str | None = None,
+    cause: Annotated[str | None, typer.Option(help="the outside cause (special scenarios)")] = None,
+    purchase_date: str | None = None,
+    occurred_at: str | None = None,
+    impact: str | None = None,
+    mood: Annotated[str | None, typer.Option(help="agitated calm anxious")] = None,
+    customers: Annotated[int, typer.Option(help="customers this report speaks for")] = 1,
+    media: bool = False,
+    injury: bool = False,
+    property_loss: bool = False,
+    brand_risk: bool = False,
+    outage: Annotated[str | None, typer.Option(help="regional")] = None,
+    big_loss: bool = False,
+    compensation_demand: bool = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record one feedback, grade it, open or join its incident, start its flow run."""
+    fields = {k: v for k, v in locals().items() if k != "as_json"}
+    body = build(FeedbackIn, as_json, **fields)
+    data = call(as_json, "POST", "/api/feedback", json=body.model_dump(exclude_none=True))
+    emit(data, as_json)
+
+
+def _incident_table(rows: list[dict[str, Any]]) -> None:
+    table = Table("incident", "level", "category", "status", "customers", "next deadline")
+    for row in rows:
+        nxt = row.get("next_deadline") or {}
+        table.add_row(
+            row["incident_id"],
+            f"L{row['level']}",
+            row["category"],
+            row["status"],
+            str(row["customers"]),
+            f"{nxt.get('kind', '')} {nxt.get('due_at', '')}".strip(),
+        )
+    out.print(table)
+
+
+@app.command("list")
+def list_(
+    open_only: Annotated[bool, typer.Option("--open", help="only open incidents")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Incidents, newest first."""
+    data = call(as_json, "GET", "/api/incidents", params={"open": open_only})
+    emit(data, as_json, lambda d: _incident_table(d["incidents"]))
+
+
+def _show_human(data: dict[str, Any]) -> None:
+    out.print(
+        f"[bold]{data['incident_id']}[/] L{data['level']} {data['category']} — {data['status']}, "
+        f"{data['customers']} customer(s); waiting for: {data.get('waiting_for') or '-'}"
+    )
+    out.print(data["summary"])
+    table = Table("at", "event", "by", "detail")
+    for event in data["timeline"]:
+        table.add_row(event["at"][:19], event["event"], event["by"], event.get("detail") or "")
+    out.print(table)
+    deadlines = Table("deadline", "due", "state")
+    for d in data["deadlines"]:
+        deadlines.add_row(d["kind"], d["due_at"][:19], d["state"])
+    out.print(deadlines)
+
+
+@app.command()
+def show(incident_id: str, as_json: JsonOpt = False) -> None:
+    """One incident with its timeline and deadlines."""
+    emit(call(as_json, "GET", f"/api/incidents/{incident_id}"), as_json, _show_human)
+
+
+def _act(incident_id: str, name: str, model: type[BaseModel], as_json: bool, **fields: Any) -> None:
+    body = build(model, as_json, **fields)
+    emit(
+        call(
+            as_json, "POST", f"/api/incidents/{incident_id}/{name}", json=body.model_dump(exclude_none=True)
+        ),
+        as_json,
+    )
+
+
+@app.command("contact")
+def contact_(
+    incident_id: str,
+    by: Annotated[str, typer.Option(help="who called the customer")],
+    note: str | None = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record the first (or a further) contact with the customer."""
+    _act(incident_id, "contact", actions.ContactIn, as_json, by=by, note=note)
+
+
+@app.command()
+def measure(
+    incident_id: str,
+    kind: Annotated[str, typer.Option(help="a temporary measure of the playbook")],
+    by: str = "on-call",
+    note: str | None = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a temporary measure (spare_product, coupon, reschedule …)."""
+    _act(incident_id, "measure", actions.MeasureIn, as_json, kind=kind, by=by, note=note)
+
+
+@app.command("cause")
+def cause_(
+    incident_id: str,
+    root: Annotated[str, typer.Option(help="root cause")],
+    direct: Annotated[str, typer.Option(help="direct cause")],
+    stage: Annotated[str, typer.Option(help="production service logistics system external")],
+    by: str = "on-call",
+    as_json: JsonOpt = False,
+) -> None:
+    """Record the cause analysis."""
+    _act(incident_id, "cause", actions.CauseIn, as_json, root=root, direct=direct, stage=stage, by=by)
+
+
+@app.command()
+def propose(
+    incident_id: str,
+    solution: Annotated[str, typer.Option(help="a solution of the playbook")],
+    by: str = "on-call",
+    note: str | None = None,
+    legal_reviewed: bool = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Propose the solution; it then waits for the level's approver."""
+    _act(
+        incident_id,
+        "propose",
+        actions.ProposeIn,
+        as_json,
+        solution=solution,
+        by=by,
+        note=note,
+        legal_reviewed=legal_reviewed,
+    )
+
+
+@app.command()
+def approve(
+    incident_id: str,
+    by: Annotated[str, typer.Option(help="approver's name")],
+    role: Annotated[str, typer.Option(help="approver's role: leadership (L1) or dept_head (L2/L3)")],
+    reject: bool = False,
+    reason: str | None = None,
+    legal_reviewed: bool = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve (or --reject --reason) the proposed solution; only the level's approver role may."""
+    _act(
+        incident_id,
+        "approve",
+        actions.ApproveIn,
+        as_json,
+        by=by,
+        role=role,
+        reject=reject,
+        reason=reason,
+        legal_reviewed=legal_reviewed,
+    )
+
+
+@app.command()
+def confirm(
+    incident_id: str,
+    result: Annotated[str, typer.Option(help="satisfied neutral unsatisfied")],
+    by: str = "customer",
+    note: str | None = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The customer's confirmation of the result."""
+    _act(incident_id, "confirm", actions.ConfirmIn, as_json, result=result, by=by, note=note)
+
+
+@app.command()
+def survey(
+    incident_id: str,
+    speed: Annotated[int, typer.Option(help="1-5")],
+    result: Annotated[int, typer.Option(help="1-5")],
+    attitude: Annotated[int, typer.Option(help="1-5")],
+    suggestion: str | None = None,
+    by: str = "customer_service",
+    as_json: JsonOpt = False,
+) -> None:
+    """The satisfaction survey; below the level's target opens another follow-up round."""
+    _act(
+        incident_id,
+        "survey",
+        actions.SurveyIn,
+        as_json,
+        speed=speed,
+        result=result,
+        attitude=attitude,
+        suggestion=suggestion,
+        by=by,
+    )
+
+
+@app.command()
+def postmortem(
+    incident_id: str,
+    format: Annotated[str, typer.Option("--format", help="md | html | pdf")] = "md",
+    lang: Annotated[str, typer.Option(help="zh | en")] = "zh",
+    out_path: Annotated[Path | None, typer.Option("--out", help="file to write")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Render the 5W1H post-mortem (a draft until the incident is closed)."""
+    from incident.postmortem import default_path
+
+    if format not in ("md", "html", "pdf") or lang not in ("zh", "en"):
+        fail("--format must be md, html or pdf and --lang zh or en", as_json)
+    try:
+        response = Client().call(
+            "GET", f"/api/incidents/{incident_id}/postmortem", params={"format": format, "lang": lang}
+        )
+    except ServiceError as exc:
+        fail(exc.message, as_json, 2 if 400 <= exc.status < 500 else 1)
+    path = out_path or default_path(incident_id, lang, format)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(response.content)  # the service sends UTF-8 text, or PDF bytes
+    emit(
+        {
+            "incident_id": incident_id,
+            "path": str(path.resolve()),
+            "due_at": response.headers.get("X-Postmortem-Due") or None,
+        },
+        as_json,
+    )
+
+
+@app.command()
+def notifications(incident_id: str, as_json: JsonOpt = False) -> None:
+    """The delivery log of an incident's notices."""
+
+    def human(data: dict[str, Any]) -> None:
+        table = Table("at", "notice", "role", "channel", "status", "attempts", "error")
+        for d in data["deliveries"]:
+            table.add_row(
+                str(d.get("created_at", ""))[:19],
+                d["notice"],
+                d["role"],
+                d["url"],
+                d["status"],
+                str(d["attempts"]),
+                d.get("error") or "",
+            )
+        out.print(table)
+
+    emit(call(as_json, "GET", f"/api/incidents/{incident_id}/notifications"), as_json, human)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Run the service: HTTP API, flow runs and the deadline watcher (until stopped)."""
+    from incident.server import ServeError, run
+
+    try:
+        run(host, port)
+    except ServeError as exc:
+        fail(str(exc), False)
+
+
+@app.command()
+def demo(as_json: JsonOpt = False) -> None:
+    """Run domain.md's three worked examples end to end and print where their post-mortems are."""
+    from incident.demo import run_demo
+
+    emit(
+        run_demo(call),
+        as_json,
+        lambda d: [
+            out.print(f"{r['incident_id']} L{r['level']} {r['category']}: {r['status']} → {r['postmortem']}")
+            for r in d["incidents"]
+        ],
+    )
+
+
+from incident import metrics_cli  # noqa: E402  (handed the helpers above)
+
+metrics_cli.register(app, call=call, fail=fail, emit=emit)  # `incident records`, `incident metrics`
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)  # returns (not raises) the code of typer.Exit
+    except ClickException as exc:  # unknown option, missing argument: one line, exit 2
+        message = exc.format_message()
+        if "--json" in sys.argv:
+            print(json.dumps({"error": message}, ensure_ascii=False))
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""How commands reach the service: ``service.json`` in INCIDENT_HOME, started in the background if absent.
+
+Kept free of Prefect imports so a CLI command starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+
+from incident import settings
+from incident.server import healthy, read_json, service_file
+
+START_TIMEOUT = float(os.environ.get("INCIDENT_START_TIMEOUT", "180"))
+
+
+class ServiceError(Exception):
+    """An answer from the service that is the user's to fix (4xx): message is one line."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+def _running() -> dict[str, Any] | None:
+    info = read_json(service_file())
+    if info and healthy(info["url"]):
+        return info
+    return None
+
+
+def _start() -> dict[str, Any]:
+    log_path = settings.home() / "serve.log"
+    print(
+        f"incident: no service for {settings.home()}; starting one in the background (log: {log_path})",
+        file=sys.stderr,
+    )
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "incident.cli", "serve", "--port", "0"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        info = _running()
+        if info:
+            print(f"incident: service ready at {info['url']} (pid {info['pid']})", file=sys.stderr)
+            return info
+        if proc.poll() is not None and not _running():
+            time.sleep(1)  # another starter may hold the lock and be about to write service.json
+            if _running():
+                continue
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty log)"]
+            raise ServiceError(f"the service did not start: {tail[0]}", 1)
+        time.sleep(0.3)
+    raise ServiceError(f"the service did not start within {START_TIMEOUT:.0f} s; see {log_path}", 1)
+
+
+class Client:
+    def __init__(self) -> None:
+        url = os.environ.get("INCIDENT_URL")
+        info: dict[str, Any] = {"url": url} if url else (_running() or _start())
+        token = settings.api_token() or info.get("token", "")
+        self.http = httpx.Client(
+            base_url=info["url"], headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self.http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("error") or response.text
+            except ValueError:
+                message = response.text
+            raise ServiceError(
+                str(message).splitlines()[0] if message else response.reason_phrase, response.status_code
+            )
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return self.call(method, path, **kwargs).json()

@@ -1,0 +1,77 @@
+"""Console login: the API token, typed once, kept in the HttpOnly ``incident_token`` cookie.
+
+Why the same token and cookie as the API (incident/api.py accepts it): one secret to hand out and to
+rotate. The cookie is HttpOnly (page scripts never see it) and SameSite=Lax (other sites cannot post
+forms with it); every console form also carries a CSRF value derived from the token, so a form
+posted from elsewhere is refused even by a browser that ignores SameSite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from urllib.parse import parse_qs, quote
+
+from fastapi import Request
+
+COOKIE = "incident_token"
+COOKIE_MAX_AGE = 12 * 3600  # one shift
+
+
+class LoginRequired(Exception):
+    """Raised by console routes without a valid token; answered with a redirect to the login form."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def server_token(request: Request) -> str:
+    return str(request.app.state.console_token)
+
+
+def given_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    return header.removeprefix("Bearer ").strip() or request.cookies.get(COOKIE, "")
+
+
+def token_matches(given: str, request: Request) -> bool:
+    return secrets.compare_digest(given.encode(), server_token(request).encode())
+
+
+def logged_in(request: Request) -> bool:
+    return token_matches(given_token(request), request)
+
+
+def require_login(request: Request) -> None:
+    """FastAPI dependency of every console page and form."""
+    if not logged_in(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+
+
+def csrf_token(request: Request) -> str:
+    """A value only someone holding the token can compute; every console form posts it back."""
+    return hmac.new(server_token(request).encode(), b"incident-console-csrf", hashlib.sha256).hexdigest()
+
+
+def csrf_ok(request: Request, form: dict[str, str]) -> bool:
+    return secrets.compare_digest(form.get("csrf", "").encode(), csrf_token(request).encode())
+
+
+def safe_next(value: str | None) -> str:
+    """Only local paths: the login form must not become an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def login_url(next_path: str) -> str:
+    return "/login" + ("" if next_path == "/" else f"?next={quote(next_path, safe='')}")
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form as a dict of the last value per field (no multipart needed here)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}

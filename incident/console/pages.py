@@ -1,0 +1,141 @@
+"""Board, closed list, incident page and its action forms.
+
+Why post-redirect-get with the action's own checks: a successful form redirects back to the incident page
+with a flash message (reloading never repeats an approval); a refused one (wrong role, wrong order, bad
+input) re-renders the page with the refusal and the action's HTTP status (403, 409, 422), storing
+nothing but what the action itself records (an ``approval_refused`` event, like the CLI).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, unquote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+import playbooks
+from incident import views
+from incident.api import validation_message
+from incident.console import auth, board
+from incident.console.forms import ACTIONS, to_body
+from incident.console.prefect_runs import FRESH, board_points, ui_run_url, waiting_point
+from incident.console.render import LANG, page, secure, set_flash
+from incident.documents import RECORD_KINDS, available, build_dossier, i18n, title
+from incident.errors import ActionError, NotFound
+from models import session_scope
+
+router = APIRouter(dependencies=[Depends(auth.require_login)], include_in_schema=False)
+BY_COOKIE = "incident_by"
+FORM_FOR_POINT = {
+    "contact": "contact",
+    "measure": "measure",
+    "cause": "cause",
+    "proposal": "propose",
+    "approval": "approve",
+    "confirmation": "confirm",
+    "survey": "survey",
+}
+
+
+@router.get("/", response_class=HTMLResponse)
+async def board_page(request: Request) -> HTMLResponse:
+    rows = await run_in_threadpool(board.open_rows)
+    waiting, age = await board_points([r["flow_run_id"] for r in rows if r["flow_run_id"]])
+    return page(
+        request,
+        "board.html.j2",
+        rows=rows,
+        counts=board.counts(rows),
+        waiting=waiting,
+        waiting_age=round(age),
+        stale=age >= FRESH,
+    )
+
+
+@router.get("/closed", response_class=HTMLResponse)
+async def closed_page(request: Request) -> HTMLResponse:
+    rows = await run_in_threadpool(board.closed_rows)
+    return page(request, "closed.html.j2", rows=rows, limit=board.CLOSED_LIMIT)
+
+
+def records_of(incident_id: str) -> list[dict[str, str]]:
+    """The records this incident's facts allow so far, with their zh/en titles."""
+    with session_scope() as s:
+        dossier = build_dossier(s, incident_id)
+    return [
+        {"kind": k, "zh": title(k, "zh"), "en": title(k, "en")} for k in RECORD_KINDS if available(k, dossier)
+    ]
+
+
+def menus(category: str) -> dict[str, Any]:
+    book = playbooks.get(category)
+    return {
+        "measures": [(code, opt.label(LANG)) for code, opt in book.measures.items()],
+        "solutions": [(code, opt.label(LANG), opt.legal_review) for code, opt in book.solutions.items()],
+        "stages": [(code, i18n.label("stage", code, LANG)) for code in i18n.STAGES],
+        "roles": [(code, i18n.label("role", code, LANG)) for code in playbooks.ROLES],
+        "results": [(code, i18n.label("result", code, LANG)) for code in i18n.RESULTS],
+    }
+
+
+async def incident_page(
+    request: Request, incident_id: str, *, status: int = 200, error: str | None = None, form: str = ""
+) -> HTMLResponse:
+    try:
+        data = await run_in_threadpool(views.show, incident_id)
+    except NotFound as exc:
+        return page(request, "error.html.j2", status=404, heading="Not found", message=exc.message)
+    waiting = await waiting_point(data["flow_run_id"])
+    return page(
+        request,
+        "incident.html.j2",
+        status=status,
+        inc=data,
+        waiting=waiting,
+        open_form=form or FORM_FOR_POINT.get((waiting or "").partition("-")[0], ""),
+        error=error,
+        records=await run_in_threadpool(records_of, incident_id),
+        prefect_url=ui_run_url(data["flow_run_id"]),
+        by=unquote(request.cookies.get(BY_COOKIE, "")),
+        **menus(data["category"]),
+    )
+
+
+@router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+async def show_incident(request: Request, incident_id: str) -> HTMLResponse:
+    return await incident_page(request, incident_id)
+
+
+@router.post("/incidents/{incident_id}/{name}", response_model=None)
+async def act(request: Request, incident_id: str, name: str) -> Response:
+    from flows.waiting import nudge
+
+    if name not in ACTIONS:
+        return page(request, "error.html.j2", status=404, heading="Not found", message=f"no action {name}")
+    form = await auth.read_form(request)
+    if not auth.csrf_ok(request, form):
+        return await incident_page(
+            request, incident_id, status=403, error="The form has expired; reload the page and try again."
+        )
+    try:
+        body = to_body(name, form)
+    except ValidationError as exc:
+        return await incident_page(
+            request, incident_id, status=422, error=validation_message(list(exc.errors())), form=name
+        )
+    action = ACTIONS[name]
+    try:
+        result = await run_in_threadpool(action.fn, incident_id, body)
+    except ActionError as exc:
+        return await incident_page(request, incident_id, status=exc.status, error=exc.message, form=name)
+    moved = await nudge(incident_id)
+    response = RedirectResponse(f"/incidents/{quote(incident_id)}", status_code=303)
+    set_flash(response, "ok", action.done(result, body) + (" The flow run moves on." if moved else ""))
+    if form.get("by", "").strip():  # the console remembers who is at the keyboard
+        response.set_cookie(
+            BY_COOKIE, quote(form["by"].strip()), max_age=30 * 86400, httponly=True, samesite="lax"
+        )
+    return secure(response)

@@ -1,0 +1,161 @@
+"""``incident demo``: domain.md §3's three worked examples, end to end, through the CLI's own calls.
+
+Every human step goes through the same HTTP API the CLI commands use; the flows run in the service.
+The level-1 example includes a rejected proposal, the level-2 one a survey below target.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from incident.postmortem import default_path
+
+Call = Callable[..., dict[str, Any]]
+
+EXAMPLES: list[dict[str, Any]] = [
+    {
+        "report": {
+            "category": "product_quality",
+            "summary": "手机电池鼓包，媒体已报道 / phone batteries swelling, in the news",
+            "customer": "张伟",
+            "contact": "13812345678",
+            "product_model": "P30",
+            "batch": "B2026-11",
+            "customers": 120,
+            "media": True,
+            "channel": "social",
+        },
+        "steps": [
+            ("contact", {"by": "王芳", "note": "apologised, promised a spare phone today"}),
+            ("measure", {"kind": "spare_product", "by": "物流 李强"}),
+            (
+                "cause",
+                {
+                    "root": "电芯供应商隔膜缺陷 / separator defect at the cell supplier",
+                    "direct": "批次 B2026-11 电池过热鼓包 / batch B2026-11 cells overheat",
+                    "stage": "production",
+                    "by": "技术支持组",
+                },
+            ),
+            ("propose", {"solution": "repair", "by": "技术支持组"}),
+            (
+                "approve",
+                {
+                    "by": "总经理 陈总",
+                    "role": "leadership",
+                    "reject": True,
+                    "reason": "repair does not remove the risk; recall the batch",
+                },
+            ),
+            ("propose", {"solution": "recall", "by": "技术支持组", "legal_reviewed": True}),
+            ("approve", {"by": "总经理 陈总", "role": "leadership"}),
+            ("confirm", {"result": "satisfied"}),
+            ("survey", {"speed": 5, "result": 5, "attitude": 4, "suggestion": "faster first call"}),
+        ],
+    },
+    {
+        "report": {
+            "category": "service_failure",
+            "summary": "20 位客户订单延迟未告知，要求赔偿 / 20 late orders, compensation demanded",
+            "customer": "李娜",
+            "contact": "li.na@example.com",
+            "service": "delivery",
+            "region": "华东",
+            "customers": 20,
+            "compensation_demand": True,
+            "channel": "app",
+        },
+        "steps": [
+            ("contact", {"by": "客服 赵敏"}),
+            ("measure", {"kind": "coupon", "note": "50-yuan coupon"}),
+            (
+                "cause",
+                {
+                    "root": "dispatch system did not notify delays",
+                    "direct": "warehouse backlog",
+                    "stage": "service",
+                },
+            ),
+            ("propose", {"solution": "compensate", "note": "+6 months warranty"}),
+            ("approve", {"by": "部门负责人 周", "role": "dept_head"}),
+            ("confirm", {"result": "satisfied"}),
+            ("survey", {"speed": 2, "result": 3, "attitude": 3, "suggestion": "tell us before it is late"}),
+            ("survey", {"speed": 4, "result": 5, "attitude": 5}),
+        ],
+    },
+    {
+        "report": {
+            "category": "special_scenario",
+            "summary": "暴雨导致物流停运，产品故障但不影响使用 / rainstorm stopped deliveries",
+            "customer": "刘洋",
+            "contact": "13900001111",
+            "cause": "rainstorm",
+            "region": "广州",
+            "customers": 1,
+            "channel": "phone",
+        },
+        "steps": [
+            ("contact", {"by": "客服 孙丽"}),
+            ("measure", {"kind": "alternative", "note": "pick up at the nearby store"}),
+            (
+                "cause",
+                {"root": "rainstorm closed the roads", "direct": "courier stopped", "stage": "external"},
+            ),
+            ("propose", {"solution": "reroute_logistics"}),
+            ("approve", {"by": "部门负责人 周", "role": "dept_head"}),
+            ("confirm", {"result": "neutral"}),
+            ("survey", {"speed": 4, "result": 4, "attitude": 5}),
+        ],
+    },
+]
+ROUTES = {"contact", "measure", "cause", "propose", "approve", "confirm", "survey"}
+
+
+def wait_closed(call: Call, incident_id: str, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = call(False, "GET", f"/api/incidents/{incident_id}")
+        if shown["status"] == "closed" or time.monotonic() > deadline:
+            return shown
+        time.sleep(0.5)
+
+
+def run_demo(call: Call) -> dict[str, Any]:
+    opened = []
+    for example in EXAMPLES:
+        reported = call(False, "POST", "/api/feedback", json=example["report"])
+        for action, body in example["steps"]:
+            assert action in ROUTES
+            call(False, "POST", f"/api/incidents/{reported['incident_id']}/{action}", json=body)
+        opened.append(reported)
+    results = []
+    for reported in opened:
+        incident_id = reported["incident_id"]
+        shown = wait_closed(call, incident_id)
+        paths = {}
+        for lang in ("zh", "en"):
+            from incident.client import Client
+
+            text = (
+                Client()
+                .call(
+                    "GET", f"/api/incidents/{incident_id}/postmortem", params={"format": "md", "lang": lang}
+                )
+                .text
+            )
+            path = default_path(incident_id, lang, "md")
+            path.write_text(text, encoding="utf-8")
+            paths[lang] = str(path)
+        results.append(
+            {
+                "incident_id": incident_id,
+                "level": shown["level"],
+                "category": shown["category"],
+                "status": shown["status"],
+                "postmortem": paths["zh"],
+                "postmortem_en": paths["en"],
+            }
+        )
+    return {"incidents": results}

@@ -1,0 +1,292 @@
+"""``incident serve``: one long-running process with the HTTP API, the flow dispatcher and the watcher.
+
+With no ``PREFECT_API_URL`` set it runs a Prefect server of its own for this ``INCIDENT_HOME``
+(its SQLite database under ``INCIDENT_HOME/prefect``; the server dies with the service), and
+records in ``service.json`` how other commands reach it. Prefect must not be imported before
+``ensure_prefect`` has set the API URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+from incident import settings
+
+log = logging.getLogger("incident.serve")
+WATCH_SECONDS = float(os.environ.get("INCIDENT_WATCH_SECONDS", "5"))
+POLL_SECONDS = float(os.environ.get("INCIDENT_POLL_SECONDS", "2"))
+
+
+class ServeError(RuntimeError):
+    """The service cannot start; the message says why (the CLI exits 2 with it)."""
+
+
+def service_file() -> Path:
+    return settings.home() / "service.json"
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def healthy(url: str, path: str = "/healthz", timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(url.rstrip("/") + path, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _die_with_parent() -> None:
+    """In the child: the kernel sends SIGTERM when the service dies, even by SIGKILL."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def ensure_prefect() -> subprocess.Popen[bytes] | None:
+    """Point this process at a Prefect API: the configured one, or this home's own server."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    prefect_home = settings.home() / "prefect"
+    prefect_home.mkdir(exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home)}
+    log_file = (settings.home() / "prefect-server.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-services",
+            "--analytics-off",
+        ],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+    api_url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while not healthy(api_url, "/health"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise ServeError(f"Prefect server did not start; see {settings.home() / 'prefect-server.log'}")
+        time.sleep(0.3)
+    os.environ["PREFECT_API_URL"] = api_url
+    return proc
+
+
+def prefect_database(own_server: bool) -> str:
+    """The Prefect server's database as far as this process can tell: it sets how many runs go at once."""
+    url = os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL") or os.environ.get(
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL", ""
+    )
+    if url:
+        return "postgresql" if url.startswith("postgresql") else "sqlite"
+    return "sqlite" if own_server else "unknown"
+
+
+def _loop_factory() -> Any:
+    """uvloop when installed (``uvicorn[standard]``): cheaper sockets for a service that is mostly I/O."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def resolve_token(host: str) -> tuple[str, bool]:
+    """The API token, and whether it was generated here (then only service.json holds it)."""
+    token = settings.api_token()
+    if token:
+        return token, False
+    if not is_loopback(host):
+        raise ServeError("INCIDENT_API_TOKEN is required when serving on a non-loopback address")
+    return secrets.token_urlsafe(24), True
+
+
+def _lock() -> TextIO:
+    handle = (settings.home() / "serve.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        raise ServeError(f"a service already runs for {settings.home()}") from exc
+    return handle
+
+
+def run(host: str = "127.0.0.1", port: int = 8765) -> None:
+    import playbooks
+    from models.migrate import upgrade
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per Prefect API call: thousands in a storm
+    # Intake threads wait on the database ~10 times per report; each time they take the GIL back from
+    # the event loop (busy with flow runs) only at the next switch: 5 ms by default made intake 3x slower.
+    sys.setswitchinterval(0.001)
+    lock = _lock()
+    token, generated = resolve_token(host)
+    try:
+        playbooks.load_all()
+    except playbooks.PlaybookError as exc:
+        raise ServeError(str(exc)) from exc
+    upgrade()
+    prefect_proc = ensure_prefect()
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve(host, port, token, generated, prefect_database(prefect_proc is not None)))
+    finally:
+        service_file().unlink(missing_ok=True)
+        if prefect_proc is not None:
+            prefect_proc.send_signal(signal.SIGTERM)
+            try:
+                prefect_proc.wait(10)
+            except subprocess.TimeoutExpired:
+                prefect_proc.kill()
+        lock.close()
+
+
+async def _recover() -> None:
+    """After a crash: runs whose executor is gone are rescheduled, feedback without a run gets one.
+
+    Feedback runs are queued with the creator (routine lane), not made here one by one: a crash in a
+    storm can leave hundreds, and the API answers meanwhile.
+    """
+    from sqlalchemy import select
+
+    from flows import dispatch
+    from flows.feedback import start_incident_run
+    from flows.intake_runs import start_feedback_run, unhandled
+    from flows.runtime import ROUTINE
+    from models import Feedback, Incident, session_scope
+
+    dispatcher = dispatch.current()
+    assert dispatcher is not None
+    rescheduled = await dispatcher.recover(startup=True)
+    with session_scope() as s:
+        pending = {
+            f.id: f.flow_run_id for f in s.scalars(select(Feedback).where(Feedback.id.in_(await unhandled())))
+        }
+        orphans = list(
+            s.scalars(select(Incident.id).where(Incident.status != "closed", Incident.flow_run_id.is_(None)))
+        )
+    for incident_id in orphans:
+        await start_incident_run(incident_id)
+    requeued = [feedback_id for feedback_id, flow_run_id in pending.items() if flow_run_id is None]
+    for feedback_id in requeued:
+        await start_feedback_run(feedback_id, ROUTINE)
+    log.info(
+        "recovered: %d runs rescheduled, %d feedback re-queued, %d incident runs created",
+        rescheduled,
+        len(requeued),
+        len(orphans),
+    )
+
+
+async def _logged(work: Any, what: str) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("%s failed", what)
+
+
+async def _watch(interval: float) -> None:
+    from fastapi.concurrency import run_in_threadpool
+    from prefect import tags
+
+    from flows.deadlines import due_work, watch_deadlines
+    from flows.runtime import scope_tag
+
+    while True:
+        try:
+            if await run_in_threadpool(due_work):
+                with tags(scope_tag()):  # only services on this database recover it
+                    await watch_deadlines()
+        except Exception:
+            log.exception("deadline watcher failed")
+        await asyncio.sleep(interval)
+
+
+async def _serve(host: str, port: int, token: str, generated: bool, prefect_db: str) -> None:
+    import uvicorn
+    from prefect.types.entrypoint import EntrypointType
+
+    from flows import dispatch, intake_runs
+    from flows.incident import incident_response
+    from incident.web import create_web_app
+
+    deployment = await incident_response.to_deployment(
+        name="incident-service", entrypoint_type=EntrypointType.MODULE_PATH
+    )
+    await deployment.apply()
+    dispatcher = await dispatch.start(prefect_db)  # from here on this task and its children share a client
+    intake_runs.start(dispatcher.limit)
+    log.info("Prefect server database: %s; %d routine runs at once", prefect_db, dispatcher.limit)
+    background = [  # recovery after a crash can mean hundreds of runs: the API answers meanwhile
+        asyncio.create_task(_logged(_recover(), "recovery")),
+        asyncio.create_task(dispatcher.poll_forever(POLL_SECONDS)),
+        asyncio.create_task(_watch(WATCH_SECONDS), context=dispatcher.runtime.context("watch_deadlines")),
+    ]
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_web_app(token), log_level="warning", access_log=False))
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    info = {
+        "url": f"http://{url_host}:{bound_port}",
+        "pid": os.getpid(),
+        "prefect_api_url": os.environ["PREFECT_API_URL"],
+    }
+    if generated:
+        info["token"] = token
+    path = service_file()
+    path.write_text(json.dumps(info))
+    path.chmod(0o600)
+    log.info("incident service on %s (Prefect API %s)", info["url"], info["prefect_api_url"])
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for task in background:
+            task.cancel()

@@ -1,0 +1,51 @@
+"""The incident timeline: every event with when, what and who — the backbone of the post-mortem."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from models import TimelineEvent, utcnow
+
+EVENTS = (
+    "identified",
+    "feedback_joined",
+    "level_raised",
+    "stage_entered",
+    "contacted",
+    "measure_taken",
+    "cause_recorded",
+    "solution_proposed",
+    "solution_approved",
+    "solution_rejected",
+    "approval_refused",
+    "confirmed",
+    "survey_recorded",
+    "follow_up_round",
+    "deadline_warned",
+    "deadline_missed",
+    "escalated",
+    "postmortem_rendered",
+    "closed",
+)
+
+
+def add(
+    session: Session,
+    incident_id: str,
+    event: str,
+    by: str,
+    detail: str | None = None,
+    *,
+    data: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> TimelineEvent:
+    if event not in EVENTS:
+        raise ValueError(f"unknown timeline event {event!r}")
+    row = TimelineEvent(
+        incident_id=incident_id, at=now or utcnow(), event=event, by=by, detail=detail, data=data
+    )
+    session.add(row)
+    return row

@@ -1,0 +1,35 @@
+"""SQLAlchemy 2 typed ORM: the product's own durable state (Prefect keeps only run state).
+
+Importing this package registers every table on ``Base.metadata`` (Alembic and tests rely on it).
+"""
+
+from models.base import Base, get_engine, reset_engine, session_scope, utcnow
+from models.feedback import Feedback
+from models.ids import Counter, next_id
+from models.incident import Deadline, FlowMark, Incident, TimelineEvent
+from models.notification import Delivery
+from models.record import Record
+from models.response import CauseAnalysis, Confirmation, Contact, Measure, Solution, Survey
+
+__all__ = [
+    "Base",
+    "CauseAnalysis",
+    "Confirmation",
+    "Contact",
+    "Counter",
+    "Deadline",
+    "Delivery",
+    "Feedback",
+    "FlowMark",
+    "Incident",
+    "Measure",
+    "Record",
+    "Solution",
+    "Survey",
+    "TimelineEvent",
+    "get_engine",
+    "next_id",
+    "reset_engine",
+    "session_scope",
+    "utcnow",
+]

@@ -1,0 +1,99 @@
+"""Declarative base, one engine per database URL, and a transaction helper.
+
+Why one engine per URL: the CLI, the service and the tests may point one process at several
+``INCIDENT_DB_URL`` values (tests switch between SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from incident import settings
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+_engines: dict[str, Engine] = {}
+_sessions: dict[str, sessionmaker[Session]] = {}
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: object) -> None:
+    # Writers take the lock at BEGIN, so "read then write" transactions cannot deadlock.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
+
+
+def get_engine(url: str | None = None) -> Engine:
+    url = url or settings.db_url()
+    if url not in _engines:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
+        else:
+            engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        _engines[url] = engine
+        _sessions[url] = sessionmaker(engine, expire_on_commit=False)
+    return _engines[url]
+
+
+def reset_engine() -> None:
+    """Forget cached engines (tests that switch databases)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+    _sessions.clear()
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back on any exception."""
+    url = url or settings.db_url()
+    get_engine(url)
+    session = _sessions[url]()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,50 @@
+"""One customer's message (or an internal alarm), exactly as it arrived."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_incident", "incident_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    incident_id: Mapped[str | None] = mapped_column(ForeignKey("incidents.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    contact: Mapped[str | None] = mapped_column(String(200))  # internal only, never printed raw
+    customer_key: Mapped[str] = mapped_column(String(240))  # who counts as one distinct customer
+    order_no: Mapped[str | None] = mapped_column(String(100))
+    purchase_date: Mapped[str | None] = mapped_column(String(32))
+    product_model: Mapped[str | None] = mapped_column(String(200))
+    serial: Mapped[str | None] = mapped_column(String(200))
+    batch: Mapped[str | None] = mapped_column(String(200))
+    service: Mapped[str | None] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(200))
+    cause: Mapped[str | None] = mapped_column(String(200))
+    occurred_at: Mapped[str | None] = mapped_column(String(64))
+    impact: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[str | None] = mapped_column(Text)
+    mood: Mapped[str | None] = mapped_column(String(16))
+    customers: Mapped[int] = mapped_column(default=1)  # customers this one report speaks for
+    media: Mapped[bool] = mapped_column(default=False)
+    injury: Mapped[bool] = mapped_column(default=False)
+    property_loss: Mapped[bool] = mapped_column(default=False)
+    brand_risk: Mapped[bool] = mapped_column(default=False)
+    outage: Mapped[str | None] = mapped_column(String(16))
+    big_loss: Mapped[bool] = mapped_column(default=False)
+    compensation_demand: Mapped[bool] = mapped_column(default=False)
+    received_at: Mapped[datetime]
+    opened_incident: Mapped[bool] = mapped_column(default=False)  # this report opened it
+    raised_from: Mapped[int | None]  # the level before this report raised it
+    flow_run_id: Mapped[str | None] = mapped_column(String(40))
+    handled_at: Mapped[datetime | None]

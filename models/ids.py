@@ -1,0 +1,36 @@
+"""Human-readable ids (``FB20261124001``, ``INC20261124001``) that never repeat.
+
+A counter row per prefix and day is incremented inside the caller's transaction: PostgreSQL's row
+lock and SQLite's write lock serialise concurrent writers, so two processes never get one number.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base
+
+
+class Counter(Base):
+    __tablename__ = "counters"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(default=0)
+
+
+def next_id(session: Session, prefix: str, at: datetime) -> str:
+    key = f"{prefix}{at:%Y%m%d}"
+    stmt = update(Counter).where(Counter.key == key).values(value=Counter.value + 1).returning(Counter.value)
+    value = session.execute(stmt).scalar_one_or_none()  # one round trip: intake takes it per report
+    if value is None:
+        try:
+            with session.begin_nested():
+                session.add(Counter(key=key, value=1))
+            value = 1
+        except IntegrityError:  # another writer created the row first
+            value = session.execute(stmt).scalar_one()
+    return f"{key}{value:03d}"

@@ -1,0 +1,98 @@
+"""The incident, its timeline and its deadlines.
+
+``open_key`` holds the correlation key while the incident is open and NULL once it is closed: a
+plain unique constraint on it is what stops two concurrent reports opening two incidents for one
+problem, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32))
+    level: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    correlation_key: Mapped[str] = mapped_column(String(400), index=True)
+    open_key: Mapped[str | None] = mapped_column(String(400), unique=True)
+    summary: Mapped[str] = mapped_column(Text)
+    customers: Mapped[int] = mapped_column(default=1)
+    level_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    identified_at: Mapped[datetime]
+    first_contact_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    flow_run_id: Mapped[str | None] = mapped_column(String(40))
+    solution_round: Mapped[int] = mapped_column(default=1)
+    follow_up_round: Mapped[int] = mapped_column(default=1)
+
+    timeline: Mapped[list[TimelineEvent]] = relationship(
+        back_populates="incident", order_by="TimelineEvent.id", cascade="all, delete-orphan"
+    )
+    deadlines: Mapped[list[Deadline]] = relationship(
+        back_populates="incident", order_by="Deadline.due_at", cascade="all, delete-orphan"
+    )
+
+
+class TimelineEvent(Base):
+    __tablename__ = "timeline"
+    __table_args__ = (Index("ix_timeline_incident", "incident_id", "event"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"))
+    at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(64))
+    by: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    incident: Mapped[Incident] = relationship(back_populates="timeline")
+
+
+class Deadline(Base):
+    """A promise with a due time: first contact, approval, progress update, post-mortem.
+
+    state: pending → warned → met | missed (missed escalates once).
+    """
+
+    __tablename__ = "deadlines"
+    __table_args__ = (Index("ix_deadlines_state_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime]
+    warned_at: Mapped[datetime | None]
+    met_at: Mapped[datetime | None]
+    missed_at: Mapped[datetime | None]
+    escalated_to: Mapped[str | None] = mapped_column(String(200))
+
+    incident: Mapped[Incident] = relationship(back_populates="deadlines")
+
+
+class FlowMark(Base):
+    """A side effect of the incident flow that is done (a notice sent, a stage entered).
+
+    Why: a suspended flow run re-runs from the top when resumed; the unique row makes every
+    side effect happen once however often the code path is replayed.
+    """
+
+    __tablename__ = "flow_marks"
+    __table_args__ = (UniqueConstraint("incident_id", "mark"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"))
+    mark: Mapped[str] = mapped_column(String(120))
+    at: Mapped[datetime]

@@ -1,0 +1,139 @@
+"""Who serves which role: the apprise YAML named by INCIDENT_NOTIFY_CONFIG, tags = role names.
+
+Why apprise parses it: the file is plain apprise configuration, so every apprise URL scheme,
+tag group and option works as apprise documents it. We only add two checks apprise does not
+make, because a silently dropped channel is the worst failure for an incident system: a URL
+apprise cannot load, or one with no role tag, makes the whole file a ``RosterError`` naming it.
+
+The roster is cached by path, mtime and size, so an edited file is picked up on the next notice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import yaml
+from apprise import AppriseConfig
+
+from incident import settings
+from notifiers import applog
+from playbooks.schema import ROLES
+
+log = logging.getLogger(__name__)
+
+
+class RosterError(ValueError):
+    """The notification config cannot be used; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One apprise URL and the roles (tags) it serves."""
+
+    url: str = field(repr=False)  # full URL with secrets: kept in memory only
+    redacted: str  # apprise's url(privacy=True): what logs and the delivery table show
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Roster:
+    """The channels of one config file; ``note`` says why it is empty when it is."""
+
+    source: Path | None
+    channels: tuple[Channel, ...] = ()
+    note: str | None = None
+
+    def for_role(self, role: str) -> list[Channel]:
+        return [channel for channel in self.channels if role in channel.roles]
+
+
+_lock = threading.Lock()
+_cache: dict[Path, tuple[tuple[int, int], Roster]] = {}
+
+
+# Query arguments apprise's privacy mode leaves readable: "+Header" values (e.g. "+X-Token=…" on a
+# json:// webhook) and arguments whose name says they hold a secret.
+_SECRET_ARG = re.compile(r"^\+|token|secret|passw|apikey|api_key|auth|sign|sig$", re.IGNORECASE)
+
+
+def redact(url: str) -> str:
+    """Hide secrets apprise's ``url(privacy=True)`` keeps: HTTP header values and secret-named args."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    args = [(key, "****" if _SECRET_ARG.search(key) else value) for key, value in query]
+    return urlunsplit(parts._replace(query=urlencode(args, safe="*:/@,")))
+
+
+def _parse(path: Path, content: str) -> Roster:
+    try:
+        data = yaml.safe_load(content)
+    except yaml.YAMLError as exc:
+        raise RosterError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict) or "urls" not in data:
+        raise RosterError(f"{path}: expected an apprise YAML config with a 'urls:' list")
+    if not data["urls"]:
+        log.warning("%s lists no URLs: nobody will be notified", path)
+        return Roster(source=path, note=f"{path} lists no URLs")
+    config = AppriseConfig()
+    with applog.capture() as problems:
+        config.add_config(content, format="yaml")
+        servers = config.servers()
+    if problems:
+        raise RosterError(f"{path}: apprise cannot use it: {'; '.join(problems)}")
+    channels = []
+    for number, server in enumerate(servers, start=1):
+        tags = {str(tag) for tag in server.tags}
+        redacted = redact(server.url(privacy=True))
+        roles = frozenset(tags & set(ROLES))
+        if not roles:
+            raise RosterError(
+                f"{path}: URL #{number} ({redacted}) has no role tag (tags: "
+                f"{', '.join(sorted(tags)) or 'none'}); use one of {', '.join(ROLES)}"
+            )
+        if extra := tags - roles:
+            log.warning("%s: URL #%d has tags that are not roles: %s", path, number, extra)
+        channels.append(Channel(url=server.url(privacy=False), redacted=redacted, roles=roles))
+    return Roster(source=path, channels=tuple(channels))
+
+
+def load(path: Path) -> Roster:
+    """The roster in ``path``; a missing file is an empty roster, a broken one a RosterError."""
+    path = path.expanduser().resolve()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        log.warning("notification config %s does not exist: nobody will be notified", path)
+        return Roster(source=path, note=f"notification config {path} does not exist")
+    key = (stat.st_mtime_ns, stat.st_size)
+    with _lock:
+        cached = _cache.get(path)
+        if cached and cached[0] == key:
+            return cached[1]
+    try:
+        content = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RosterError(f"{path}: cannot read notification config: {exc}") from exc
+    roster = _parse(path, content)
+    with _lock:
+        _cache[path] = (key, roster)
+    return roster
+
+
+def current() -> Roster:
+    """The roster of INCIDENT_NOTIFY_CONFIG; unset means an empty roster (nobody is told)."""
+    path = settings.notify_config()
+    if path is None:
+        return Roster(source=None, note="INCIDENT_NOTIFY_CONFIG is not set")
+    return load(path)
+
+
+def check() -> Roster:
+    """Validate the configured roster now (for service start-up): raises RosterError."""
+    return current()

@@ -1,0 +1,250 @@
+"""Shared fixtures: one Prefect test harness per session, and a real ``incident serve`` against it.
+
+Nothing of ours is mocked: the service is the real console script in a subprocess, its flow runs are
+real Prefect runs on the harness server, notices go to a real local HTTP receiver.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import playbooks
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+ROLES = playbooks.ROLES  # every role a roster may name
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """The session's Prefect server (prefect_test_harness, ~12 s to start: once per session)."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh migrated SQLite database for in-process tests."""
+    import models
+    from models.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'incident.db'}"
+    monkeypatch.setenv("INCIDENT_HOME", str(tmp_path))
+    monkeypatch.setenv("INCIDENT_DB_URL", url)
+    upgrade(url)
+    yield url
+    models.reset_engine()
+
+
+@dataclass
+class Inbox:
+    """What the local webhook receiver got: one JSON body per notice per role."""
+
+    server: Any
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def collect(self) -> list[dict[str, Any]]:
+        for request, _ in self.server.log[len(self.received) :]:
+            body = request.get_json(silent=True) or {}
+            self.received.append({"role": request.path.strip("/"), **body})
+        return self.received
+
+    def for_incident(self, incident_id: str) -> list[dict[str, Any]]:
+        return [m for m in self.collect() if incident_id in (m.get("title", "") + m.get("message", ""))]
+
+
+@dataclass
+class Service:
+    home: Path
+    url: str
+    token: str
+    env: dict[str, str]
+    inbox: Inbox
+    proc: subprocess.Popen[bytes]
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "incident.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"incident {' '.join(args)} exited {result.returncode}: {result.stderr}")
+        return result
+
+    def cli_json(self, *args: str) -> dict[str, Any]:
+        return json.loads(self.cli(*args, "--json").stdout)
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return httpx.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+
+    def show(self, incident_id: str) -> dict[str, Any]:
+        response = self.api("GET", f"/api/incidents/{incident_id}")
+        response.raise_for_status()
+        return response.json()
+
+    def wait_until(self, incident_id: str, predicate: Any, what: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.show(incident_id)
+            if predicate(shown):
+                return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{incident_id}: timed out waiting for {what}; last state {shown['status']}, "
+                    f"waiting_for={shown.get('waiting_for')}"
+                )
+            time.sleep(0.2)
+
+    def wait_for_point(self, incident_id: str, key: str) -> dict[str, Any]:
+        return self.wait_until(incident_id, lambda s: s.get("waiting_for") == key, f"waiting point {key}")
+
+
+@pytest.fixture(scope="session")
+def inbox() -> Iterator[Inbox]:
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.expect_request(re.compile(r"^/.*$")).respond_with_data("ok")  # any path
+    server.start()
+    yield Inbox(server)
+    server.clear()
+    server.stop()
+
+
+def start_service(
+    home: Path, prefect_api: str, inbox: Inbox, extra_env: dict[str, str] | None = None
+) -> Service:
+    home.mkdir(parents=True, exist_ok=True)
+    roster = home / "roster.yaml"
+    roster.write_text(
+        "urls:\n"
+        + "".join(
+            f"  - json://127.0.0.1:{inbox.server.port}/{role}:\n      - tag: {role}\n" for role in ROLES
+        )
+    )
+    env = {
+        **os.environ,
+        "INCIDENT_HOME": str(home),
+        "PREFECT_API_URL": prefect_api,
+        "INCIDENT_API_TOKEN": "test-token",
+        "INCIDENT_NOTIFY_CONFIG": str(roster),
+        "INCIDENT_WATCH_SECONDS": "1",
+        "INCIDENT_POLL_SECONDS": "1",
+        **(extra_env or {}),
+    }
+    env.pop("INCIDENT_DB_URL", None)
+    if extra_env and "INCIDENT_DB_URL" in extra_env:
+        env["INCIDENT_DB_URL"] = extra_env["INCIDENT_DB_URL"]
+    log = (home / "serve.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "incident.cli", "serve", "--port", "0"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=home,
+    )
+    deadline = time.monotonic() + 90
+    info = None
+    while time.monotonic() < deadline:
+        try:
+            info = json.loads((home / "service.json").read_text())
+            if httpx.get(info["url"] + "/healthz", timeout=2).status_code == 200:
+                break
+        except (OSError, ValueError, httpx.HTTPError):
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"incident serve exited: {(home / 'serve.log').read_text()[-3000:]}")
+        time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError(f"incident serve did not start: {(home / 'serve.log').read_text()[-3000:]}")
+    return Service(home, info["url"], "test-token", env, inbox, proc)
+
+
+def stop_service(service: Service) -> None:
+    service.proc.terminate()
+    try:
+        service.proc.wait(20)
+    except subprocess.TimeoutExpired:
+        service.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def service(prefect_api: str, inbox: Inbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The real ``incident serve`` (SQLite file database) against the session's Prefect server."""
+    svc = start_service(tmp_path_factory.mktemp("home"), prefect_api, inbox)
+    yield svc
+    stop_service(svc)
+
+
+def _postgres_admin_url() -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=2"):
+            return "postgresql+psycopg://postgres@127.0.0.1:5432"
+    except psycopg.Error:
+        return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this session, or a skip when none is reachable."""
+    import uuid
+
+    import psycopg
+
+    base = _postgres_admin_url()
+    if base is None:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (trust auth, user postgres)")
+    name = f"incident_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield f"{base}/{name}"
+    import models
+
+    models.reset_engine()
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The product's database on SQLite and, when reachable, PostgreSQL (fresh tables each test)."""
+    import models
+    from models.migrate import upgrade
+
+    monkeypatch.setenv("INCIDENT_HOME", str(tmp_path))
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'incident.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        models.Base.metadata.drop_all(models.get_engine(url))
+        with models.get_engine(url).begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    monkeypatch.setenv("INCIDENT_DB_URL", url)
+    upgrade(url)
+    yield url
+    models.reset_engine()

@@ -1,0 +1,295 @@
+"""The web console in real headless Chromium (Debian's chromium + chromium-driver, driven by selenium).
+
+One incident of each level is reported through the CLI and the API; the browser logs in, reads the board,
+approves the level-1 incident (a wrong role first, refused) and finishes it through the forms while the
+real Prefect run moves on, then reads its post-mortem in Chinese and English. Screenshots of the board and
+the post-mortem go to the test's folder, and with INCIDENT_SCREENSHOTS=1 also to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, Inbox, Service, start_service, stop_service
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver)",
+    ),
+]
+DOCS = ROOT / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def console_service(
+    prefect_api: str, inbox: Inbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """A service of its own, so the board shows exactly this test's incidents (for the screenshots)."""
+    svc = start_service(tmp_path_factory.mktemp("console-home"), prefect_api, inbox)
+    yield svc
+    stop_service(svc)
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--window-size=1400,900",
+        "--lang=en-US",
+    ):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=DriverService(str(CHROMEDRIVER)), options=options)
+    browser.set_page_load_timeout(60)
+    yield browser
+    browser.quit()
+
+
+def text(driver: Any, css: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+
+
+def reload_until(driver: Any, check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Reload the page until ``check`` holds: the console is plain server-rendered HTML."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what} on {driver.current_url}")
+        time.sleep(0.5)
+        driver.refresh()
+
+
+def fill(driver: Any, form: str, **fields: str) -> None:
+    """Fill the visible form ``#form-{form}``: text inputs, textareas and selects by name."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    box = driver.find_element(By.ID, f"form-{form}")
+    if box.get_attribute("open") is None:
+        box.find_element(By.TAG_NAME, "summary").click()
+    for name, value in fields.items():
+        element = box.find_element(By.NAME, name)
+        if element.tag_name == "select":
+            Select(element).select_by_value(value)
+        else:
+            element.clear()
+            element.send_keys(value)
+
+
+def follow(driver: Any, element: Any) -> None:
+    """Click a link or button and wait until the next page has replaced this one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+
+
+def submit(driver: Any, form: str, button: str = "button[type=submit]") -> None:
+    from selenium.webdriver.common.by import By
+
+    follow(driver, driver.find_element(By.CSS_SELECTOR, f"#form-{form} {button}"))
+
+
+def screenshot(driver: Any, path: Path, max_height: int = 1900) -> None:
+    """The whole page (up to ``max_height`` CSS pixels), not only the window."""
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], max_height), "scale": 1}
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
+    if os.environ.get("INCIDENT_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS / path.name)
+
+
+def report_examples(service: Service) -> dict[str, str]:
+    """Realistic open incidents of all three levels; the level-1 one is reported with the CLI."""
+    tag = uuid.uuid4().hex[:6]
+    main = service.cli_json(
+        "report",
+        "--category",
+        "product_quality",
+        "--summary",
+        "手机电池鼓包，充电时发烫 battery swelling while charging",
+        "--customer",
+        "张伟",
+        "--contact",
+        "13812345678",
+        "--product-model",
+        "P30",
+        "--batch",
+        f"B2026-11-{tag}",
+        "--customers",
+        "120",
+        "--media",
+        "--channel",
+        "social",
+    )
+    bodies = {
+        "l2_delivery": {
+            "category": "service_failure",
+            "summary": "20 orders late, never announced; customers demand compensation 订单延迟未告知",
+            "service": "delivery",
+            "region": f"east-{tag}",
+            "customers": 20,
+            "compensation_demand": True,
+        },
+        "l2_outage": {
+            "category": "special_scenario",
+            "summary": "Website down in the south region, nobody can order 网站宕机",
+            "cause": "website outage",
+            "region": f"south-{tag}",
+            "outage": "regional",
+        },
+        "l3_fridge": {
+            "category": "product_quality",
+            "summary": "Fridge not cooling, still usable 冰箱不制冷",
+            "product_model": "F200",
+            "batch": f"F-{tag}",
+            "customer": "李娜",
+        },
+        "l3_rain": {
+            "category": "special_scenario",
+            "summary": "Rainstorm delays one installation 暴雨导致安装改期",
+            "cause": "rainstorm",
+            "region": f"north-{tag}",
+        },
+    }
+    ids = {"main": main["incident_id"]}
+    for name, body in bodies.items():
+        response = service.api("POST", "/api/feedback", json=body)
+        assert response.status_code == 202, response.text
+        ids[name] = response.json()["incident_id"]
+    service.wait_for_point(ids["l2_delivery"], "contact")
+    service.cli_json("contact", ids["l2_delivery"], "--by", "客服小王")
+    return ids
+
+
+def test_console_in_chromium(driver: Any, console_service: Service, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    service = console_service
+    ids = report_examples(service)
+    inc = ids["main"]
+    assert service.show(inc)["level"] == 1 and service.show(ids["l3_fridge"])["level"] == 3
+
+    # Login: the board redirects to the form; a wrong token is a 401 page with a message.
+    driver.get(service.url + "/")
+    assert driver.current_url.endswith("/login")
+    driver.find_element(By.NAME, "token").send_keys("not-the-token")
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "#login-form button"))
+    assert text(driver, "#login-error") == "Wrong token."
+    driver.find_element(By.NAME, "token").send_keys(service.token)
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "#login-form button"))
+    assert driver.current_url == service.url + "/"
+    assert driver.execute_script("return document.cookie") == ""  # HttpOnly: scripts never see the token
+
+    # Board: every incident with its level colour, time left and what its run waits for.
+    def board_ready() -> bool:
+        rows = driver.find_elements(By.CSS_SELECTOR, "#board tbody tr[data-incident]")
+        waits = [r.find_elements(By.TAG_NAME, "td")[7].text for r in rows]
+        return len(rows) == 5 and "—" not in waits
+
+    reload_until(driver, board_ready, "five incidents with their waiting points")
+    row = driver.find_element(By.CSS_SELECTOR, f'#board tr[data-incident="{inc}"]')
+    badge = row.find_element(By.CSS_SELECTOR, ".lv")
+    assert badge.text == "L1" and badge.value_of_css_property("background-color") == "rgba(198, 40, 40, 1)"
+    cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+    assert (
+        cells[4] == "120" and cells[6].endswith("min left") and cells[7] == "First contact with the customer"
+    )
+    levels = [r.get_attribute("class") for r in driver.find_elements(By.CSS_SELECTOR, "#board tbody tr")]
+    assert {"level1", "level2", "level3"} <= {c.split()[0] for c in levels}
+    screenshot(driver, tmp_path / "board.png")
+
+    # The incident page; the CLI takes it to the approval point.
+    follow(driver, row.find_element(By.LINK_TEXT, inc))
+    assert text(driver, "#summary").startswith("手机电池鼓包")
+    for point, command in (
+        ("contact", ("contact", "--by", "王芳", "--note", "apologised; spare phone today")),
+        ("measure", ("measure", "--kind", "spare_product")),
+        (
+            "cause",
+            ("cause", "--root", "separator defect", "--direct", "cells overheat", "--stage", "production"),
+        ),
+        ("proposal-1", ("propose", "--solution", "replace")),
+    ):
+        service.wait_for_point(inc, point)
+        service.cli_json(command[0], inc, *command[1:])
+    reload_until(driver, lambda: "approval-1" in text(driver, "#waiting"), "the approval waiting point")
+
+    # A wrong role is refused (403 page) and recorded; the right role resumes the Prefect run.
+    fill(driver, "approve", by="周经理", role="dept_head")
+    submit(driver, "approve", "#approve-button")
+    assert "may not approve a level-1 solution (needs leadership)" in text(driver, "#error")
+    refused = driver.find_elements(By.CSS_SELECTOR, '#timeline tr[data-event="approval_refused"]')
+    assert [r.find_elements(By.TAG_NAME, "td")[2].text for r in refused] == ["周经理"]
+    assert service.show(inc)["waiting_for"] == "approval-1"
+
+    fill(driver, "approve", by="陈总", role="leadership")
+    submit(driver, "approve", "#approve-button")
+    assert text(driver, "#flash").startswith("Solution round 1 approved by 陈总 (leadership).")
+    assert driver.current_url == f"{service.url}/incidents/{inc}"
+    reload_until(driver, lambda: "confirmation-1" in text(driver, "#waiting"), "the confirmation point")
+    assert service.show(inc)["waiting_for"] == "confirmation-1"
+
+    # Finish it in the browser: the customer's confirmation, then the survey.
+    fill(driver, "confirm", by="王芳", result="satisfied")
+    submit(driver, "confirm")
+    reload_until(driver, lambda: "survey-1" in text(driver, "#waiting"), "the survey point")
+    fill(driver, "survey", speed="5", result="5", attitude="4", suggestion="call sooner")
+    submit(driver, "survey")
+    assert "target met" in text(driver, "#flash")
+    reload_until(driver, lambda: text(driver, "#status") == "Closed", "the incident to close")
+    final = service.show(inc)
+    assert final["status"] == "closed" and final["waiting_for"] is None
+    by_event = {e["event"]: e["by"] for e in final["timeline"]}
+    assert by_event["confirmed"] == "王芳" and by_event["solution_approved"] == "陈总 (leadership)"
+    assert "Post-mortem report" in text(driver, "#records")
+
+    # The post-mortem reader, in Chinese then English.
+    follow(driver, driver.find_element(By.ID, "postmortem-link"))
+    assert text(driver, "#document h1").startswith("复盘报告")
+    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+    follow(driver, driver.find_element(By.ID, "lang-en"))
+    assert text(driver, "#document h1").startswith("Post-mortem report")
+    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    assert "陈总" in text(driver, "#document") and "13812345678" not in driver.page_source
+    driver.set_window_size(1100, 900)  # the report is a print-width page
+    screenshot(driver, tmp_path / "postmortem.png")
+    follow(driver, driver.find_element(By.ID, "lang-zh"))
+    assert text(driver, "#document h1").startswith("复盘报告")
+
+    assert (tmp_path / "board.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "postmortem.png").stat().st_size > 20_000

@@ -1,0 +1,100 @@
+"""Intake: ids, distinct customers, correlation, level only up, and concurrency — SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from incident.intake import FeedbackIn, record
+from models import Feedback, Incident, session_scope, utcnow
+
+
+def swelling(i: int, **extra: object) -> FeedbackIn:
+    return FeedbackIn(
+        category="product_quality",
+        summary=f"battery swelling #{i}",
+        product_model="P30",
+        batch="B7",
+        contact=f"1380000{i:04d}",
+        **extra,
+    )
+
+
+def test_ids_count_distinct_customers_and_only_rise(any_db: str) -> None:
+    first = record(swelling(1))
+    assert first.feedback_id.startswith("FB") and first.incident_id and first.incident_id.startswith("INC")
+    assert first.level == 3 and first.opened
+    assert first.contact_deadline is not None
+    # the same customer three more times counts once
+    for _ in range(3):
+        again = record(swelling(1))
+    assert again.incident_id == first.incident_id and again.level == 3
+    for i in range(2, 10):
+        assert record(swelling(i)).level == 3  # 9 distinct customers
+    tenth = record(swelling(10))
+    assert tenth.level == 2 and tenth.raised_from == 3
+    # raised: the contact deadline gets shorter (1 h from now at most), never longer
+    assert tenth.contact_deadline <= utcnow() + timedelta(hours=1)
+    with session_scope() as s:
+        assert s.get_one(Incident, first.incident_id).customers == 10
+        ids = list(s.scalars(select(Feedback.id)))
+    assert len(ids) == len(set(ids)) == 13
+    media = record(swelling(11, media=True))
+    assert media.level == 1 and media.raised_from == 2
+
+
+def test_correlation_keys_come_from_the_playbook(any_db: str) -> None:
+    a = record(FeedbackIn(category="product_quality", summary="x", product_model="P30", batch="B7"))
+    b = record(FeedbackIn(category="product_quality", summary="y", product_model="p30 ", batch="b7"))
+    c = record(FeedbackIn(category="product_quality", summary="z", product_model="P30", batch="B8"))
+    d = record(FeedbackIn(category="service_failure", summary="late", service="delivery", region="east"))
+    e = record(FeedbackIn(category="service_failure", summary="late", service="delivery", region="east"))
+    lone1 = record(FeedbackIn(category="special_scenario", summary="no keys"))
+    lone2 = record(FeedbackIn(category="special_scenario", summary="no keys"))
+    assert a.incident_id == b.incident_id != c.incident_id
+    assert d.incident_id == e.incident_id
+    assert lone1.incident_id != lone2.incident_id
+
+
+def test_non_complaints_are_recorded_without_incident(any_db: str) -> None:
+    praise = record(FeedbackIn(kind="praise", summary="great technician"))
+    assert praise.incident_id is None and praise.level is None
+    with session_scope() as s:
+        assert s.get_one(Feedback, praise.feedback_id).kind == "praise"
+        assert s.scalar(select(func.count(Incident.id))) == 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"category": "weather", "summary": "x"},
+        {"category": "product_quality"},
+        {"category": "product_quality", "summary": "   "},
+        {"summary": "no category for a complaint"},
+        {"category": "product_quality", "summary": "x", "customers": -3},
+        {"category": "product_quality", "summary": "x" * 10_001},
+        {"category": "product_quality", "summary": "x", "surprise": 1},
+    ],
+)
+def test_bad_feedback_is_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        FeedbackIn(**bad)
+
+
+def test_concurrent_storm_opens_one_incident_and_loses_no_count(any_db: str) -> None:
+    """200 concurrent reports about one batch from 150 distinct customers → 1 incident, L1, 150."""
+    workers = 16 if any_db.startswith("postgresql") else 8
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(lambda i: record(swelling(i % 150)), range(200)))
+    assert len({r.incident_id for r in results}) == 1
+    assert len({r.feedback_id for r in results}) == 200
+    raised = [r for r in results if r.raised_from is not None]
+    assert [(r.raised_from, r.level) for r in sorted(raised, key=lambda r: r.feedback_id)] == [(3, 2), (2, 1)]
+    with session_scope() as s:
+        incident = s.scalars(select(Incident)).one()
+        assert incident.customers == 150 and incident.level == 1
+        assert s.scalar(select(func.count(Feedback.id))) == 200
