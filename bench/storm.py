@@ -24,6 +24,7 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +206,9 @@ async def storm(args: argparse.Namespace) -> None:
     table.add_row(
         "accepted (202) / sent", f"{len(accepted)} / {len(sent)}", "all", verdict(len(accepted) == len(sent))
     )
+    refused = Counter(str(s.status or s.answer.get("error", "?"))[:40] for s in sent if s.status != 202)
+    if refused:
+        table.add_row("not accepted, by answer", ", ".join(f"{k}: {n}" for k, n in refused.items()), "", None)
     table.add_row("accepted/s", f"{len(accepted) / post_s:.0f}", "", None)
     p50, p99 = statistics.median(latencies), latencies[max(0, int(len(latencies) * 0.99) - 1)]
     table.add_row("intake latency p50", ms(p50), "", None)

@@ -58,8 +58,11 @@ def create_app(token: str) -> FastAPI:
     @app.exception_handler(DBAPIError)
     async def _database_down(_: Request, exc: DBAPIError) -> JSONResponse:
         """The database is unreachable or locked: the transaction was rolled back, so retry later."""
-        return JSONResponse({"error": "database unavailable; nothing was stored, retry shortly"},
-                            status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"error": "database unavailable; nothing was stored, retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(ActionError)
     async def _action_error(_: Request, exc: ActionError) -> JSONResponse:

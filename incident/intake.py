@@ -164,8 +164,7 @@ def _open_or_lock(session: Session, body: FeedbackIn, key: str, now: datetime) -
         with session.begin_nested():
             session.add(incident)
     except IntegrityError:  # a concurrent report opened it first: join that one
-        session.expunge(incident)
-        return session.scalars(locked).one()
+        return session.scalars(locked).one()  # (the savepoint's rollback expunged ours)
     return incident
 
 
@@ -198,8 +197,11 @@ def _set_contact_deadline(session: Session, incident: Incident, now: datetime) -
 
 def record(body: FeedbackIn, now: datetime | None = None) -> IntakeResult:
     now = now or utcnow()
+    # The id in a transaction of its own: the counter row is locked only for that one statement, not
+    # for the whole intake (which would serialise every report). A failed intake leaves a gap.
     with session_scope() as session:
         feedback_id = next_id(session, "FB", now)
+    with session_scope() as session:
         incident: Incident | None = None
         if body.kind in INCIDENT_KINDS:
             incident = _open_or_lock(session, body, correlation_key(body, feedback_id), now)

@@ -16,25 +16,49 @@ EMAIL = "wang.wei@example.com"
 
 def _l1_at_approval(service: Service, batch: str) -> str:
     reported = service.cli_json(
-        "report", "--category", "product_quality", "--summary", f"smoke from charger, call me on {PHONE}",
-        "--contact", PHONE, "--customer", "王伟", "--product-model", "C9", "--batch", batch, "--injury")
+        "report",
+        "--category",
+        "product_quality",
+        "--summary",
+        f"smoke from charger, call me on {PHONE}",
+        "--contact",
+        PHONE,
+        "--customer",
+        "王伟",
+        "--product-model",
+        "C9",
+        "--batch",
+        batch,
+        "--injury",
+    )
     inc = reported["incident_id"]
     assert reported["level"] == 1
-    for command in (["contact", "--by", "客服 A"], ["measure", "--kind", "temporary_refund"],
-                    ["cause", "--root", "bad solder", "--direct", "short circuit", "--stage", "production"],
-                    ["propose", "--solution", "replace"]):
+    for command in (
+        ["contact", "--by", "客服 A"],
+        ["measure", "--kind", "temporary_refund"],
+        ["cause", "--root", "bad solder", "--direct", "short circuit", "--stage", "production"],
+        ["propose", "--solution", "replace"],
+    ):
         service.cli_json(command[0], inc, *command[1:])
     service.wait_for_point(inc, "approval-1")
     return inc
 
 
 def test_no_token_no_entry(service: Service) -> None:
-    for method, path in (("GET", "/api/incidents"), ("POST", "/api/feedback"), ("GET", "/api/incidents/X"),
-                         ("POST", "/api/incidents/X/approve")):
+    for method, path in (
+        ("GET", "/api/incidents"),
+        ("POST", "/api/feedback"),
+        ("GET", "/api/incidents/X"),
+        ("POST", "/api/incidents/X/approve"),
+    ):
         response = httpx.request(method, service.url + path, json={})
         assert response.status_code == 401, path
-        assert httpx.request(method, service.url + path, json={},
-                             headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert (
+            httpx.request(
+                method, service.url + path, json={}, headers={"Authorization": "Bearer wrong"}
+            ).status_code
+            == 401
+        )
 
 
 def test_only_leadership_approves_level_1_and_refusals_are_recorded(service: Service) -> None:
@@ -55,8 +79,11 @@ def test_the_same_approval_twice_at_once_resumes_the_flow_once(service: Service)
     async def both() -> list[httpx.Response]:
         headers = {"Authorization": f"Bearer {service.token}"}
         async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=30) as client:
-            return list(await asyncio.gather(*(client.post(f"/api/incidents/{inc}/approve", json=body)
-                                               for _ in range(2))))
+            return list(
+                await asyncio.gather(
+                    *(client.post(f"/api/incidents/{inc}/approve", json=body) for _ in range(2))
+                )
+            )
 
     statuses = sorted(r.status_code for r in asyncio.run(both()))
     assert statuses == [200, 409]
@@ -83,16 +110,30 @@ def test_every_action_is_on_the_timeline_with_who(service: Service) -> None:
 
 def test_contact_details_never_leave_unmasked(service: Service) -> None:
     reported = service.cli_json(
-        "report", "--category", "service_failure", "--summary",
+        "report",
+        "--category",
+        "service_failure",
+        "--summary",
         f"technician never came; mail {EMAIL} or {PHONE}",
-        "--contact", EMAIL, "--customer", "王伟", "--service", "install", "--region", "privacy-1")
+        "--contact",
+        EMAIL,
+        "--customer",
+        "王伟",
+        "--service",
+        "install",
+        "--region",
+        "privacy-1",
+    )
     inc = reported["incident_id"]
     for command in (["contact", "--by", "A", "--note", f"called {PHONE}"], ["measure", "--kind", "expedite"]):
         service.cli_json(command[0], inc, *command[1:])
     shown = service.wait_for_point(inc, "cause")
     texts = [str(shown)]
-    texts += [service.api("GET", f"/api/incidents/{inc}/postmortem", params={"format": f, "lang": lang}).text
-              for f in ("md", "html") for lang in ("zh", "en")]
+    texts += [
+        service.api("GET", f"/api/incidents/{inc}/postmortem", params={"format": f, "lang": lang}).text
+        for f in ("md", "html")
+        for lang in ("zh", "en")
+    ]
     texts += [m["title"] + m["message"] for m in service.inbox.collect()]
     texts.append(service.api("GET", f"/api/incidents/{inc}/notifications").text)
     texts.append((service.home / "serve.log").read_text(errors="replace"))

@@ -35,12 +35,26 @@ def drill_playbooks(folder: Path) -> Path:
 
 
 def to_approval(service: Service, batch: str) -> str:
-    inc = service.cli_json("report", "--category", "product_quality", "--summary", "hot battery", "--media",
-                           "--product-model", "K1", "--batch", batch,
-                           "--contact", "13511112222")["incident_id"]
-    for command in (["contact", "--by", "A"], ["measure", "--kind", "spare_product"],
-                    ["cause", "--root", "cell", "--direct", "heat", "--stage", "production"],
-                    ["propose", "--solution", "replace"]):
+    inc = service.cli_json(
+        "report",
+        "--category",
+        "product_quality",
+        "--summary",
+        "hot battery",
+        "--media",
+        "--product-model",
+        "K1",
+        "--batch",
+        batch,
+        "--contact",
+        "13511112222",
+    )["incident_id"]
+    for command in (
+        ["contact", "--by", "A"],
+        ["measure", "--kind", "spare_product"],
+        ["cause", "--root", "cell", "--direct", "heat", "--stage", "production"],
+        ["propose", "--solution", "replace"],
+    ):
         service.cli_json(command[0], inc, *command[1:])
     service.wait_for_point(inc, "approval-1")
     return inc
@@ -51,8 +65,17 @@ def test_sigkill_then_restart_loses_nothing(prefect_api: str, inbox: Inbox, tmp_
     env = {"INCIDENT_PLAYBOOKS": str(drill_playbooks(tmp_path / "books"))}
     first = start_service(home, prefect_api, inbox, env)
     waiting = [to_approval(first, f"CRASH-{i}") for i in range(2)]
-    late = first.cli_json("report", "--category", "special_scenario", "--summary", "flooded road",
-                          "--cause", "flood", "--region", "crash-zone")
+    late = first.cli_json(
+        "report",
+        "--category",
+        "special_scenario",
+        "--summary",
+        "flooded road",
+        "--cause",
+        "flood",
+        "--region",
+        "crash-zone",
+    )
     assert late["level"] == 3
     due = datetime.fromisoformat(late["contact_deadline"])
 
@@ -61,8 +84,14 @@ def test_sigkill_then_restart_loses_nothing(prefect_api: str, inbox: Inbox, tmp_
     headers = {"Authorization": f"Bearer {first.token}"}
 
     def post(i: int) -> None:
-        body = {"category": "product_quality", "summary": f"swollen #{i}", "product_model": "S9",
-                "batch": "STORM-CRASH", "contact": f"1370000{i:04d}", "channel": "app"}
+        body = {
+            "category": "product_quality",
+            "summary": f"swollen #{i}",
+            "product_model": "S9",
+            "batch": "STORM-CRASH",
+            "contact": f"1370000{i:04d}",
+            "channel": "app",
+        }
         try:
             response = httpx.post(first.url + "/api/feedback", json=body, headers=headers, timeout=10)
         except httpx.HTTPError:
@@ -89,8 +118,12 @@ def test_sigkill_then_restart_loses_nothing(prefect_api: str, inbox: Inbox, tmp_
         db = sqlite3.connect(home / "incident.db")
         present = {row[0] for row in db.execute("select id from feedback")}
         assert set(accepted) <= present  # every 202 is still there
-        assert db.execute("select count(*) from incidents where correlation_key like '%storm-crash%'"
-                          ).fetchone()[0] == 1
+        assert (
+            db.execute(
+                "select count(*) from incidents where correlation_key like '%storm-crash%'"
+            ).fetchone()[0]
+            == 1
+        )
         deadline = time.monotonic() + 90
         while db.execute("select count(*) from feedback where handled_at is null").fetchone()[0]:
             assert time.monotonic() < deadline, "feedback accepted before the crash was not handled after it"
@@ -102,17 +135,27 @@ def test_sigkill_then_restart_loses_nothing(prefect_api: str, inbox: Inbox, tmp_
             second.wait_for_point(inc, "confirmation-1")
 
         escalated = second.wait_until(
-            late["incident_id"], lambda s: any(e["event"] == "escalated" for e in s["timeline"]),
-            "escalation")
+            late["incident_id"], lambda s: any(e["event"] == "escalated" for e in s["timeline"]), "escalation"
+        )
         time.sleep(3)  # a few more watcher ticks
         timeline = [e["event"] for e in second.show(late["incident_id"])["timeline"]]
         assert timeline.count("escalated") == 1 and timeline.count("deadline_missed") == 1
         assert [d["state"] for d in escalated["deadlines"] if d["kind"] == "contact"] == ["missed"]
         told = [m for m in inbox.for_incident(late["incident_id"]) if m["role"] == "cs_director"]
-        assert len([m for m in told if "12" in m["message"] or "contact" in m["message"].lower()
-                    or "联系" in m["message"]]) >= 1
-        print(f"accepted before SIGKILL: {len(accepted)}, present after restart: "
-              f"{len(set(accepted) & present)}, feedback rows: {len(present)}")
+        assert (
+            len(
+                [
+                    m
+                    for m in told
+                    if "12" in m["message"] or "contact" in m["message"].lower() or "联系" in m["message"]
+                ]
+            )
+            >= 1
+        )
+        print(
+            f"accepted before SIGKILL: {len(accepted)}, present after restart: "
+            f"{len(set(accepted) & present)}, feedback rows: {len(present)}"
+        )
     finally:
         stop_service(second)
 
@@ -126,8 +169,12 @@ def test_graceful_stop_leaves_no_prefect_server_behind(tmp_path: Path, signal_na
     home = tmp_path / "own"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "INCIDENT_"))}
     env.update(INCIDENT_HOME=str(home), INCIDENT_API_TOKEN="t")
-    proc = subprocess.Popen([sys.executable, "-m", "incident.cli", "serve", "--port", "0"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "incident.cli", "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not (home / "service.json").exists():
         assert proc.poll() is None and time.monotonic() < deadline

@@ -20,8 +20,11 @@ EXAMPLES = int(os.environ.get("INCIDENT_FUZZ_EXAMPLES", "25"))
 
 
 @pytest.fixture(scope="module")
-def fuzz_service(prefect_api: str, inbox: Inbox, tmp_path_factory: pytest.TempPathFactory,
-                 ) -> Iterator[Service]:
+def fuzz_service(
+    prefect_api: str,
+    inbox: Inbox,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Service]:
     svc = start_service(Path(tmp_path_factory.mktemp("fuzz")), prefect_api, inbox)
     yield svc
     stop_service(svc)
@@ -41,18 +44,27 @@ def test_no_server_errors(fuzz_service: Service) -> None:
     print(f"schemathesis cases: {sum(calls.values())} over {len(calls)} operations")
 
 
-def fuzz(operation: schemathesis.APIOperation, label: str, headers: dict[str, str], calls: dict[str, int],
-         failures: list[str]) -> Callable[[], None]:
+def fuzz(
+    operation: schemathesis.APIOperation,
+    label: str,
+    headers: dict[str, str],
+    calls: dict[str, int],
+    failures: list[str],
+) -> Callable[[], None]:
     """One hypothesis test per operation, bounded by EXAMPLES."""
 
     @given(operation.as_strategy())
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def check(case: schemathesis.Case) -> None:
         response = case.call(headers=headers, timeout=30)
         calls[label] = calls.get(label, 0) + 1
         if response.status_code >= 500:
-            failures.append(f"{label} {case.path_parameters} → {response.status_code}: "
-                            f"{response.text[:200]}")
+            failures.append(f"{label} {case.path_parameters} → {response.status_code}: {response.text[:200]}")
 
     return check

@@ -58,9 +58,15 @@ def test_more_customers_never_lowers_the_level(sig: Signals, extra: int) -> None
 
 
 BASE = yaml.safe_load((Path(playbooks.__file__).parent / "product_quality.yaml").read_text())
-junk = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
-                 st.text(max_size=30), st.lists(st.text(max_size=8), max_size=3),
-                 st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3))
+junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.lists(st.text(max_size=8), max_size=3),
+    st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3),
+)
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -79,8 +85,9 @@ PATHS = _paths(BASE)
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from(PATHS), junk), min_size=1, max_size=3), st.booleans())
-def test_playbook_loading_never_crashes(tmp_path: Path, edits: list[tuple[tuple[Any, ...], Any]],
-                                       delete: bool) -> None:
+def test_playbook_loading_never_crashes(
+    tmp_path: Path, edits: list[tuple[tuple[Any, ...], Any]], delete: bool
+) -> None:
     data = copy.deepcopy(BASE)
     for path, value in edits:
         node = data
@@ -111,25 +118,38 @@ def test_explicit_api_cases(service: Service) -> None:
     db = sqlite3.connect(service.home / "incident.db")
     count = lambda: db.execute("select count(*) from feedback").fetchone()[0]  # noqa: E731
     before = count()
-    raw = service.api("POST", "/api/feedback", content=b"{not json",
-                      headers={"content-type": "application/json"})
+    raw = service.api(
+        "POST", "/api/feedback", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert raw.status_code == 422
-    huge = service.api("POST", "/api/feedback",
-                       json={"category": "product_quality", "summary": "x" * 1_000_000})
+    huge = service.api(
+        "POST", "/api/feedback", json={"category": "product_quality", "summary": "x" * 1_000_000}
+    )
     assert huge.status_code == 413
     long = service.api("POST", "/api/feedback", json={"category": "product_quality", "summary": "x" * 20_000})
     assert long.status_code == 422 and "summary" in long.json()["error"]
-    for body in ({"category": "weather", "summary": "x"}, {"category": "product_quality", "summary": "x",
-                                                          "customers": -5}):
+    for body in (
+        {"category": "weather", "summary": "x"},
+        {"category": "product_quality", "summary": "x", "customers": -5},
+    ):
         assert service.api("POST", "/api/feedback", json=body).status_code == 422
     assert count() == before  # nothing half-stored
 
-    stored = service.api("POST", "/api/feedback", json={
-        "category": "product_quality", "summary": INJECTION + " " + CJK, "customer": "Robert'); DROP TABLE--",
-        "product_model": "<b>X</b>", "batch": "hostile-1"}).json()
+    stored = service.api(
+        "POST",
+        "/api/feedback",
+        json={
+            "category": "product_quality",
+            "summary": INJECTION + " " + CJK,
+            "customer": "Robert'); DROP TABLE--",
+            "product_model": "<b>X</b>",
+            "batch": "hostile-1",
+        },
+    ).json()
     assert count() == before + 1
-    row = db.execute("select summary, customer_name from feedback where id = ?",
-                     (stored["feedback_id"],)).fetchone()
+    row = db.execute(
+        "select summary, customer_name from feedback where id = ?", (stored["feedback_id"],)
+    ).fetchone()
     assert row == (INJECTION + " " + CJK, "Robert'); DROP TABLE--")
     shown = service.show(stored["incident_id"])
     assert INJECTION in shown["summary"] and CJK in shown["summary"]
@@ -153,11 +173,23 @@ def test_service_refuses_to_start_with_a_broken_playbook(tmp_path: Path) -> None
     for path in Path(playbooks.__file__).parent.glob("*.yaml"):
         text = path.read_text().replace("contact_within: 1h", "contat_within: 1h", 1)
         (folder / path.name).write_text(text)
-    env = {"PATH": "/usr/bin:/bin", "INCIDENT_HOME": str(tmp_path / "home"),
-           "INCIDENT_PLAYBOOKS": str(folder), "PREFECT_API_URL": "http://127.0.0.1:9/api"}
-    result = subprocess.run([sys.executable, "-m", "incident.cli", "serve", "--port", "0"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "INCIDENT_HOME": str(tmp_path / "home"),
+        "INCIDENT_PLAYBOOKS": str(folder),
+        "PREFECT_API_URL": "http://127.0.0.1:9/api",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "incident.cli", "serve", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
-    assert "service_failure.yaml" in result.stderr or "special_scenario.yaml" in result.stderr or \
-        "product_quality.yaml" in result.stderr
+    assert (
+        "service_failure.yaml" in result.stderr
+        or "special_scenario.yaml" in result.stderr
+        or "product_quality.yaml" in result.stderr
+    )
     assert "contat_within" in result.stderr and len(result.stderr.strip().splitlines()) == 1

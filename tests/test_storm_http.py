@@ -59,11 +59,16 @@ def rows(db_url: str, sql: str, **params: Any) -> list[Any]:
         engine.dispose()
 
 
-def check_levels(accepted: list[dict[str, Any]]) -> None:
-    """Feedback ids follow commit order (the id counter row stays locked until commit), so walking
-    them in order replays the arrivals as the database saw them."""
+def check_levels(accepted: list[dict[str, Any]], db_url: str, incident_id: str) -> None:
+    """Replay the arrivals in the order the database saw them: each report's timeline event is written
+    while it holds the incident's row lock, so the events' ids follow the lock (= commit) order."""
+    intake_events = "('identified', 'level_raised', 'feedback_joined')"
+    sql = f'select "by" from timeline where incident_id = :i and event in {intake_events} order by id'
+    events = rows(db_url, sql, i=incident_id)
+    order = {by.split(":", 1)[1]: n for n, (by,) in enumerate(events)}
+    assert set(order) == {b["feedback_id"] for b in accepted}
     seen: set[str] = set()
-    for body in sorted(accepted, key=lambda b: (len(b["feedback_id"]), b["feedback_id"])):
+    for body in sorted(accepted, key=lambda b: order[b["feedback_id"]]):
         new = body["contact"] not in seen
         seen.add(body["contact"])
         distinct = len(seen)
@@ -98,7 +103,7 @@ def run_the_storm(service: Service, db_url: str, batch: str) -> None:
     incidents = {b["incident_id"] for b in accepted}
     assert len(incidents) == 1
     incident_id = incidents.pop()
-    check_levels(accepted)
+    check_levels(accepted, db_url, incident_id)
     assert [b["raised_from"] for b in accepted if b["level"] == 1 and b["raised_from"]] == [2]
 
     stored = rows(db_url, "select id from feedback where incident_id = :i", i=incident_id)
