@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,16 +122,25 @@ class Service:
         return self.wait_until(incident_id, lambda s: s.get("waiting_for") == key, f"waiting point {key}")
 
 
-@pytest.fixture(scope="session")
-def inbox() -> Iterator[Inbox]:
+@contextmanager
+def webhook_receiver() -> Iterator[Inbox]:
+    """A local HTTP server answering 200 to any path: the roles' JSON webhooks post to ``/<role>``."""
     from pytest_httpserver import HTTPServer
 
     server = HTTPServer(host="127.0.0.1", port=0)
     server.expect_request(re.compile(r"^/.*$")).respond_with_data("ok")  # any path
     server.start()
-    yield Inbox(server)
-    server.clear()
-    server.stop()
+    try:
+        yield Inbox(server)
+    finally:
+        server.clear()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def inbox() -> Iterator[Inbox]:
+    with webhook_receiver() as received:
+        yield received
 
 
 def start_service(

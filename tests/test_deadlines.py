@@ -49,9 +49,8 @@ class Received:
 class Receivers:
     """Both local servers, read back as one list of messages with the role each was sent to."""
 
-    def __init__(self, box: Mailbox, hook: HTTPServer, since: int = 0) -> None:
-        """``since``: webhook requests before this index belong to other tests' services."""
-        self.box, self.hook, self.since = box, hook, since
+    def __init__(self, box: Mailbox, hook: HTTPServer) -> None:
+        self.box, self.hook = box, hook
 
     def all(self, incident_id: str | None = None) -> list[Received]:
         got = []
@@ -59,7 +58,7 @@ class Receivers:
             text, html = parts(message)
             for rcpt in rcpts:
                 got.append(Received(rcpt.split("@")[0], str(message["Subject"]), text, html))
-        for request, _ in self.hook.log[self.since :]:
+        for request, _ in self.hook.log:
             body = request.get_json(silent=True) or {}
             got.append(Received(request.path.strip("/"), body.get("title", ""), body.get("message", "")))
         return [m for m in got if incident_id is None or incident_id in m.title + m.text]

@@ -22,7 +22,7 @@ from sqlalchemy import update
 
 from incident import intake
 from models import Feedback, session_scope, utcnow
-from tests.conftest import ROLES, Inbox, Service, start_service, stop_service
+from tests.conftest import ROLES, Inbox, Service, start_service, stop_service, webhook_receiver
 from tests.test_deadlines import L1_ROLES, Received, Receivers
 from tests.test_notifiers import Mailbox, free_port
 
@@ -43,16 +43,17 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture(scope="module")
-def hook_since(inbox: Inbox) -> int:
-    """The session's webhook receiver also holds other modules' notices (their ids may repeat)."""
-    return len(inbox.server.log)
+def hooks() -> Iterator[Inbox]:
+    """A webhook receiver of this module's own: the session's other services number their incidents
+    from 001 too, so on a shared receiver their notices would carry the same ids."""
+    with webhook_receiver() as received:
+        yield received
 
 
 @pytest.fixture(scope="module")
 def svc(
     prefect_api: str,
-    inbox: Inbox,
-    hook_since: int,
+    hooks: Inbox,
     mailbox: tuple[Mailbox, int],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
@@ -63,7 +64,7 @@ def svc(
         if role in SMTP_ROLES:
             url = f"mailto://127.0.0.1:{smtp_port}?from=bot@example.com&to={role}@example.com"
         else:
-            url = f"json://bot:{SECRET}@127.0.0.1:{inbox.server.port}/{role}?+X-Token={SECRET}-header"
+            url = f"json://bot:{SECRET}@127.0.0.1:{hooks.server.port}/{role}?+X-Token={SECRET}-header"
         lines += [f'  - "{url}":', f"      - tag: {role}"]
     dead = f"mailto://127.0.0.1:{free_port()}?from=bot@example.com&to=tech-oncall@example.com"
     lines += [f'  - "{dead}":', "      - tag: technical_support"]
@@ -75,14 +76,14 @@ def svc(
         "INCIDENT_NOTIFY_BACKOFF": "0.05",
         "INCIDENT_LANG": "zh",
     }
-    service = start_service(home, prefect_api, inbox, extra_env=env)
+    service = start_service(home, prefect_api, hooks, extra_env=env)
     yield service
     stop_service(service)
 
 
 @pytest.fixture
-def told(svc: Service, mailbox: tuple[Mailbox, int], hook_since: int) -> Receivers:
-    return Receivers(mailbox[0], svc.inbox.server, since=hook_since)
+def told(svc: Service, mailbox: tuple[Mailbox, int]) -> Receivers:
+    return Receivers(mailbox[0], svc.inbox.server)
 
 
 def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60) -> T:
