@@ -242,13 +242,20 @@ class Sent:
 async def post_all(
     url: str, bodies: list[dict[str, Any]], concurrency: int, rate: float | None, budget: float
 ) -> list[Sent]:
-    """Closed loop (``concurrency`` in flight, as fast as answered) or open loop at ``rate``/s."""
+    """Closed loop (``concurrency`` in flight, as fast as answered) or open loop at ``rate``/s.
+
+    aiohttp, not httpx: on this machine httpx's async pool costs ~3.5 ms of CPU per request with 64
+    connections, aiohttp ~0.2 ms; the client shares the two cores with the service it measures.
+    """
+    import aiohttp
+
     headers = {"Authorization": "Bearer storm"}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     gate = asyncio.Semaphore(concurrency)
     start = time.perf_counter()
     results: list[Sent] = []
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=budget) as http:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=budget)
+    async with aiohttp.ClientSession(url, headers=headers, connector=connector, timeout=timeout) as http:
 
         async def one(i: int, body: dict[str, Any]) -> None:
             due = start + i / rate if rate else 0.0
@@ -258,9 +265,9 @@ async def post_all(
                 sent = time.perf_counter()
                 item = Sent(body, due or sent, sent)
                 try:
-                    response = await http.post("/api/feedback", json=body)
-                    item.status, item.answer = response.status_code, response.json()
-                except (httpx.HTTPError, ValueError) as exc:
+                    async with http.post("/api/feedback", json=body) as response:
+                        item.status, item.answer = response.status, await response.json(content_type=None)
+                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                     item.answer = {"error": repr(exc)}
                 item.done = time.perf_counter()
                 results.append(item)

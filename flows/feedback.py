@@ -63,7 +63,6 @@ async def level_raised(incident_id: str, old_level: int) -> None:
     if not once(incident_id, f"level_raised-{level}"):
         return
     await tell(incident_id, "level_raised", None, old_level=old_level, new_level=level, **due)
-    archive(incident_id)
     if flow_run_id:
         async with get_client() as client:
             await client.update_flow_run(UUID(flow_run_id), name=name)
@@ -77,11 +76,11 @@ async def handle_feedback(feedback_id: str) -> str | None:
         fb = s.get_one(Feedback, feedback_id)
         incident_id, opened, raised_from = fb.incident_id, fb.opened_incident, fb.raised_from
     if incident_id and opened:
-        await start_incident_run(incident_id)
+        await start_incident_run(incident_id)  # whose run archives the records
     elif incident_id and raised_from:
         await level_raised(incident_id, raised_from)
-    elif incident_id and not later_report_pending(feedback_id):  # joined: the forms list one more customer
-        archive(incident_id, ["level_determination", "customer_issue"])
+    if incident_id and not opened and not later_report_pending(feedback_id):
+        await archive(incident_id)  # one more customer, perhaps a new level: every record says so
     with session_scope() as s:
         s.execute(update(Feedback).where(Feedback.id == feedback_id).values(handled_at=utcnow()))
     return incident_id

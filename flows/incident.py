@@ -61,7 +61,7 @@ async def resolution(incident_id: str) -> None:
     await enter(incident_id, "resolution", roles=[_book(incident_id).cause_owner])
     await wait_for(incident_id, "cause")
     if once(incident_id, "archived:cause"):
-        archive(incident_id)  # the cause analysis report, before anyone proposes
+        await archive(incident_id)  # the cause analysis report, before anyone proposes
     round_ = 1
     while True:
         proposal = await wait_for(incident_id, f"proposal-{round_}")
@@ -79,7 +79,7 @@ async def resolution(incident_id: str) -> None:
                 round=round_,
                 **due,
             )
-            archive(incident_id)  # the solution approval form, awaiting its decision
+            await archive(incident_id)  # the solution approval form, awaiting its decision
         decision = await wait_for(incident_id, f"approval-{round_}")
         if once(incident_id, f"approval_decided-{round_}"):
             await tell(
@@ -92,14 +92,14 @@ async def resolution(incident_id: str) -> None:
                 round=round_,
                 solution=proposal["solution"],
             )
-            archive(incident_id)
+            await archive(incident_id)
         if decision["reject"]:
             round_ += 1
             continue
         confirmation = await wait_for(incident_id, f"confirmation-{round_}")
         if confirmation["result"] == "unsatisfied":
             if once(incident_id, f"archived:confirmation-{round_}"):
-                archive(incident_id)  # the slip says so (a satisfied one is archived on entering follow-up)
+                await archive(incident_id)  # the slip says so (a satisfied one: on entering follow-up)
             round_ += 1
             continue
         return
@@ -124,7 +124,7 @@ async def follow_up(incident_id: str) -> None:
                 round=round_ + 1,
                 target=target,
             )
-            archive(incident_id)  # the post-mortem draft shows the survey below target
+            await archive(incident_id)  # the post-mortem draft shows the survey below target
         round_ += 1
     await close(incident_id)
 
@@ -142,7 +142,7 @@ async def close(incident_id: str) -> None:
         deadlines.meet(s, inc, "postmortem", now)
         timeline.add(s, incident_id, "postmortem_rendered", "system", None, now=now)
         timeline.add(s, incident_id, "closed", "system", None, now=now)
-    archive(incident_id)
+    await archive(incident_id)
     await tell(incident_id, "stage_changed", None, stage="closed")
     get_run_logger().info("%s closed; post-mortem archived", incident_id)
 
@@ -157,7 +157,7 @@ async def enter(
         inc = s.get_one(Incident, incident_id, with_for_update=True)
         actions.advance(inc, stage)
         timeline.add(s, incident_id, "stage_entered", "system", stage)
-    archive(incident_id)
+    await archive(incident_id)
     if stage != "response":
         await tell(incident_id, notice, [*level_roles(incident_id), *(roles or [])], stage=stage)
     return True

@@ -5,6 +5,7 @@ Contexts carry ids, levels, counts, deadlines and the masked summary — never c
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import datetime
 from typing import Any
@@ -68,10 +69,17 @@ async def tell(incident_id: str, kind: str, roles: list[str] | None = None, **ex
 
 
 @task(name="archive-records", cache_policy=NO_CACHE)
-def archive(incident_id: str, kinds: list[str] | None = None) -> list[str]:
+async def archive(incident_id: str, kinds: list[str] | None = None) -> list[str]:
     """Render every record (or only ``kinds``) the incident's facts allow so far (zh/en, md/html), keep it.
 
-    The incident row is locked first: two archivers of one incident (its run and a joining report's run)
+    In a worker thread: a storm incident's forms list hundreds of reports (a second of Markdown), and
+    meanwhile the event loop goes on serving intake and the other runs.
+    """
+    return await asyncio.to_thread(keep_records, incident_id, kinds)
+
+
+def keep_records(incident_id: str, kinds: list[str] | None = None) -> list[str]:
+    """The incident row is locked first: two archivers of one incident (its run and a joining report's run)
     take turns instead of both inserting the same record (a unique-constraint error on PostgreSQL).
     """
     from incident.documents.dossier import build_dossier

@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import playbooks
 from incident import deadlines, timeline
 from incident.errors import BadInput, Conflict, Forbidden, NotFound
+from incident.inputs import Input
 from incident.intake import MAX_TEXT
 from models import (
     CauseAnalysis,
@@ -35,8 +36,8 @@ Name = Field(min_length=1, max_length=200)
 Note = Field(None, max_length=MAX_TEXT)
 
 
-class Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class Answer(Input):
+    """One person's answer at a waiting point (the CLI, the API and the console send these)."""
 
 
 class ContactIn(Answer):

@@ -352,7 +352,10 @@ def demo(as_json: JsonOpt = False) -> None:
         run_demo(call),
         as_json,
         lambda d: [
-            out.print(f"{r['incident_id']} L{r['level']} {r['category']}: {r['status']} → {r['postmortem']}")
+            out.print(  # a path must stay on one line to be copied
+                f"{r['incident_id']} L{r['level']} {r['category']}: {r['status']} → {r['postmortem']}",
+                soft_wrap=True,
+            )
             for r in d["incidents"]
         ],
     )

@@ -8,28 +8,34 @@ problem meet at the unique ``incidents.open_key`` (and the row lock), not at a P
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import case, func, or_, select
+from pydantic import Field, field_validator, model_validator
+from sqlalchemy import case, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import playbooks
 from incident import deadlines, timeline
 from incident.grading import Signals, grade
-from models import Deadline, Feedback, Incident, next_id, session_scope, utcnow
+from incident.inputs import Input
+from models import Deadline, Feedback, Incident, TimelineEvent, next_id, next_ids, session_scope, utcnow
 
 MAX_TEXT = 10_000  # characters of any free-text field; larger bodies are refused (422)
 INCIDENT_KINDS = ("complaint", "alarm")
+# Fields stored under the name the report gives them.
+COPIED = (
+    *("purchase_date", "product_model", "serial", "batch", "service", "region", "cause", "occurred_at"),
+    *("impact", "evidence", "mood", "customers", "media", "injury", "property_loss", "brand_risk"),
+    *("outage", "big_loss", "compensation_demand"),
+)
 
 
-class FeedbackIn(BaseModel):
+class FeedbackIn(Input):
     """One feedback as the CLI and ``POST /api/feedback`` take it."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     category: Literal["product_quality", "service_failure", "special_scenario"] | None = None
     summary: str = Field(min_length=1, max_length=MAX_TEXT)
@@ -118,29 +124,64 @@ def correlation_key(body: FeedbackIn, feedback_id: str) -> str:
     return "|".join([body.category, *parts])
 
 
-def _signals(session: Session, incident_id: str) -> Signals:
+FLAGS = ("media", "injury", "property_loss", "brand_risk", "big_loss", "compensation_demand")
+
+
+@dataclass
+class Tally:
+    """What an incident's feedback says so far (the grading signals), kept up to date within a batch.
+
+    Why not one aggregate query per report: a storm's incident has hundreds of reports, and the batch
+    needs the signals after *each* of its reports (the 100th distinct customer's 202 says level 1).
+    """
+
+    distinct: int = 0
+    reported: int = 0
+    outage: bool = False
+    flags: set[str] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)  # customer keys known to be in it already
+
+    def add(self, body: FeedbackIn, key: str) -> None:
+        if key not in self.keys:
+            self.keys.add(key)
+            self.distinct += 1
+        self.reported = max(self.reported, body.customers)
+        self.outage = self.outage or body.outage is not None
+        self.flags.update(flag for flag in FLAGS if getattr(body, flag))
+
+    def signals(self) -> Signals:
+        return Signals(
+            customers=max(self.distinct, self.reported, 1),
+            regional_outage=self.outage,
+            **{flag: flag in self.flags for flag in FLAGS},
+        )
+
+
+def _tallies(session: Session, incident_ids: set[str], customer_keys: set[str]) -> dict[str, Tally]:
+    """The tallies of these incidents before the batch: two queries, whatever the batch's size."""
+    tallies = {incident_id: Tally() for incident_id in incident_ids}
     fb = Feedback
-    flags = (fb.media, fb.injury, fb.property_loss, fb.brand_risk, fb.big_loss, fb.compensation_demand)
-    row = session.execute(
+    rows = session.execute(
         select(
+            fb.incident_id,
             func.count(func.distinct(fb.customer_key)),
             func.max(fb.customers),
-            *(func.max(case((flag, 1), else_=0)) for flag in flags[:4]),
             func.count(fb.outage),
-            *(func.max(case((flag, 1), else_=0)) for flag in flags[4:]),
-        ).where(fb.incident_id == incident_id)
-    ).one()
-    distinct, reported, media, injury, loss, brand, outages, big, comp = row
-    return Signals(
-        customers=max(distinct or 1, reported or 1),
-        media=bool(media),
-        injury=bool(injury),
-        property_loss=bool(loss),
-        brand_risk=bool(brand),
-        regional_outage=bool(outages),
-        big_loss=bool(big),
-        compensation_demand=bool(comp),
+            *(func.max(case((getattr(fb, flag), 1), else_=0)) for flag in FLAGS),
+        )
+        .where(fb.incident_id.in_(incident_ids))
+        .group_by(fb.incident_id)
     )
+    for incident_id, distinct, reported, outages, *flags in rows:
+        tally = tallies[incident_id]
+        tally.distinct, tally.reported, tally.outage = distinct, reported or 0, bool(outages)
+        tally.flags = {flag for flag, hit in zip(FLAGS, flags, strict=True) if hit}
+    present = select(fb.incident_id, fb.customer_key).where(
+        fb.incident_id.in_(incident_ids), fb.customer_key.in_(customer_keys)
+    )
+    for incident_id, key in session.execute(present.distinct()):
+        tallies[incident_id].keys.add(key)
+    return tallies
 
 
 def _open_or_lock(session: Session, body: FeedbackIn, key: str, now: datetime) -> Incident:
@@ -195,85 +236,94 @@ def _set_contact_deadline(session: Session, incident: Incident, now: datetime) -
     return pending.due_at
 
 
+def _feedback_row(feedback_id: str, body: FeedbackIn, key: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": feedback_id,
+        "incident_id": None,
+        "kind": body.kind,
+        "channel": body.channel,
+        "category": body.category,
+        "summary": body.summary,
+        "customer_name": body.customer,
+        "contact": body.contact,
+        "customer_key": key,
+        "order_no": body.order,
+        **{name: getattr(body, name) for name in COPIED},
+        "received_at": now,
+        "opened_incident": False,
+        "raised_from": None,
+    }
+
+
 def record(body: FeedbackIn, now: datetime | None = None) -> IntakeResult:
+    return record_many([body], now)[0]
+
+
+def record_many(bodies: Sequence[FeedbackIn], now: datetime | None = None) -> list[IntakeResult]:
+    """Record reports in one transaction, each graded as if recorded alone, in the order given.
+
+    Why batches: in a storm every report about one batch queues on that incident's row lock and
+    pays its own commit; one transaction for all that arrived meanwhile costs a few statements in
+    all (``flows/intake_runs.py`` gathers them). Incidents are locked in key order, so two
+    replicas' batches never deadlock.
+    """
     now = now or utcnow()
-    # The id in a transaction of its own: the counter row is locked only for that one statement, not
-    # for the whole intake (which would serialise every report). A failed intake leaves a gap.
+    # The ids in a transaction of their own: the counter row is locked only for that one statement,
+    # not for the whole intake (which would serialise every replica). A failed intake leaves a gap.
     with session_scope() as session:
-        feedback_id = next_id(session, "FB", now)
+        ids = next_ids(session, "FB", now, len(bodies))
     with session_scope() as session:
-        incident: Incident | None = None
-        if body.kind in INCIDENT_KINDS:
-            incident = _open_or_lock(session, body, correlation_key(body, feedback_id), now)
-        opened = incident is not None and incident.customers == 0
-        session.add(  # held: the identity map keeps only weak references (get_one re-SELECTs)
-            feedback := Feedback(
-                id=feedback_id,
-                incident_id=incident.id if incident else None,
-                kind=body.kind,
-                channel=body.channel,
-                category=body.category,
-                summary=body.summary,
-                customer_name=body.customer,
-                contact=body.contact,
-                customer_key=customer_key(body, feedback_id),
-                order_no=body.order,
-                purchase_date=body.purchase_date,
-                product_model=body.product_model,
-                serial=body.serial,
-                batch=body.batch,
-                service=body.service,
-                region=body.region,
-                cause=body.cause,
-                occurred_at=body.occurred_at,
-                impact=body.impact,
-                evidence=body.evidence,
-                mood=body.mood,
-                customers=body.customers,
-                media=body.media,
-                injury=body.injury,
-                property_loss=body.property_loss,
-                brand_risk=body.brand_risk,
-                outage=body.outage,
-                big_loss=body.big_loss,
-                compensation_demand=body.compensation_demand,
-                received_at=now,
-                opened_incident=opened,
-            )
-        )
-        if incident is None:
-            return IntakeResult(feedback_id, None, None, body.category, None, False, None)
-        session.flush()
-        signals = _signals(session, incident.id)
-        result = grade(signals, current=None if opened else incident.level)
-        raised_from = None if opened or result.level >= incident.level else incident.level
-        incident.customers = signals.customers
-        by = f"{body.channel}:{feedback_id}"
-        if opened:
-            incident.level, incident.level_reasons = result.level, result.reasons
-            timeline.add(session, incident.id, "identified", by, f"L{result.level}", now=now)
-        elif raised_from:
-            incident.level, incident.level_reasons = result.level, result.reasons
-            timeline.add(
-                session,
-                incident.id,
-                "level_raised",
-                by,
-                f"L{raised_from} → L{result.level}",
-                data={"from": raised_from, "to": result.level, "reasons": result.reasons},
-                now=now,
-            )
-        else:
-            timeline.add(session, incident.id, "feedback_joined", by, None, now=now)
-        if raised_from:
-            feedback.raised_from = raised_from
-        due = _set_contact_deadline(session, incident, now) if opened or raised_from else None
-        if raised_from:
-            deadlines.raise_level(session, incident, now)  # progress, approval, post-mortem; approver
-        if due is None:
-            due = session.scalars(
-                select(Deadline.due_at).where(Deadline.incident_id == incident.id, Deadline.kind == "contact")
-            ).first()
-        return IntakeResult(
-            feedback_id, incident.id, incident.level, incident.category, due, opened, raised_from
-        )
+        pairs = list(zip(bodies, ids, strict=True))
+        keys = [correlation_key(b, i) if b.kind in INCIDENT_KINDS else None for b, i in pairs]
+        customers = [customer_key(b, i) for b, i in pairs]
+        first: dict[str, FeedbackIn] = {}  # the report that opens each key's incident if it is new
+        for body, key in zip(bodies, keys, strict=True):
+            if key:
+                first.setdefault(key, body)
+        incidents = {key: _open_or_lock(session, first[key], key, now) for key in sorted(first)}
+        tallies = _tallies(session, {i.id for i in incidents.values()}, set(customers))
+        rows, events, results = [], [], []
+        dues: dict[str, datetime | None] = {}  # each incident's contact deadline as the batch goes on
+        for feedback_id, body, key, customer in zip(ids, bodies, keys, customers, strict=True):
+            rows.append(row := _feedback_row(feedback_id, body, customer, now))
+            incident = incidents[key] if key else None
+            if incident is None:
+                results.append(IntakeResult(feedback_id, None, None, body.category, None, False, None))
+                continue
+            opened = incident.customers == 0
+            tally = tallies[incident.id]
+            tally.add(body, customer)
+            signals = tally.signals()
+            graded = grade(signals, current=None if opened else incident.level)
+            raised_from = None if opened or graded.level >= incident.level else incident.level
+            incident.customers = signals.customers
+            row.update(incident_id=incident.id, opened_incident=opened, raised_from=raised_from)
+            by = f"{body.channel}:{feedback_id}"
+            if opened or raised_from:
+                incident.level, incident.level_reasons = graded.level, graded.reasons
+            if opened:
+                events.append(timeline.row(incident.id, "identified", by, f"L{graded.level}", now=now))
+            elif raised_from:
+                change = {"from": raised_from, "to": graded.level, "reasons": graded.reasons}
+                detail = f"L{raised_from} → L{graded.level}"
+                events.append(timeline.row(incident.id, "level_raised", by, detail, data=change, now=now))
+            else:
+                events.append(timeline.row(incident.id, "feedback_joined", by, now=now))
+            if opened or raised_from:
+                dues[incident.id] = _set_contact_deadline(session, incident, now)
+                if raised_from:
+                    deadlines.raise_level(session, incident, now)  # progress, approval, post-mortem; approver
+            elif incident.id not in dues:
+                dues[incident.id] = session.scalars(
+                    select(Deadline.due_at).where(
+                        Deadline.incident_id == incident.id, Deadline.kind == "contact"
+                    )
+                ).first()
+            results.append(
+                IntakeResult(feedback_id, incident.id, incident.level, incident.category, dues[incident.id],
+                             opened, raised_from)
+            )  # fmt: skip
+        session.execute(insert(Feedback), rows)
+        if events:
+            session.execute(insert(TimelineEvent), events)
+        return results

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from incident.documents.i18n import LANGS
 from incident.documents.render import RECORD_KINDS, title
@@ -44,11 +44,12 @@ th { background: #ddd; }
 
 
 def later_report_pending(feedback_id: str) -> bool:
-    """Whether a report received after this one (same incident) still awaits its run.
+    """Whether a later report of the same incident still awaits its run.
 
-    Why: a report joining an incident re-archives its customer issue form, and the dossier reads all
-    its feedback, so in a storm of reports every run would redo the same ever-longer work. That later
+    Why: a report joining an incident re-archives its records, and the dossier reads all its
+    feedback, so in a storm of reports every run would redo the same ever-longer work. That later
     run archives a dossier which already holds this report (committed first), so this one may skip.
+    A batch of reports shares one ``received_at``: ties go by id, so the last report never skips.
     """
     with session_scope() as s:
         mine = s.get(Feedback, feedback_id)
@@ -58,9 +59,11 @@ def later_report_pending(feedback_id: str) -> bool:
             select(Feedback.id)
             .where(
                 Feedback.incident_id == mine.incident_id,
-                Feedback.id != feedback_id,
                 Feedback.handled_at.is_(None),
-                Feedback.received_at >= mine.received_at,
+                or_(
+                    Feedback.received_at > mine.received_at,
+                    and_(Feedback.received_at == mine.received_at, Feedback.id > feedback_id),
+                ),
             )
             .limit(1)
         )

@@ -248,6 +248,19 @@ async def _watch(interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+def _check_roster() -> None:
+    """Read the roster now: a broken one is in the log at start, and the first notice of a storm does
+    not pay for loading apprise's plugins (~0.6 s). A broken roster does not stop the service: each
+    notice is then logged as failed, naming the file (notifiers/roster.py)."""
+    from notifiers import roster
+
+    try:
+        found = roster.check()
+        log.info("notification roster: %d channels (%s)", len(found.channels), found.note or found.source)
+    except roster.RosterError as exc:
+        log.error("notification roster unusable: %s", exc)
+
+
 async def _serve(host: str, port: int, token: str, generated: bool, prefect_db: str) -> None:
     import uvicorn
     from prefect.types.entrypoint import EntrypointType
@@ -256,6 +269,7 @@ async def _serve(host: str, port: int, token: str, generated: bool, prefect_db: 
     from flows.incident import incident_response
     from incident.web import create_web_app
 
+    _check_roster()
     deployment = await incident_response.to_deployment(
         name="incident-service", entrypoint_type=EntrypointType.MODULE_PATH
     )

@@ -5,7 +5,7 @@ Importing this package registers every table on ``Base.metadata`` (Alembic and t
 
 from models.base import Base, get_engine, reset_engine, session_scope, utcnow
 from models.feedback import Feedback
-from models.ids import Counter, next_id
+from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
 from models.notification import Delivery
 from models.record import Record
@@ -29,6 +29,7 @@ __all__ = [
     "TimelineEvent",
     "get_engine",
     "next_id",
+    "next_ids",
     "reset_engine",
     "session_scope",
     "utcnow",

@@ -23,14 +23,21 @@ class Counter(Base):
 
 
 def next_id(session: Session, prefix: str, at: datetime) -> str:
+    return next_ids(session, prefix, at, 1)[0]
+
+
+def next_ids(session: Session, prefix: str, at: datetime, count: int) -> list[str]:
+    """``count`` consecutive ids in one round trip (intake takes a batch's ids at once)."""
     key = f"{prefix}{at:%Y%m%d}"
-    stmt = update(Counter).where(Counter.key == key).values(value=Counter.value + 1).returning(Counter.value)
-    value = session.execute(stmt).scalar_one_or_none()  # one round trip: intake takes it per report
-    if value is None:
+    stmt = (
+        update(Counter).where(Counter.key == key).values(value=Counter.value + count).returning(Counter.value)
+    )
+    last = session.execute(stmt).scalar_one_or_none()
+    if last is None:
         try:
             with session.begin_nested():
-                session.add(Counter(key=key, value=1))
-            value = 1
+                session.add(Counter(key=key, value=count))
+            last = count
         except IntegrityError:  # another writer created the row first
-            value = session.execute(stmt).scalar_one()
-    return f"{key}{value:03d}"
+            last = session.execute(stmt).scalar_one()
+    return [f"{key}{value:03d}" for value in range(last - count + 1, last + 1)]

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from incident.intake import FeedbackIn, IntakeResult, record
-from models import Feedback, Incident, session_scope, utcnow
+from incident.intake import FeedbackIn, IntakeResult, record, record_many
+from models import Deadline, Feedback, Incident, TimelineEvent, session_scope, utcnow
 
 
 def swelling(i: int, **extra: object) -> FeedbackIn:
@@ -46,6 +46,36 @@ def test_ids_count_distinct_customers_and_only_rise(any_db: str) -> None:
     assert len(ids) == len(set(ids)) == 13
     media = record(swelling(11, media=True))
     assert media.level == 1 and media.raised_from == 2
+
+
+def test_a_batch_is_graded_as_if_each_report_came_alone(any_db: str) -> None:
+    """``record_many`` (the service's intake in a storm): one transaction, each report's own answer."""
+    bodies = [swelling(i % 12) for i in range(14)]  # 12 distinct customers; the first two report twice
+    bodies.insert(3, FeedbackIn(kind="praise", summary="kind technician"))
+    bodies.insert(5, FeedbackIn(category="service_failure", summary="late", service="delivery", region="x"))
+    results = record_many(bodies)
+    assert len({r.feedback_id for r in results}) == 16 and results[3].incident_id is None
+    late = results.pop(5)
+    results.pop(3)
+    assert late.opened and late.level == 3 and late.incident_id != results[0].incident_id
+    assert [r.opened for r in results] == [True] + [False] * 13
+    assert len({r.incident_id for r in results}) == 1
+    assert [r.level for r in results] == [3] * 9 + [2] * 5  # the 10th distinct customer raises it
+    assert [r.raised_from for r in results] == [None] * 9 + [3] + [None] * 4
+    assert results[9].contact_deadline < results[8].contact_deadline  # 1 h from now, not 2 h
+    assert {r.contact_deadline for r in results[9:]} == {results[9].contact_deadline}
+    with session_scope() as s:
+        incident = s.get_one(Incident, results[0].incident_id)
+        assert (incident.customers, incident.level) == (12, 2)
+        mine = TimelineEvent.incident_id == incident.id
+        events = s.scalars(select(TimelineEvent.event).where(mine).order_by(TimelineEvent.id)).all()
+        assert events == ["identified"] + ["feedback_joined"] * 8 + ["level_raised"] + ["feedback_joined"] * 4
+        contact = s.scalars(select(Deadline).where(Deadline.incident_id == incident.id)).one()
+        assert contact.kind == "contact" and contact.due_at == results[9].contact_deadline
+        stored = s.scalars(select(Feedback).where(Feedback.incident_id == incident.id).order_by(Feedback.id))
+        assert [f.raised_from for f in stored] == [r.raised_from for r in results]
+    # the next report joins the same incident, in a batch of its own
+    assert record_many([swelling(12)])[0].incident_id == incident.id
 
 
 def test_correlation_keys_come_from_the_playbook(any_db: str) -> None:

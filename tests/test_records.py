@@ -228,3 +228,13 @@ def test_a_joining_report_leaves_the_archive_to_a_later_pending_one(any_db: str)
         s.execute(update(Feedback).where(Feedback.id == ids[2]).values(handled_at=utcnow()))
     assert later_report_pending(ids[1]) is False  # the later one is done: archive again
     assert later_report_pending("FB19990101001") is False
+
+    # One batch (the service's intake in a storm) shares one received_at: the last report archives.
+    batch = intake.record_many(
+        [
+            intake.FeedbackIn(category="product_quality", summary="swelling", product_model="P30",
+                              batch="TIED", contact=f"1390000000{n}")
+            for n in range(4)
+        ]
+    )  # fmt: skip
+    assert [later_report_pending(r.feedback_id) for r in batch] == [True, True, True, False]

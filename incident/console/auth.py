@@ -44,8 +44,8 @@ def logged_in(request: Request) -> bool:
     return token_matches(given_token(request), request)
 
 
-def require_login(request: Request) -> None:
-    """FastAPI dependency of every console page and form."""
+async def require_login(request: Request) -> None:
+    """FastAPI dependency of every console page and form (async: no worker-thread hop per request)."""
     if not logged_in(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
