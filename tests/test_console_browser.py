@@ -105,13 +105,23 @@ def fill(driver: Any, form: str, **fields: str) -> None:
 
 def follow(driver: Any, element: Any) -> None:
     """Click a link or button and wait until the next page has replaced this one."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
+
+    def replaced(_: Any) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:  # Chromium's answer while it tears the old document down
+            return "does not belong to the document" in str(exc.msg)
+        return False
+
     element.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 30).until(replaced)
 
 
 def submit(driver: Any, form: str, button: str = "button[type=submit]") -> None:
