@@ -47,11 +47,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def children(pid: int) -> list[int]:
+def children(pid: int) -> dict[str, int]:
+    """The service's children by what they are: ``prefect`` (its Prefect server) and ``worker``."""
+    found = {}
     try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        pids = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
-        return []
+        return {}
+    for child in pids:
+        try:
+            args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        kind = "worker" if b"flows.worker" in args else "prefect" if b"prefect" in args else str(child)
+        found[kind] = child
+    return found
 
 
 async def count_runs(api: str, states: list[str]) -> int:
@@ -153,13 +163,14 @@ def verdict(ok: bool | None) -> str:
 
 async def storm(args: argparse.Namespace) -> None:
     receiver = Receiver()
-    stage = Stage.create(args.db, receiver)
+    stage = Stage.create(args.db, receiver, dict(kv.split("=", 1) for kv in args.env))
     service = Service.start(stage)
     console = Console()
     try:
         bodies = complaints(args.n, args.batch_customers, args.problems)
-        prefect_pid = next(iter(children(service.proc.pid)), 0)
-        cpu0 = cpu_seconds(service.proc.pid), cpu_seconds(prefect_pid)
+        kids = children(service.proc.pid)
+        service_pids, prefect_pid = [service.proc.pid, kids.get("worker", 0)], kids.get("prefect", 0)
+        cpu0 = sum(map(cpu_seconds, service_pids)), cpu_seconds(prefect_pid)
         console.print(f"[bold]storm[/]: {args.n} complaints, db={args.db}, service {service.url}")
         sent = await post_all(service.url, bodies, args.concurrency, args.rate, args.timeout)
         accepted = [s for s in sent if s.status == 202]
@@ -168,7 +179,7 @@ async def storm(args: argparse.Namespace) -> None:
         finished, completed, failed = await wait_runs(
             service.prefect_api, stage.app_url, len(accepted), args.timeout
         )
-        cpu1 = cpu_seconds(service.proc.pid), cpu_seconds(prefect_pid)
+        cpu1 = sum(map(cpu_seconds, service_pids)), cpu_seconds(prefect_pid)
         await asyncio.sleep(0.5)  # the last notices
         db = check_database(stage.app_url, accepted)
 
@@ -254,7 +265,7 @@ async def storm(args: argparse.Namespace) -> None:
     )
     table.add_row("feedback flow runs/s", f"{ours:.1f}" if ours else "-", "", None)
     table.add_row(
-        "CPU s during storm: service / Prefect server",
+        "CPU s during storm: service (API + worker) / Prefect server",
         f"{cpu1[0] - cpu0[0]:.0f} / {cpu1[1] - cpu0[1]:.0f}",
         "",
         None,
@@ -291,6 +302,9 @@ def main() -> None:
     parser.add_argument("--baseline-concurrency", type=int, default=50)
     parser.add_argument("--baseline-timeout", type=float, default=400)
     parser.add_argument("--keep", action="store_true", help="keep the home and databases")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="a setting for the service"
+    )
     asyncio.run(storm(parser.parse_args()))
 
 

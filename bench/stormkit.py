@@ -92,7 +92,7 @@ class Stage:
     databases: list[str] = field(default_factory=list)
 
     @classmethod
-    def create(cls, db: str, receiver: Receiver) -> Stage:
+    def create(cls, db: str, receiver: Receiver, extra_env: dict[str, str] | None = None) -> Stage:
         home = Path(tempfile.mkdtemp(prefix=f"storm-{db}-"))
         roster = home / "roster.yaml"
         roster.write_text(
@@ -113,6 +113,7 @@ class Stage:
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
             PREFECT_SERVER_UI_ENABLED="false",
         )
+        env.update(extra_env or {})  # --env: the service's settings to try (INCIDENT_RUN_CONCURRENCY=6)
         stage = cls(db, home, env, f"sqlite:///{home / 'incident.db'}")
         if db == "postgres":
             import psycopg

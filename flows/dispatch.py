@@ -23,6 +23,7 @@ import asyncio
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -298,7 +299,18 @@ def current() -> Dispatcher | None:
     return _current
 
 
+_link: Callable[[str | UUID | FlowRun, int | None], None] | None = None
+
+
+def hand_over(link: Callable[[str | UUID | FlowRun, int | None], None]) -> None:
+    """This process executes no runs: ``submit`` passes them to its worker (flows/worker.py)."""
+    global _link
+    _link = link
+
+
 def submit(run: str | UUID | FlowRun, priority: int | None = None) -> None:
-    """Run it here if this process dispatches; otherwise the serving process's poll finds it."""
+    """Run it here if this process dispatches, else in its worker; failing both, a poll finds it."""
     if _current is not None:
         _current.submit(run, priority)
+    elif _link is not None:
+        _link(run, priority)

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi.concurrency import run_in_threadpool
 from prefect.client.schemas.objects import FlowRun
@@ -183,19 +183,35 @@ class Creator:
         await asyncio.gather(*self._workers, return_exceptions=True)
 
 
-_creator: Creator | None = None
+class RunMaker(Protocol):
+    """What makes the runs of accepted feedback: the worker's ``Creator``, or in the API process the
+    worker itself (flows/worker.py), which creates them with its own."""
+
+    @property
+    def idle(self) -> bool: ...
+
+    def enqueue(self, feedback_id: str, priority: int) -> asyncio.Future[str | None]: ...
+
+
+_maker: RunMaker | None = None
 
 
 def start(concurrency: int) -> Creator:
-    global _creator
-    _creator = Creator(concurrency)
-    return _creator
+    global _maker
+    creator = Creator(concurrency)
+    _maker = creator
+    return creator
+
+
+def hand_to(maker: RunMaker) -> None:
+    global _maker
+    _maker = maker
 
 
 async def start_feedback_run(feedback_id: str, priority: int = 2) -> str | None:
-    """Create (or find) the run now, or queue it when the creator runs; None until it exists."""
-    if _creator is not None:
-        future = _creator.enqueue(feedback_id, priority)
+    """Create (or find) the run now, or queue it when a maker runs; None until it exists."""
+    if _maker is not None:
+        future = _maker.enqueue(feedback_id, priority)
         return await asyncio.shield(future) if priority != ROUTINE else None
     run = await create_feedback_run(feedback_id, priority)
     await run_in_threadpool(_remember, [(feedback_id, str(run.id))])
@@ -204,24 +220,15 @@ async def start_feedback_run(feedback_id: str, priority: int = 2) -> str | None:
 
 
 async def accept(body: intake.FeedbackIn) -> dict[str, Any]:
-    gate = rt.gate if (rt := runtime.current()) else None
-    if gate:
-        gate.intake += 1
-    try:
-        result = await batcher().record(body)
-    finally:
-        if gate:
-            gate.intake -= 1
-            if not gate.intake:
-                gate.wake()
+    result = await batcher().record(body)
     urgent = result.opened or result.raised_from is not None
     priority = (result.level or 2) if urgent else ROUTINE
     flow_run_id: str | None = None
-    if _creator is None:
+    if _maker is None:
         flow_run_id = await start_feedback_run(result.feedback_id, priority)
     else:
-        wait = _creator.idle  # nobody ahead of us: Prefect keeps up, so the id comes quickly
-        future = _creator.enqueue(result.feedback_id, priority)
+        wait = _maker.idle  # nobody ahead of us: Prefect keeps up, so the id comes quickly
+        future = _maker.enqueue(result.feedback_id, priority)
         if wait and WAIT_SECONDS > 0:
             try:
                 flow_run_id = await asyncio.wait_for(asyncio.shield(future), WAIT_SECONDS)

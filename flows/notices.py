@@ -69,50 +69,48 @@ async def tell(incident_id: str, kind: str, roles: list[str] | None = None, **ex
 
 
 @task(name="archive-records", cache_policy=NO_CACHE)
-async def archive(incident_id: str, kinds: list[str] | None = None) -> list[str]:
-    """Render every record (or only ``kinds``) the incident's facts allow so far (zh/en, md/html), keep it.
+async def archive(incident_id: str) -> list[str]:
+    """Render every record the incident's facts allow so far (zh/en, md/html) and keep it.
 
     In a worker thread: a storm incident's forms list hundreds of reports (a second of Markdown), and
-    meanwhile the event loop goes on serving intake and the other runs.
+    meanwhile the event loop goes on with the other runs.
     """
-    return await asyncio.to_thread(keep_records, incident_id, kinds)
+    return await asyncio.to_thread(keep_records, incident_id)
 
 
-def keep_records(incident_id: str, kinds: list[str] | None = None) -> list[str]:
-    """The incident row is locked first: two archivers of one incident (its run and a joining report's run)
-    take turns instead of both inserting the same record (a unique-constraint error on PostgreSQL).
+def keep_records(incident_id: str) -> list[str]:
+    """Read, render with no lock held, then write what is newer than what is kept.
+
+    Why not render under the incident's row lock: intake locks that row for every report joining
+    the incident, and a storm incident's forms take a second to render. Two archivers of one
+    incident (its run and a joining report's run) take turns only to write: the incident row is
+    locked (else both could insert the same record, a unique-constraint error on PostgreSQL), and a
+    record already written from a later reading is kept.
     """
     from incident.documents.dossier import build_dossier
     from incident.documents.render import RECORD_KINDS, available, render
 
-    now = utcnow()
-    kept: list[str] = []
+    read_at = utcnow()  # the dossier holds at least everything committed before this
+    with session_scope() as session:
+        dossier = build_dossier(session, incident_id)
+    kept = [kind for kind in RECORD_KINDS if available(kind, dossier)]
+    rendered = {
+        (kind, lang, fmt): render(kind, dossier, lang=lang, fmt=fmt)
+        for kind in kept
+        for lang in ("zh", "en")
+        for fmt in ("md", "html")
+    }
     with session_scope() as session:
         session.get(Incident, incident_id, with_for_update=True)
-        dossier = build_dossier(session, incident_id)
         existing = {
             (r.kind, r.lang, r.format): r
             for r in session.query(Record).filter(Record.incident_id == incident_id)
         }
-        for kind in RECORD_KINDS:
-            if (kinds and kind not in kinds) or not available(kind, dossier):
-                continue
-            kept.append(kind)
-            for lang in ("zh", "en"):
-                for fmt in ("md", "html"):
-                    content = render(kind, dossier, lang=lang, fmt=fmt)
-                    row = existing.get((kind, lang, fmt))
-                    if row is None:
-                        session.add(
-                            Record(
-                                incident_id=incident_id,
-                                kind=kind,
-                                lang=lang,
-                                format=fmt,
-                                content=content,
-                                updated_at=now,
-                            )
-                        )
-                    else:
-                        row.content, row.updated_at = content, now
+        for (kind, lang, fmt), content in rendered.items():
+            row = existing.get((kind, lang, fmt))
+            if row is None:
+                session.add(Record(incident_id=incident_id, kind=kind, lang=lang, format=fmt,
+                                   content=content, updated_at=read_at))  # fmt: skip
+            elif row.updated_at <= read_at:
+                row.content, row.updated_at = content, read_at
     return kept

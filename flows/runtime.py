@@ -134,27 +134,12 @@ class Gate:
 
     def __init__(self, limit: int, reserve: int = 1) -> None:
         self.limit, self.reserve = limit, reserve
-        self.intake = 0  # reports being recorded right now (flows/intake_runs.accept)
         self._in_use = 0
         self._seq = 0
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
 
     def _capacity(self, priority: int) -> int:
-        """Routine work yields to intake: while reports arrive, one routine unit at a time.
-
-        Why: intake and the runs share one process (one GIL); the 202 is what a caller waits for,
-        while the Prefect server is the runs' bottleneck anyway and catches up after the burst.
-        """
-        if priority <= CRITICAL:
-            return self.limit + self.reserve
-        if priority >= ROUTINE and self.intake:
-            return 1
-        return self.limit
-
-    def wake(self) -> None:
-        """Let waiters in after the capacity grew (intake went quiet)."""
-        self._in_use += 1
-        self._release()
+        return self.limit + self.reserve if priority <= CRITICAL else self.limit
 
     @asynccontextmanager
     async def __call__(self, priority: int = ROUTINE) -> AsyncIterator[None]:

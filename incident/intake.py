@@ -184,11 +184,22 @@ def _tallies(session: Session, incident_ids: set[str], customer_keys: set[str]) 
     return tallies
 
 
-def _open_or_lock(session: Session, body: FeedbackIn, key: str, now: datetime) -> Incident:
-    locked = select(Incident).where(Incident.open_key == key).with_for_update()
-    incident = session.scalars(locked).first()
-    if incident is not None:
-        return incident
+def _lock_or_open(session: Session, first: dict[str, FeedbackIn], now: datetime) -> dict[str, Incident]:
+    """Each key's open incident, locked, or a new one opened by the key's first report.
+
+    All in key order, in one statement for those already open: two batches never wait on each other
+    in a circle, and a batch costs one round trip here whatever its number of problems.
+    """
+    keys = sorted(first)
+    locked = select(Incident).where(Incident.open_key.in_(keys)).order_by(Incident.open_key)
+    incidents = {inc.open_key or "": inc for inc in session.scalars(locked.with_for_update())}
+    for key in keys:
+        if key not in incidents:
+            incidents[key] = _open(session, first[key], key, now)
+    return incidents
+
+
+def _open(session: Session, body: FeedbackIn, key: str, now: datetime) -> Incident:
     incident = Incident(
         id=next_id(session, "INC", now),
         category=body.category,
@@ -205,6 +216,7 @@ def _open_or_lock(session: Session, body: FeedbackIn, key: str, now: datetime) -
         with session.begin_nested():
             session.add(incident)
     except IntegrityError:  # a concurrent report opened it first: join that one
+        locked = select(Incident).where(Incident.open_key == key).with_for_update()
         return session.scalars(locked).one()  # (the savepoint's rollback expunged ours)
     return incident
 
@@ -280,10 +292,14 @@ def record_many(bodies: Sequence[FeedbackIn], now: datetime | None = None) -> li
         for body, key in zip(bodies, keys, strict=True):
             if key:
                 first.setdefault(key, body)
-        incidents = {key: _open_or_lock(session, first[key], key, now) for key in sorted(first)}
-        tallies = _tallies(session, {i.id for i in incidents.values()}, set(customers))
+        incidents = _lock_or_open(session, first, now)
+        incident_ids = {incident.id for incident in incidents.values()}
+        tallies = _tallies(session, incident_ids, set(customers))
         rows, events, results = [], [], []
-        dues: dict[str, datetime | None] = {}  # each incident's contact deadline as the batch goes on
+        contact = select(Deadline.incident_id, Deadline.due_at).where(
+            Deadline.incident_id.in_(incident_ids), Deadline.kind == "contact"
+        )  # each incident's contact deadline, kept up to date as the batch goes on
+        dues: dict[str, datetime | None] = dict(session.execute(contact).tuples().all())
         for feedback_id, body, key, customer in zip(ids, bodies, keys, customers, strict=True):
             rows.append(row := _feedback_row(feedback_id, body, customer, now))
             incident = incidents[key] if key else None
@@ -313,15 +329,9 @@ def record_many(bodies: Sequence[FeedbackIn], now: datetime | None = None) -> li
                 dues[incident.id] = _set_contact_deadline(session, incident, now)
                 if raised_from:
                     deadlines.raise_level(session, incident, now)  # progress, approval, post-mortem; approver
-            elif incident.id not in dues:
-                dues[incident.id] = session.scalars(
-                    select(Deadline.due_at).where(
-                        Deadline.incident_id == incident.id, Deadline.kind == "contact"
-                    )
-                ).first()
             results.append(
-                IntakeResult(feedback_id, incident.id, incident.level, incident.category, dues[incident.id],
-                             opened, raised_from)
+                IntakeResult(feedback_id, incident.id, incident.level, incident.category,
+                             dues.get(incident.id), opened, raised_from)
             )  # fmt: skip
         session.execute(insert(Feedback), rows)
         if events:

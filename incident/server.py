@@ -9,6 +9,7 @@ records in ``service.json`` how other commands reach it. Prefect must not be imp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import ipaddress
 import json
@@ -28,8 +29,7 @@ import httpx
 from incident import settings
 
 log = logging.getLogger("incident.serve")
-WATCH_SECONDS = float(os.environ.get("INCIDENT_WATCH_SECONDS", "5"))
-POLL_SECONDS = float(os.environ.get("INCIDENT_POLL_SECONDS", "2"))
+BACKGROUND_NICE = int(os.environ.get("INCIDENT_BACKGROUND_NICE", "5"))
 
 
 class ServeError(RuntimeError):
@@ -76,6 +76,14 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _background_child() -> None:
+    """In a child that works for the runs (the Prefect server, the worker): die with the service, and
+    yield the cores to intake when they are busy (``INCIDENT_BACKGROUND_NICE``; flows/worker.py)."""
+    _die_with_parent()
+    with contextlib.suppress(OSError):
+        os.nice(BACKGROUND_NICE)
+
+
 def ensure_prefect() -> subprocess.Popen[bytes] | None:
     """Point this process at a Prefect API: the configured one, or this home's own server."""
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -106,7 +114,7 @@ def ensure_prefect() -> subprocess.Popen[bytes] | None:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=_background_child,
     )
     api_url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + 120
@@ -162,8 +170,8 @@ def run(host: str = "127.0.0.1", port: int = 8765) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per Prefect API call: thousands in a storm
-    # Intake threads wait on the database ~10 times per report; each time they take the GIL back from
-    # the event loop (busy with flow runs) only at the next switch: 5 ms by default made intake 3x slower.
+    # The intake thread waits on the database a few times per batch; each time it takes the GIL back
+    # from the event loop only at the next switch (5 ms by default).
     sys.setswitchinterval(0.001)
     lock = _lock()
     token, generated = resolve_token(host)
@@ -187,67 +195,6 @@ def run(host: str = "127.0.0.1", port: int = 8765) -> None:
         lock.close()
 
 
-async def _recover() -> None:
-    """After a crash: runs whose executor is gone are rescheduled, feedback without a run gets one.
-
-    Feedback runs are queued with the creator (routine lane), not made here one by one: a crash in a
-    storm can leave hundreds, and the API answers meanwhile.
-    """
-    from sqlalchemy import select
-
-    from flows import dispatch
-    from flows.feedback import start_incident_run
-    from flows.intake_runs import start_feedback_run, unhandled
-    from flows.runtime import ROUTINE
-    from models import Feedback, Incident, session_scope
-
-    dispatcher = dispatch.current()
-    assert dispatcher is not None
-    rescheduled = await dispatcher.recover(startup=True)
-    with session_scope() as s:
-        pending = {
-            f.id: f.flow_run_id for f in s.scalars(select(Feedback).where(Feedback.id.in_(await unhandled())))
-        }
-        orphans = list(
-            s.scalars(select(Incident.id).where(Incident.status != "closed", Incident.flow_run_id.is_(None)))
-        )
-    for incident_id in orphans:
-        await start_incident_run(incident_id)
-    requeued = [feedback_id for feedback_id, flow_run_id in pending.items() if flow_run_id is None]
-    for feedback_id in requeued:
-        await start_feedback_run(feedback_id, ROUTINE)
-    log.info(
-        "recovered: %d runs rescheduled, %d feedback re-queued, %d incident runs created",
-        rescheduled,
-        len(requeued),
-        len(orphans),
-    )
-
-
-async def _logged(work: Any, what: str) -> None:
-    try:
-        await work
-    except Exception:
-        log.exception("%s failed", what)
-
-
-async def _watch(interval: float) -> None:
-    from fastapi.concurrency import run_in_threadpool
-    from prefect import tags
-
-    from flows.deadlines import due_work, watch_deadlines
-    from flows.runtime import scope_tag
-
-    while True:
-        try:
-            if await run_in_threadpool(due_work):
-                with tags(scope_tag()):  # only services on this database recover it
-                    await watch_deadlines()
-        except Exception:
-            log.exception("deadline watcher failed")
-        await asyncio.sleep(interval)
-
-
 def _check_roster() -> None:
     """Read the roster now: a broken one is in the log at start, and the first notice of a storm does
     not pay for loading apprise's plugins (~0.6 s). A broken roster does not stop the service: each
@@ -265,8 +212,9 @@ async def _serve(host: str, port: int, token: str, generated: bool, prefect_db: 
     import uvicorn
     from prefect.types.entrypoint import EntrypointType
 
-    from flows import dispatch, intake_runs
+    from flows import runtime
     from flows.incident import incident_response
+    from flows.worker import Worker
     from incident.web import create_web_app
 
     _check_roster()
@@ -274,14 +222,12 @@ async def _serve(host: str, port: int, token: str, generated: bool, prefect_db: 
         name="incident-service", entrypoint_type=EntrypointType.MODULE_PATH
     )
     await deployment.apply()
-    dispatcher = await dispatch.start(prefect_db)  # from here on this task and its children share a client
-    intake_runs.start(dispatcher.limit)
-    log.info("Prefect server database: %s; %d routine runs at once", prefect_db, dispatcher.limit)
-    background = [  # recovery after a crash can mean hundreds of runs: the API answers meanwhile
-        asyncio.create_task(_logged(_recover(), "recovery")),
-        asyncio.create_task(dispatcher.poll_forever(POLL_SECONDS)),
-        asyncio.create_task(_watch(WATCH_SECONDS), context=dispatcher.runtime.context("watch_deadlines")),
-    ]
+    (await runtime.start()).enter()  # this task and its children share one Prefect client (resumes)
+    worker = Worker(prefect_db, _background_child)  # creates and executes the runs
+    try:
+        await worker.start()
+    except RuntimeError as exc:
+        raise ServeError(str(exc)) from exc
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -302,5 +248,4 @@ async def _serve(host: str, port: int, token: str, generated: bool, prefect_db: 
     try:
         await server.serve(sockets=[sock])
     finally:
-        for task in background:
-            task.cancel()
+        await worker.stop()
