@@ -25,7 +25,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +34,7 @@ from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
     FlowRunFilter,
+    FlowRunFilterEndTime,
     FlowRunFilterExpectedStartTime,
     FlowRunFilterState,
     FlowRunFilterStateType,
@@ -66,6 +67,8 @@ def default_limit(prefect_database: str = "unknown") -> int:
 # A Running/Pending run whose claimant is another live process is taken over only after this long.
 STALE_SECONDS = float(os.environ.get("INCIDENT_STALE_CLAIM_SECONDS", "900"))
 CHECK_AFTER = 30.0  # runs younger than this are never looked at by the periodic sweep
+CRASHED_WITHIN = timedelta(hours=1)  # the periodic sweep replays runs that crashed this recently
+MAX_CRASHES = 3
 SWEEP_SECONDS = 60.0
 
 
@@ -93,6 +96,8 @@ class Dispatcher:
         self._routine: asyncio.Queue[Item] = asyncio.Queue()
         self._known: set[str] = set()  # queued or executing here
         self._tasks: set[asyncio.Task[None]] = set()
+        self._executing = 0
+        self._closing = False  # finishing what runs; nothing new starts
         self._flow_names: dict[UUID, str] = {}
         self._workers = [self.loop.create_task(self._work(), context=rt.context()) for _ in range(limit)]
 
@@ -173,10 +178,13 @@ class Dispatcher:
             run = run or await self.runtime.client.read_flow_run(UUID(item.id))
             name = await self._flow_name(run.flow_id)
             flow = self.flows.get(name)
-            if flow is None or not await self._claim(run):
+            if flow is None or self._closing or not await self._claim(run):
                 return
-            task = self.loop.create_task(self._run(flow, run), context=self.runtime.context(name))
-            await task
+            self._executing += 1
+            try:
+                await self.loop.create_task(self._run(flow, run), context=self.runtime.context(name))
+            finally:
+                self._executing -= 1
         except Exception:
             log.exception("flow run %s (%s) could not be executed", item.id, name)
         finally:
@@ -197,7 +205,13 @@ class Dispatcher:
 
     # -- finding work -----------------------------------------------------------------------------
 
-    async def _runs(self, states: list[StateType], due_only: bool, untagged: bool = False) -> list[FlowRun]:
+    async def _runs(
+        self,
+        states: list[StateType],
+        due_only: bool,
+        untagged: bool = False,
+        ended_after: datetime | None = None,
+    ) -> list[FlowRun]:
         """Our flows' runs in these states: of this product database, or (``untagged``) of nobody's."""
         tags = FlowRunFilterTags(is_null_=True) if untagged else FlowRunFilterTags(all_=[self.runtime.scope])
         run_filter = FlowRunFilter(
@@ -205,6 +219,8 @@ class Dispatcher:
         )
         if due_only:
             run_filter.expected_start_time = FlowRunFilterExpectedStartTime(before_=datetime.now(UTC))
+        if ended_after:
+            run_filter.end_time = FlowRunFilterEndTime(after_=ended_after)
         return await self.runtime.client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=list(self.flows))),
             flow_run_filter=run_filter,
@@ -257,7 +273,22 @@ class Dispatcher:
             if stale:
                 await self.runtime.client.set_flow_run_state(run.id, Scheduled(), force=True)
                 rescheduled += 1
-        return rescheduled
+        return rescheduled + await self._retry_crashed(None if startup else now - CRASHED_WITHIN)
+
+    async def _retry_crashed(self, ended_after: datetime | None) -> int:
+        """Runs that Crashed (the process under them went away: a worker stopped mid-run, the Prefect
+        server unreachable) are replayed, up to ``MAX_CRASHES`` times each; a run that *Failed* raised
+        in our code and is left for a person to look at."""
+        retried = 0
+        for run in await self._runs([StateType.CRASHED], due_only=False, ended_after=ended_after):
+            if str(run.id) in self._known:
+                continue
+            states = await self.runtime.client.read_flow_run_states(run.id)
+            if sum(1 for state in states if state.type == StateType.CRASHED) >= MAX_CRASHES:
+                continue
+            await self.runtime.client.set_flow_run_state(run.id, Scheduled(), force=True)
+            retried += 1
+        return retried
 
     async def poll_forever(self, interval: float) -> None:
         swept = asyncio.get_running_loop().time()
@@ -272,15 +303,15 @@ class Dispatcher:
                 log.exception("dispatcher poll failed")
             await asyncio.sleep(interval)
 
-    async def drain(self) -> None:
-        """Until nothing is queued or executing here."""
-        while self._known or self._tasks:
-            await asyncio.sleep(0.05)
-
-    async def stop(self) -> None:
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+    async def finish(self, grace: float) -> int:
+        """Start nothing more and give the runs executing here ``grace`` seconds to end; the number
+        still executing after it (they end Crashed and are replayed by ``recover``). What is queued
+        stays claimed by this process: once it is gone, the next dispatcher's recovery takes it."""
+        self._closing = True
+        deadline = self.loop.time() + grace
+        while self._executing and self.loop.time() < deadline:
+            await asyncio.sleep(0.1)
+        return self._executing
 
 
 _current: Dispatcher | None = None

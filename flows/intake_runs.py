@@ -1,13 +1,14 @@
 """Accepting feedback in the service: durable record first, then its own Prefect flow run.
 
-Why the 202 does not wait for Prefect: creating a flow run is a POST to the Prefect server costing it
-~17 ms of CPU, and in a storm that server is also busy executing the runs (it is single-process).
-Waiting for it in the request would tie intake latency to the run backlog. So the feedback is
-committed (``intake.record``: that is the durable part), and its run is created by a background
-creator: at once for *urgent* feedback (it opened an incident or raised its level; by the level), in small
-concurrent batches for the rest (as many at once as the dispatcher executes runs).
+In the API process, ``accept`` records the report (``Batcher``: the reports that arrived meanwhile in
+one transaction, ``intake.record_many``: that is the durable part) and hands the feedback to the
+worker process (flows/worker.py), whose ``Creator`` makes its run: at once for *urgent* feedback (it
+opened an incident or raised its level; by the level), in small concurrent batches for the rest (as
+many at once as the dispatcher executes runs). Why the 202 does not wait for Prefect: creating a run
+is a POST to the Prefect server, which in a storm is also busy executing the runs; waiting for it
+would tie intake latency to the run backlog.
 
-The 202 carries ``flow_run_id`` when the creator was idle and made the run within
+The 202 carries ``flow_run_id`` when nothing else waited for its run and it was made within
 ``INCIDENT_INTAKE_RUN_WAIT`` seconds (a quiet service: the CLI's case), else ``null``;
 ``GET /api/feedback/{id}`` shows it once made. A feedback whose run was never made (the service
 stopped) is found by ``unhandled()`` on the next start; the idempotency key

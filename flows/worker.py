@@ -24,6 +24,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -35,6 +36,7 @@ log = logging.getLogger("incident.worker")
 WATCH_SECONDS = float(os.environ.get("INCIDENT_WATCH_SECONDS", "5"))
 POLL_SECONDS = float(os.environ.get("INCIDENT_POLL_SECONDS", "2"))
 REPLY_FD = "INCIDENT_WORKER_REPLY_FD"
+FINISH_SECONDS = 10.0  # on stop, the runs executing get this long to end; nothing new starts
 # Importing Prefect and our flows takes ~5 s here. The API waits for it: a report accepted before the
 # worker runs would wait that long for its run (measured: a storm's L1 notice, at once after start).
 READY_TIMEOUT = 120.0
@@ -98,8 +100,10 @@ class Worker:
     def enqueue(self, feedback_id: str, priority: int) -> asyncio.Future[str | None]:
         """Have the worker make the feedback's run; the future gives its id (None if not made now)."""
         future = self._made.get(feedback_id) or asyncio.get_running_loop().create_future()
-        self._made[feedback_id] = future
-        self._send({"feedback": feedback_id, "priority": priority})
+        if self._send({"feedback": feedback_id, "priority": priority}):
+            self._made[feedback_id] = future
+        elif not future.done():
+            future.set_result(None)  # no worker right now: the next one's recovery makes the run
         return future
 
     def submit(self, run: str | UUID | FlowRun, priority: int | None) -> None:
@@ -109,9 +113,12 @@ class Worker:
         else:
             self._send({"id": str(run), "priority": priority})
 
-    def _send(self, message: dict[str, Any]) -> None:
-        if self._to_worker is not None and not self._to_worker.is_closing():
-            self._to_worker.write(json.dumps(message).encode() + b"\n")  # buffered: never blocks
+    def _send(self, message: dict[str, Any]) -> bool:
+        """False while no worker runs (it is starting again); what it misses, its recovery finds."""
+        if self._to_worker is None or self._to_worker.is_closing():
+            return False
+        self._to_worker.write(json.dumps(message).encode() + b"\n")  # buffered: never blocks
+        return True
 
     async def _read_replies(self) -> None:
         assert self._replies is not None
@@ -128,6 +135,8 @@ class Worker:
         while self.proc.poll() is None:
             await asyncio.sleep(1)
         log.error("worker exited (%s); starting another, which recovers its work", self.proc.returncode)
+        if self._to_worker is not None:
+            self._to_worker.close()
         self._forget()
         await self.start()
 
@@ -198,13 +207,18 @@ async def _work(prefect_db: str) -> None:
         asyncio.create_task(_watch(WATCH_SECONDS), context=dispatcher.runtime.context("watch_deadlines")),
     ]
     replies.write(b'{"ready": true}\n')
+    taking = asyncio.create_task(_take_work(dispatcher, creator, replies))
+    loop.add_signal_handler(signal.SIGTERM, taking.cancel)  # the API process is gone (PR_SET_PDEATHSIG)
     try:
-        await _take_work(dispatcher, creator, replies)
+        await taking
+    except asyncio.CancelledError:
+        pass
     finally:
+        left = await dispatcher.finish(FINISH_SECONDS)
         for task in background:
             task.cancel()
-        log.info("worker stopped (%d runs queued or running here are recovered on the next start)",
-                 dispatcher.backlog)  # fmt: skip
+        log.info("worker stopped: %d runs cut short, %d queued; the next start replays them",
+                 left, dispatcher.backlog - left)  # fmt: skip
 
 
 async def _take_work(dispatcher: Any, creator: Any, replies: asyncio.WriteTransport) -> None:

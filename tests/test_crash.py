@@ -8,6 +8,8 @@ import os
 import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -100,6 +102,7 @@ def test_sigkill_then_restart_loses_nothing(prefect_api: str, inbox: Inbox, tmp_
             with guard:
                 accepted.append(response.json()["feedback_id"])
 
+    worker = children_of(first.proc.pid)
     with ThreadPoolExecutor(6) as pool:
         futures = [pool.submit(post, i) for i in range(150)]
         while len(accepted) < 40:
@@ -109,6 +112,7 @@ def test_sigkill_then_restart_loses_nothing(prefect_api: str, inbox: Inbox, tmp_
             future.result()
     first.proc.wait(10)
     assert 40 <= len(accepted) < 150
+    assert worker and gone(worker), "the worker outlived the service it worked for"
 
     wait = (due - datetime.now(due.tzinfo)).total_seconds() + 2
     if wait > 0:
@@ -160,11 +164,33 @@ def test_sigkill_then_restart_loses_nothing(prefect_api: str, inbox: Inbox, tmp_
         stop_service(second)
 
 
+def test_a_killed_worker_is_replaced_and_the_incidents_go_on(
+    prefect_api: str, inbox: Inbox, tmp_path: Path
+) -> None:
+    """The worker process (it executes the runs) dies alone: the service starts another at once."""
+    service = start_service(tmp_path / "home", prefect_api, inbox)
+    try:
+        inc = to_approval(service, "WORKER-1")
+        [worker] = children_of(service.proc.pid)
+        os.kill(int(worker), signal.SIGKILL)
+        assert gone([worker])
+        # Typed while no worker runs: the report is stored, the approval resumes the suspended run.
+        reported = service.cli_json(
+            "report", "--category", "service_failure", "--summary", "no technician",
+            "--service", "install", "--region", "WORKER-1", "--customer", "李雷",
+        )  # fmt: skip
+        assert service.cli_json("approve", inc, "--by", "陈总", "--role", "leadership")["approved"]
+        service.wait_for_point(inc, "confirmation-1")
+        service.wait_for_point(reported["incident_id"], "contact")  # its run was made by the new worker
+        assert children_of(service.proc.pid) not in ([], [worker])
+    finally:
+        stop_service(service)
+
+
 @pytest.mark.parametrize("signal_name", ["SIGTERM"])
 def test_graceful_stop_leaves_no_prefect_server_behind(tmp_path: Path, signal_name: str) -> None:
-    """Without PREFECT_API_URL the service runs its own Prefect server; it must die with the service."""
-    import subprocess
-    import sys
+    """Without PREFECT_API_URL the service runs its own Prefect server; it and the worker must die with
+    the service."""
 
     home = tmp_path / "own"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "INCIDENT_"))}
@@ -179,11 +205,19 @@ def test_graceful_stop_leaves_no_prefect_server_behind(tmp_path: Path, signal_na
     while not (home / "service.json").exists():
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.5)
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    assert children, "the service should run a Prefect server of its own"
+    children = children_of(proc.pid)
+    assert len(children) == 2, "the service should run a Prefect server of its own and its worker"
     proc.send_signal(getattr(signal, signal_name))
     proc.wait(30)
-    deadline = time.monotonic() + 30  # the Prefect server shuts down gracefully: give it time
-    while [pid for pid in children if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
+    assert gone(children)  # the Prefect server shuts down gracefully: it is given time
+
+
+def children_of(pid: int) -> list[str]:
+    return subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+
+
+def gone(pids: list[str], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while [pid for pid in pids if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert [pid for pid in children if Path(f"/proc/{pid}").exists()] == []
+    return not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
