@@ -15,7 +15,7 @@ from flows.notices import archive, deadline_context, level_roles, tell
 from flows.waiting import wait_for
 from incident import actions, settings, timeline
 from incident.deadlines import active
-from models import Incident, session_scope, utcnow
+from models import LOCK, Incident, session_scope, utcnow
 
 
 @flow(name="incident_response", persist_result=True)
@@ -134,7 +134,7 @@ async def close(incident_id: str) -> None:
         return
     now = utcnow()
     with session_scope() as s:
-        inc = s.get_one(Incident, incident_id, with_for_update=True)
+        inc = s.get_one(Incident, incident_id, with_for_update=LOCK)
         actions.advance(inc, "closed")
         inc.closed_at, inc.open_key = now, None
         from incident import deadlines
@@ -154,7 +154,7 @@ async def enter(
     if not once(incident_id, f"stage:{stage}"):
         return False
     with session_scope() as s:
-        inc = s.get_one(Incident, incident_id, with_for_update=True)
+        inc = s.get_one(Incident, incident_id, with_for_update=LOCK)
         actions.advance(inc, stage)
         timeline.add(s, incident_id, "stage_entered", "system", stage)
     await archive(incident_id)

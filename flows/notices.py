@@ -12,6 +12,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from sqlalchemy.dialects import postgresql, sqlite
 
 import notifiers
 import playbooks
@@ -79,13 +80,11 @@ async def archive(incident_id: str) -> list[str]:
 
 
 def keep_records(incident_id: str) -> list[str]:
-    """Read, render with no lock held, then write what is newer than what is kept.
+    """Read, render, then write each record unless one written from a later reading is there.
 
-    Why not render under the incident's row lock: intake locks that row for every report joining
-    the incident, and a storm incident's forms take a second to render. Two archivers of one
-    incident (its run and a joining report's run) take turns only to write: the incident row is
-    locked (else both could insert the same record, a unique-constraint error on PostgreSQL), and a
-    record already written from a later reading is kept.
+    No lock is held while rendering (a storm incident's forms take a second) and none on the incident
+    row at all: intake locks that row for every report joining it. Two archivers of one incident (its
+    run and a joining report's run) meet at the records' unique key, and the newer reading wins.
     """
     from incident.documents.dossier import build_dossier
     from incident.documents.render import RECORD_KINDS, available, render
@@ -94,23 +93,28 @@ def keep_records(incident_id: str) -> list[str]:
     with session_scope() as session:
         dossier = build_dossier(session, incident_id)
     kept = [kind for kind in RECORD_KINDS if available(kind, dossier)]
-    rendered = {
-        (kind, lang, fmt): render(kind, dossier, lang=lang, fmt=fmt)
+    rows = [
+        {
+            "incident_id": incident_id,
+            "kind": kind,
+            "lang": lang,
+            "format": fmt,
+            "updated_at": read_at,
+            "content": render(kind, dossier, lang=lang, fmt=fmt),
+        }  # fmt: skip
         for kind in kept
         for lang in ("zh", "en")
         for fmt in ("md", "html")
-    }
-    with session_scope() as session:
-        session.get(Incident, incident_id, with_for_update=True)
-        existing = {
-            (r.kind, r.lang, r.format): r
-            for r in session.query(Record).filter(Record.incident_id == incident_id)
-        }
-        for (kind, lang, fmt), content in rendered.items():
-            row = existing.get((kind, lang, fmt))
-            if row is None:
-                session.add(Record(incident_id=incident_id, kind=kind, lang=lang, format=fmt,
-                                   content=content, updated_at=read_at))  # fmt: skip
-            elif row.updated_at <= read_at:
-                row.content, row.updated_at = content, read_at
+    ]
+    if rows:
+        with session_scope() as session:
+            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+            new = insert(Record).values(rows)
+            session.execute(
+                new.on_conflict_do_update(
+                    index_elements=["incident_id", "kind", "lang", "format"],
+                    set_={"content": new.excluded.content, "updated_at": new.excluded.updated_at},
+                    where=Record.updated_at <= new.excluded.updated_at,
+                )
+            )
     return kept

@@ -21,6 +21,7 @@ from incident.errors import BadInput, Conflict, Forbidden, NotFound
 from incident.inputs import Input
 from incident.intake import MAX_TEXT
 from models import (
+    LOCK,
     CauseAnalysis,
     Confirmation,
     Contact,
@@ -97,7 +98,7 @@ def advance(incident: Incident, stage: str) -> None:
 
 
 def _open(session: Session, incident_id: str) -> Incident:
-    incident = session.get(Incident, incident_id, with_for_update=True)
+    incident = session.get(Incident, incident_id, with_for_update=LOCK)
     if incident is None:
         raise NotFound(f"no incident {incident_id}")
     if incident.status == "closed":

@@ -22,7 +22,7 @@ import playbooks
 from incident import deadlines, timeline
 from incident.grading import Signals, grade
 from incident.inputs import Input
-from models import Deadline, Feedback, Incident, TimelineEvent, next_id, next_ids, session_scope, utcnow
+from models import LOCK, Deadline, Feedback, Incident, TimelineEvent, next_id, next_ids, session_scope, utcnow
 
 MAX_TEXT = 10_000  # characters of any free-text field; larger bodies are refused (422)
 INCIDENT_KINDS = ("complaint", "alarm")
@@ -192,7 +192,7 @@ def _lock_or_open(session: Session, first: dict[str, FeedbackIn], now: datetime)
     """
     keys = sorted(first)
     locked = select(Incident).where(Incident.open_key.in_(keys)).order_by(Incident.open_key)
-    incidents = {inc.open_key or "": inc for inc in session.scalars(locked.with_for_update())}
+    incidents = {inc.open_key or "": inc for inc in session.scalars(locked.with_for_update(**LOCK))}
     for key in keys:
         if key not in incidents:
             incidents[key] = _open(session, first[key], key, now)
@@ -216,7 +216,7 @@ def _open(session: Session, body: FeedbackIn, key: str, now: datetime) -> Incide
         with session.begin_nested():
             session.add(incident)
     except IntegrityError:  # a concurrent report opened it first: join that one
-        locked = select(Incident).where(Incident.open_key == key).with_for_update()
+        locked = select(Incident).where(Incident.open_key == key).with_for_update(**LOCK)
         return session.scalars(locked).one()  # (the savepoint's rollback expunged ours)
     return incident
 

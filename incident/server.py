@@ -196,8 +196,7 @@ def run(host: str = "127.0.0.1", port: int = 8765) -> None:
 
 
 def _check_roster() -> None:
-    """Read the roster now: a broken one is in the log at start, and the first notice of a storm does
-    not pay for loading apprise's plugins (~0.6 s). A broken roster does not stop the service: each
+    """Read the roster now, so a broken one is in the log at start. It does not stop the service: each
     notice is then logged as failed, naming the file (notifiers/roster.py)."""
     from notifiers import roster
 

@@ -3,7 +3,7 @@
 Importing this package registers every table on ``Base.metadata`` (Alembic and tests rely on it).
 """
 
-from models.base import Base, get_engine, reset_engine, session_scope, utcnow
+from models.base import LOCK, Base, get_engine, reset_engine, session_scope, utcnow
 from models.feedback import Feedback
 from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
@@ -12,6 +12,7 @@ from models.record import Record
 from models.response import CauseAnalysis, Confirmation, Contact, Measure, Solution, Survey
 
 __all__ = [
+    "LOCK",
     "Base",
     "CauseAnalysis",
     "Confirmation",

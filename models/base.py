@@ -95,5 +95,11 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
+# Row locks on an incident: FOR NO KEY UPDATE on PostgreSQL. Writers of one incident take turns, while
+# rows that only refer to it (feedback, timeline, records: their foreign-key checks take KEY SHARE)
+# go on being written by others; a plain FOR UPDATE would make those wait too.
+LOCK = {"key_share": True}
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

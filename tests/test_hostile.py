@@ -131,8 +131,12 @@ def test_explicit_api_cases(service: Service) -> None:
     for body in (
         {"category": "weather", "summary": "x"},
         {"category": "product_quality", "summary": "x", "customers": -5},
+        {"category": "product_quality", "summary": "nul \x00 inside"},  # PostgreSQL text cannot hold it
     ):
-        assert service.api("POST", "/api/feedback", json=body).status_code == 422
+        refused = service.api("POST", "/api/feedback", json=body)
+        assert refused.status_code == 422 and refused.json()["error"], body
+    contact = {"by": "a\x00b"}
+    assert service.api("POST", "/api/incidents/INC19990101001/contact", json=contact).status_code == 422
     assert count() == before  # nothing half-stored
 
     stored = service.api(
