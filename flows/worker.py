@@ -21,6 +21,7 @@ was down is found by the next one's recovery (feedback without a run; runs claim
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -169,6 +170,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     _warm_up()
+    gc.collect()
+    gc.freeze()  # the imports live on: a full collection then skips them
     prefect_db = os.environ.get("INCIDENT_PREFECT_DB", "unknown")
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(_work(prefect_db))
