@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import logging
 import os
 import statistics
@@ -153,6 +154,17 @@ async def baseline(api: str, n: int, concurrency: int, budget: float) -> tuple[i
     return done, elapsed
 
 
+def write_latencies(path: Path, sent: list[Sent]) -> None:
+    """One CSV row per request: when it was due (seconds into the storm), its latency, its answer."""
+    start = min(s.due for s in sent)
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["due_s", "latency_ms", "client_lag_ms", "status"])
+        for s in sorted(sent, key=lambda s: s.due):
+            lag = (s.sent - s.due) * 1000  # the client's own lateness in sending it
+            writer.writerow([f"{s.due - start:.3f}", f"{s.latency * 1000:.1f}", f"{lag:.1f}", s.status])
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
@@ -174,6 +186,8 @@ async def storm(args: argparse.Namespace) -> None:
         console.print(f"[bold]storm[/]: {args.n} complaints, db={args.db}, service {service.url}")
         sent = await post_all(service.url, bodies, args.concurrency, args.rate, args.timeout)
         accepted = [s for s in sent if s.status == 202]
+        if args.latencies:
+            write_latencies(args.latencies, sent)
         first_sent = min(s.sent for s in sent)
         last_done = max(s.done for s in sent)
         finished, completed, failed = await wait_runs(
@@ -302,6 +316,7 @@ def main() -> None:
     parser.add_argument("--baseline-concurrency", type=int, default=50)
     parser.add_argument("--baseline-timeout", type=float, default=400)
     parser.add_argument("--keep", action="store_true", help="keep the home and databases")
+    parser.add_argument("--latencies", type=Path, help="write each request's latency to this CSV")
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="a setting for the service"
     )

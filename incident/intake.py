@@ -11,7 +11,7 @@ import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -222,9 +222,13 @@ def _open(session: Session, body: FeedbackIn, key: str, now: datetime) -> Incide
     return incident
 
 
+def _contact_window(incident: Incident) -> timedelta:
+    return playbooks.get(incident.category).level(incident.level).contact_within
+
+
 def _set_contact_deadline(session: Session, incident: Incident, now: datetime) -> datetime:
     """Open: identified + window. Raised: the earlier of the old due time and now + new window."""
-    window = playbooks.get(incident.category).level(incident.level).contact_within
+    window = _contact_window(incident)
     pending = session.scalars(
         select(Deadline).where(
             Deadline.incident_id == incident.id,
@@ -343,10 +347,12 @@ def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> li
             events.append(timeline.row(incident.id, "level_raised", by, detail, data=change, now=now))
         else:
             events.append(timeline.row(incident.id, "feedback_joined", by, now=now))
-        if opened or raised_from:
+        if opened:  # nothing to look up: a new incident has no deadlines yet
+            dues[incident.id] = due = incident.identified_at + _contact_window(incident)
+            session.add(Deadline(incident_id=incident.id, kind="contact", due_at=due, created_at=now))
+        elif raised_from:
             dues[incident.id] = _set_contact_deadline(session, incident, now)
-            if raised_from:
-                deadlines.raise_level(session, incident, now)  # progress, approval, post-mortem; approver
+            deadlines.raise_level(session, incident, now)  # progress, approval, post-mortem; approver
         results.append(
             IntakeResult(feedback_id, incident.id, incident.level, incident.category,
                          dues.get(incident.id), opened, raised_from)

@@ -30,7 +30,7 @@ import httpx
 from incident import settings
 
 log = logging.getLogger("incident.serve")
-BACKGROUND_NICE = int(os.environ.get("INCIDENT_BACKGROUND_NICE", "5"))
+BACKGROUND_NICE = int(os.environ.get("INCIDENT_BACKGROUND_NICE", "15"))
 
 
 class ServeError(RuntimeError):
