@@ -12,7 +12,7 @@ Why (measured on the 2-core machine, a no-op async flow run executed in-process,
   entered per run;
 - ``PrefectClient.create_flow_run`` posts ``/flows/`` before every ``/flow_runs/``.
 Together these took client CPU per run from ~210 ms to ~20 ms; what is left is the server's own
-cost per API call (see bench/README.md).
+cost per API call (README.md, Benchmark).
 """
 
 from __future__ import annotations
