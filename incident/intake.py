@@ -227,7 +227,7 @@ def _contact_window(incident: Incident) -> timedelta:
 
 
 def _set_contact_deadline(session: Session, incident: Incident, now: datetime) -> datetime:
-    """Open: identified + window. Raised: the earlier of the old due time and now + new window."""
+    """After a raise: the earlier of the old due time and now + the new level's window."""
     window = _contact_window(incident)
     pending = session.scalars(
         select(Deadline).where(
