@@ -198,9 +198,8 @@ _maker: RunMaker | None = None
 
 
 def start(concurrency: int) -> Creator:
-    global _maker
     creator = Creator(concurrency)
-    _maker = creator
+    hand_to(creator)
     return creator
 
 

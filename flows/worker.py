@@ -28,10 +28,15 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from prefect.client.schemas.objects import FlowRun
+
+if TYPE_CHECKING:
+    from flows.dispatch import Dispatcher
+    from flows.intake_runs import Creator
 
 log = logging.getLogger("incident.worker")
 WATCH_SECONDS = float(os.environ.get("INCIDENT_WATCH_SECONDS", "5"))
@@ -49,7 +54,7 @@ READY_TIMEOUT = 120.0
 class Worker:
     """The API process's side: starts the worker, hands it work, starts another if it dies."""
 
-    def __init__(self, prefect_db: str, preexec: Any) -> None:
+    def __init__(self, prefect_db: str, preexec: Callable[[], None]) -> None:
         """``preexec``: run in the child before it starts (dies with the API process; nice)."""
         self.prefect_db, self.preexec = prefect_db, preexec
         self.proc: subprocess.Popen[bytes] | None = None
@@ -224,7 +229,7 @@ async def _work(prefect_db: str) -> None:
                  left, dispatcher.backlog - left)  # fmt: skip
 
 
-async def _take_work(dispatcher: Any, creator: Any, replies: asyncio.WriteTransport) -> None:
+async def _take_work(dispatcher: Dispatcher, creator: Creator, replies: asyncio.WriteTransport) -> None:
     """Do what the API process hands over, until it closes our stdin (or is gone)."""
     reader = asyncio.StreamReader()
     loop = asyncio.get_running_loop()
@@ -284,7 +289,7 @@ async def _recover() -> None:
     )
 
 
-async def _logged(work: Any, what: str) -> None:
+async def _logged(work: Awaitable[None], what: str) -> None:
     try:
         await work
     except Exception:

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from incident.intake import FeedbackIn, IntakeResult, record, record_many
-from models import Deadline, Feedback, Incident, TimelineEvent, session_scope, utcnow
+from incident.intake import FeedbackIn, IntakeResult, record, record_many, warm_up
+from models import Counter, Deadline, Feedback, Incident, TimelineEvent, session_scope, utcnow
 
 
 def swelling(i: int, **extra: object) -> FeedbackIn:
@@ -145,3 +145,12 @@ def test_reports_racing_to_open_one_incident_all_join_it(any_db: str) -> None:
     assert sum(r.opened for r in results) == 1
     with session_scope() as s:
         assert s.scalars(select(Incident)).one().customers == 8
+
+
+def test_the_warm_up_at_start_stores_nothing(any_db: str) -> None:
+    """``incident serve`` records one report at start and rolls it back: no row, no id used up."""
+    warm_up()
+    with session_scope() as s:
+        tables = (Feedback, Incident, Deadline, TimelineEvent, Counter)
+        assert [s.scalar(select(func.count()).select_from(t)) for t in tables] == [0] * 5
+    assert record(swelling(1)).feedback_id.endswith("001")
