@@ -2,56 +2,68 @@
 
 It starts the incident's response run when this feedback opened the incident, tells the new level's
 roles at once when it raised the level, and marks the feedback handled (a crash before that point
-means the service handles it again on restart; every step here is idempotent).
+means a worker takes the feedback again, incident/engine/queue.py; every step here is idempotent).
+The run is named after the feedback and tagged ``incident:<id>``, as is the incident's run.
 """
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from prefect import flow
+from prefect import flow, runtime
 from prefect.client.orchestration import get_client
 from sqlalchemy import update
 
-from flows import dispatch
 from flows.marks import once
 from flows.notices import archive, deadline_context, tell
-from flows.runtime import scope_tag
+from incident import settings
 from incident.deadlines import outstanding
 from incident.records import later_report_pending
 from models import Feedback, Incident, session_scope, utcnow
 
-DEPLOYMENT = "incident_response/incident-service"
+_deployment_ids: dict[str, UUID] = {}
 
 
 def run_name(incident: Incident) -> str:
     return f"{incident.id}-L{incident.level}-{incident.category}"
 
 
+async def deployment_id() -> UUID:
+    """The id of the deployment the workers serve (read once per process)."""
+    name = f"incident_response/{settings.deployment_name()}"
+    if name not in _deployment_ids:
+        async with get_client() as client:
+            _deployment_ids[name] = (await client.read_deployment_by_name(name)).id
+    return _deployment_ids[name]
+
+
 async def start_incident_run(incident_id: str) -> str:
-    """Create the incident's ``incident_response`` run once (from the served deployment)."""
+    """Create the incident's ``incident_response`` run once, from the served deployment.
+
+    The idempotency key (deployment and incident) makes a second creation, by a racing handler or
+    after a crash, return the run created first.
+    """
     with session_scope() as s:
         inc = s.get_one(Incident, incident_id)
         if inc.flow_run_id:
             return inc.flow_run_id
         name = run_name(inc)
+    deployment = await deployment_id()
     async with get_client() as client:
-        deployment = await client.read_deployment_by_name(DEPLOYMENT)
         run = await client.create_flow_run_from_deployment(
-            deployment.id, parameters={"incident_id": incident_id}, name=name, tags=[scope_tag()]
+            deployment,
+            parameters={"incident_id": incident_id},
+            name=name,
+            tags=[f"incident:{incident_id}"],
+            idempotency_key=f"{deployment}:{incident_id}",
         )
-        with session_scope() as s:
-            claimed = s.execute(
-                update(Incident)
-                .where(Incident.id == incident_id, Incident.flow_run_id.is_(None))
-                .values(flow_run_id=str(run.id))
-            ).rowcount
-        if not claimed:  # another handler created it first: keep theirs
-            await client.delete_flow_run(run.id)
-            with session_scope() as s:
-                return s.get_one(Incident, incident_id).flow_run_id or ""
-    dispatch.submit(run)
-    return str(run.id)
+    with session_scope() as s:
+        s.execute(
+            update(Incident)
+            .where(Incident.id == incident_id, Incident.flow_run_id.is_(None))
+            .values(flow_run_id=str(run.id))
+        )
+        return s.get_one(Incident, incident_id).flow_run_id or str(run.id)
 
 
 async def level_raised(incident_id: str, old_level: int) -> None:
@@ -69,10 +81,11 @@ async def level_raised(incident_id: str, old_level: int) -> None:
 
 
 # No result to keep (the database holds the outcome) and ids only as parameters: persistence and
-# pydantic validation of the parameters are per-run costs with nothing to gain (flows/runtime.py).
-@flow(name="handle_feedback", persist_result=False, validate_parameters=False)
+# pydantic validation of the parameters are per-run costs with nothing to gain.
+@flow(name="handle_feedback", flow_run_name="{feedback_id}", persist_result=False, validate_parameters=False)
 async def handle_feedback(feedback_id: str) -> str | None:
     with session_scope() as s:
+        s.execute(update(Feedback).where(Feedback.id == feedback_id).values(flow_run_id=runtime.flow_run.id))
         fb = s.get_one(Feedback, feedback_id)
         incident_id, opened, raised_from = fb.incident_id, fb.opened_incident, fb.raised_from
     if incident_id and opened:

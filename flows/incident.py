@@ -7,7 +7,12 @@ database, and each side effect is guarded by ``once`` so it happens a single tim
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from uuid import UUID
+
+from prefect import flow, get_run_logger, runtime
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+from sqlalchemy import update
 
 import playbooks
 from flows.marks import once
@@ -21,11 +26,47 @@ from models import LOCK, Incident, session_scope, utcnow
 @flow(name="incident_response", persist_result=True)
 async def incident_response(incident_id: str) -> str:
     """Response start → on-site handling → resolution → follow-up (domain.md §5)."""
+    if not await drives(incident_id):
+        return incident_id
     await response_start(incident_id)
     await on_site_handling(incident_id)
     await resolution(incident_id)
     await follow_up(incident_id)
     return incident_id
+
+
+async def drives(incident_id: str) -> bool:
+    """Is this run the one that drives the incident? It is when the incident names it, or names no
+    run, or a run that has ended (a run made with Prefect's Run button takes over a failed one).
+    Any other run (a second Run click) ends at once, and says why; so does a run of a closed one."""
+    mine = runtime.flow_run.id
+    logger = get_run_logger()
+    with session_scope() as s:
+        inc = s.get(Incident, incident_id)
+        if inc is None or inc.status == "closed":
+            logger.info("%s is %s: nothing to do", incident_id, "closed" if inc else "unknown")
+            return False
+        current = inc.flow_run_id
+    if current and current != mine and not await _ended(current):
+        logger.info("%s is driven by flow run %s; this run ends", incident_id, current)
+        return False
+    if current != mine:
+        with session_scope() as s:
+            s.execute(
+                update(Incident)
+                .where(Incident.id == incident_id, Incident.flow_run_id == current)
+                .values(flow_run_id=mine)
+            )
+    return True
+
+
+async def _ended(flow_run_id: str) -> bool:
+    async with get_client() as client:
+        try:
+            run = await client.read_flow_run(UUID(flow_run_id))
+        except ObjectNotFound:
+            return True
+    return run.state is None or run.state.is_final()
 
 
 async def response_start(incident_id: str) -> None:

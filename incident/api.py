@@ -103,16 +103,16 @@ def create_app(token: str) -> FastAPI:
 
     @app.post("/api/feedback", status_code=202, dependencies=api)
     async def post_feedback(body: FeedbackIn) -> dict[str, Any]:
-        from flows import intake_runs
+        from incident import accept
 
-        return await intake_runs.accept(body)
+        return await accept.accept(body)
 
     @app.get("/api/feedback/{feedback_id}", dependencies=api)
     async def feedback_status(feedback_id: str) -> dict[str, Any]:
         """A 202 in a storm may carry ``flow_run_id: null``: the run is made moments later; see it here."""
-        from flows import intake_runs
+        from incident import accept
 
-        return await run_in_threadpool(intake_runs.status, feedback_id)
+        return await run_in_threadpool(accept.status, feedback_id)
 
     @app.get("/api/incidents", dependencies=api)
     async def list_incidents(open: bool = False) -> dict[str, Any]:
@@ -120,19 +120,18 @@ def create_app(token: str) -> FastAPI:
 
     @app.get("/api/incidents/{incident_id}", dependencies=api)
     async def show(incident_id: str) -> dict[str, Any]:
-        from flows.waiting import pause_key
+        from incident.console.prefect_runs import waiting_point
 
         data = await run_in_threadpool(views.show, incident_id)
-        data["waiting_for"] = await pause_key(data["flow_run_id"]) if data["flow_run_id"] else None
+        data["waiting_for"] = await waiting_point(data["flow_run_id"])
         return data
 
     def action_route(name: str, model: type[actions.Answer], fn: Callable[..., dict[str, Any]]) -> None:
         async def act(incident_id: str, body: actions.Answer) -> dict[str, Any]:
-            from flows.waiting import nudge
+            from flows.waiting import try_deliver
 
             result = await run_in_threadpool(fn, incident_id, body)
-            await nudge(incident_id)
-            return result
+            return {**result, "delivery": await try_deliver(incident_id)}
 
         act.__name__ = f"{name}_incident"
         act.__annotations__ = {"incident_id": str, "body": model, "return": dict[str, Any]}

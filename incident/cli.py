@@ -344,6 +344,18 @@ def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
 
 
 @app.command()
+def worker() -> None:
+    """Run one more flow worker (another machine, the same PREFECT_API_URL and INCIDENT_DB_URL)."""
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        fail("PREFECT_API_URL must name the Prefect server the service uses", False)
+    from incident.engine.worker import main as run_worker
+
+    run_worker()
+
+
+@app.command()
 def demo(as_json: JsonOpt = False) -> None:
     """Run domain.md's three worked examples end to end and print where their post-mortems are."""
     from incident.demo import run_demo

@@ -79,52 +79,88 @@ def _die_with_parent() -> None:
 
 def _background_child() -> None:
     """In a child that works for the runs (the Prefect server, the worker): die with the service, and
-    yield the cores to intake when they are busy (``INCIDENT_BACKGROUND_NICE``; flows/worker.py)."""
+    yield the cores to intake when they are busy (``INCIDENT_BACKGROUND_NICE``; engine/process.py)."""
     _die_with_parent()
     with contextlib.suppress(OSError):
         os.nice(BACKGROUND_NICE)
 
 
-def ensure_prefect() -> subprocess.Popen[bytes] | None:
+class PrefectServer:
+    """The Prefect server this service runs for its home when no ``PREFECT_API_URL`` is set.
+
+    Started with Prefect's services (scheduler, late runs, automations, the task-run recorder) and
+    with its UI pointed at its own API (``PREFECT_UI_API_URL``: without it the UI talks to port 4200).
+    ``watch`` starts it again, on the same port, when it dies: the worker and the API only see
+    Prefect away for a while, and the sweep catches up on what waited meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        prefect_home = settings.home() / "prefect"
+        prefect_home.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "PREFECT_HOME": str(prefect_home),
+            "PREFECT_UI_API_URL": self.api_url,
+            "PREFECT_SERVER_API_HOST": "127.0.0.1",
+            "PREFECT_SERVER_API_PORT": str(self.port),
+        }
+        log_file = (settings.home() / "prefect-server.log").open("ab")
+        command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                   "--port", str(self.port), "--analytics-off"]  # fmt: skip
+        self.proc = subprocess.Popen(
+            command,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_background_child,
+        )
+        deadline = time.monotonic() + 120
+        while not healthy(self.api_url, "/health"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                where = settings.home() / "prefect-server.log"
+                raise ServeError(f"Prefect server did not start; see {where}")
+            time.sleep(0.3)
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            if self.proc is not None and self.proc.poll() is not None:
+                self.restarts += 1
+                log.error("the Prefect server exited (%s); starting it again", self.proc.returncode)
+                try:
+                    await asyncio.to_thread(self.start)
+                except ServeError as exc:
+                    log.error("%s; trying again", exc)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def ensure_prefect() -> PrefectServer | None:
     """Point this process at a Prefect API: the configured one, or this home's own server."""
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if os.environ.get("PREFECT_API_URL"):
         return None
-    prefect_home = settings.home() / "prefect"
-    prefect_home.mkdir(exist_ok=True)
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(prefect_home)}
-    log_file = (settings.home() / "prefect-server.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-services",
-            "--analytics-off",
-        ],
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=_background_child,
-    )
-    api_url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 120
-    while not healthy(api_url, "/health"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise ServeError(f"Prefect server did not start; see {settings.home() / 'prefect-server.log'}")
-        time.sleep(0.3)
-    os.environ["PREFECT_API_URL"] = api_url
-    return proc
+    server = PrefectServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    os.environ.setdefault("PREFECT_UI_URL", server.api_url.removesuffix("/api"))
+    return server
 
 
 def prefect_database(own_server: bool) -> str:
@@ -183,18 +219,14 @@ def run(host: str = "127.0.0.1", port: int = 8765) -> None:
         raise ServeError(str(exc)) from exc
     upgrade()
     intake.warm_up()
-    prefect_proc = ensure_prefect()
+    prefect = ensure_prefect()
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_serve(host, port, token, generated, prefect_database(prefect_proc is not None)))
+            runner.run(_serve(host, port, token, generated, prefect))
     finally:
         service_file().unlink(missing_ok=True)
-        if prefect_proc is not None:
-            prefect_proc.send_signal(signal.SIGTERM)
-            try:
-                prefect_proc.wait(10)
-            except subprocess.TimeoutExpired:
-                prefect_proc.kill()
+        if prefect is not None:
+            prefect.stop()
         lock.close()
 
 
@@ -210,26 +242,21 @@ def _check_roster() -> None:
         log.error("notification roster unusable: %s", exc)
 
 
-async def _serve(host: str, port: int, token: str, generated: bool, prefect_db: str) -> None:
+async def _serve(host: str, port: int, token: str, generated: bool, prefect: PrefectServer | None) -> None:
     import uvicorn
-    from prefect.types.entrypoint import EntrypointType
 
-    from flows import runtime
-    from flows.incident import incident_response
-    from flows.worker import Worker
+    from incident.engine.process import WorkerProcess, WorkerStartError
     from incident.web import create_web_app
 
     _check_roster()
-    deployment = await incident_response.to_deployment(
-        name="incident-service", entrypoint_type=EntrypointType.MODULE_PATH
-    )
-    await deployment.apply()
-    (await runtime.start()).enter()  # this task and its children share one Prefect client (resumes)
-    worker = Worker(prefect_db, _background_child)  # creates and executes the runs
+    worker = WorkerProcess(prefect_database(prefect is not None), _background_child)
     try:
         await worker.start()
-    except RuntimeError as exc:
+    except WorkerStartError as exc:
         raise ServeError(str(exc)) from exc
+    watchers = [asyncio.create_task(worker.watch())]
+    if prefect is not None:
+        watchers.append(asyncio.create_task(prefect.watch()))
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -252,4 +279,6 @@ async def _serve(host: str, port: int, token: str, generated: bool, prefect_db: 
     try:
         await server.serve(sockets=[sock])
     finally:
+        for task in watchers:
+            task.cancel()
         await worker.stop()

@@ -28,6 +28,7 @@ EVENTS = (
     "deadline_missed",
     "escalated",
     "postmortem_rendered",
+    "run_cancelled",
     "closed",
 )
 

@@ -12,7 +12,10 @@ from models.base import Base
 
 class Feedback(Base):
     __tablename__ = "feedback"
-    __table_args__ = (Index("ix_feedback_incident", "incident_id"),)
+    __table_args__ = (
+        Index("ix_feedback_incident", "incident_id"),
+        Index("ix_feedback_handled_at", "handled_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     incident_id: Mapped[str | None] = mapped_column(ForeignKey("incidents.id"))
@@ -48,3 +51,6 @@ class Feedback(Base):
     raised_from: Mapped[int | None]  # the level before this report raised it
     flow_run_id: Mapped[str | None] = mapped_column(String(40))
     handled_at: Mapped[datetime | None]
+    # The worker whose handle_feedback run has it (flows/queue.py): the database is the queue.
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    claimed_at: Mapped[datetime | None]

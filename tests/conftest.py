@@ -162,6 +162,9 @@ def start_service(
         "INCIDENT_NOTIFY_CONFIG": str(roster),
         "INCIDENT_WATCH_SECONDS": "1",
         "INCIDENT_POLL_SECONDS": "1",
+        "INCIDENT_SWEEP_SECONDS": "2",
+        # Services of this session share one Prefect server: each serves a deployment of its own.
+        "INCIDENT_DEPLOYMENT": f"incident-{home.parent.name}-{home.name}"[:60],
         **(extra_env or {}),
     }
     env.pop("INCIDENT_DB_URL", None)

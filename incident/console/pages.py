@@ -109,9 +109,16 @@ async def show_incident(request: Request, incident_id: str) -> HTMLResponse:
     return await incident_page(request, incident_id)
 
 
+DELIVERY_NOTE = {
+    "delivered": " The flow run moves on.",
+    "stored": "",
+    "pending": " Prefect does not answer right now: the answer is stored and will be delivered.",
+}
+
+
 @router.post("/incidents/{incident_id}/{name}", response_model=None)
 async def act(request: Request, incident_id: str, name: str) -> Response:
-    from flows.waiting import nudge
+    from flows.waiting import try_deliver
 
     if name not in ACTIONS:
         return page(request, "error.html.j2", status=404, heading="Not found", message=f"no action {name}")
@@ -131,9 +138,9 @@ async def act(request: Request, incident_id: str, name: str) -> Response:
         result = await run_in_threadpool(action.fn, incident_id, body)
     except ActionError as exc:
         return await incident_page(request, incident_id, status=exc.status, error=exc.message, form=name)
-    moved = await nudge(incident_id)
+    delivery = await try_deliver(incident_id)
     response = RedirectResponse(f"/incidents/{quote(incident_id)}", status_code=303)
-    set_flash(response, "ok", action.done(result, body) + (" The flow run moves on." if moved else ""))
+    set_flash(response, "ok", action.done(result, body) + DELIVERY_NOTE[delivery])
     if form.get("by", "").strip():  # the console remembers who is at the keyboard
         response.set_cookie(
             BY_COOKIE, quote(form["by"].strip()), max_age=30 * 86400, httponly=True, samesite="lax"

@@ -143,6 +143,7 @@ EVENTS: Table = {
     "deadline_missed": ("期限超时", "Deadline missed"),
     "escalated": ("升级上报", "Escalated"),
     "postmortem_rendered": ("生成复盘报告", "Post-mortem rendered"),
+    "run_cancelled": ("流程运行被取消", "Flow run cancelled"),
     "closed": ("结案", "Closed"),
 }
 

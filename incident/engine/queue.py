@@ -1,0 +1,144 @@
+"""Feedback waiting for its ``handle_feedback`` run: the database is the queue.
+
+Why the database and not a pipe or a message broker: a feedback is accepted (202) only once its row
+is committed, so the row *is* the durable job. Any worker, on any machine, takes rows that have no
+run yet with a compare-and-set claim (``UPDATE … WHERE claimed_by IS <what it saw>``): two workers
+never take the same row, a worker that died leaves claims that are taken over (at once on its own
+host, where its pid is known to be gone; after ``INCIDENT_STALE_CLAIM_SECONDS`` elsewhere), and a
+database or Prefect outage only delays the rows, which are still there when it is over. Each row is
+then handled by an in-process call of the ``handle_feedback`` flow: a real Prefect flow run, without
+a process to start per feedback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from incident import settings
+from models import Feedback, session_scope, utcnow
+
+log = logging.getLogger("incident.queue")
+
+HOST = socket.gethostname()
+WORKER_ID = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Job:
+    feedback_id: str
+    incident_id: str | None
+
+
+def _dead_on_this_host(claimant: str) -> bool:
+    host, _, rest = claimant.partition(":")
+    pid = rest.partition(":")[0]
+    if host != HOST or not pid.isdigit() or claimant == WORKER_ID:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return int(pid) == os.getpid()  # an earlier life of this very pid
+
+
+def _free(claimant: str | None, at: datetime | None, now: datetime, mine: set[str], fid: str) -> bool:
+    """May this row be taken now?"""
+    if claimant is None or at is None:
+        return True
+    if claimant == WORKER_ID:  # ours, but its run failed: try again after a sweep period
+        return fid not in mine and at < now - timedelta(seconds=settings.sweep_seconds())
+    return _dead_on_this_host(claimant) or at < now - timedelta(seconds=settings.stale_claim_seconds())
+
+
+def claim(limit: int, running: set[str], now: datetime | None = None) -> list[Job]:
+    """Up to ``limit`` feedback without a run, urgent first (it opened an incident or raised one)."""
+    now = now or utcnow()
+    taken: list[Job] = []
+    with session_scope() as s:
+        rows = s.execute(
+            select(Feedback.id, Feedback.incident_id, Feedback.claimed_by, Feedback.claimed_at)
+            .where(Feedback.handled_at.is_(None))
+            .order_by(Feedback.opened_incident.desc(), Feedback.raised_from.is_(None), Feedback.id)
+            .limit(limit + len(running) + 50)
+        ).all()
+        for fid, incident_id, claimant, at in rows:
+            if len(taken) >= limit:
+                break
+            if fid in running or not _free(claimant, at, now, running, fid):
+                continue
+            seen = Feedback.claimed_by.is_(None) if claimant is None else Feedback.claimed_by == claimant
+            won = s.execute(
+                update(Feedback)
+                .where(Feedback.id == fid, Feedback.handled_at.is_(None), seen)
+                .values(claimed_by=WORKER_ID, claimed_at=now)
+            ).rowcount
+            if won:
+                taken.append(Job(fid, incident_id))
+    return taken
+
+
+class Pump:
+    """Keeps ``concurrency`` feedback runs going while the queue has work; idles with a short poll."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self.running: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self.handled = 0
+
+    async def run_forever(self) -> None:
+        poll = settings.queue_poll_seconds()
+        while True:
+            free = self.concurrency - len(self.running)
+            jobs: list[Job] = []
+            if free > 0:
+                try:
+                    jobs = await asyncio.to_thread(claim, free, set(self.running))
+                except SQLAlchemyError as exc:  # the database is away: the rows wait for it
+                    log.warning("feedback queue unreadable, retrying: %s", exc.__class__.__name__)
+                    await asyncio.sleep(1.0)
+                    continue
+            for job in jobs:
+                self.running.add(job.feedback_id)
+                task = asyncio.create_task(self._handle(job))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if len(jobs) < free or free == 0:  # nothing more waiting, or every slot busy
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), poll)
+
+    async def _handle(self, job: Job) -> None:
+        from prefect import tags
+
+        from flows.feedback import handle_feedback
+
+        try:
+            labels = [f"incident:{job.incident_id}"] if job.incident_id else []
+            with tags("feedback", *labels):
+                await handle_feedback(job.feedback_id)
+            self.handled += 1
+        except Exception:  # logged; the row stays claimed and is tried again after a sweep period
+            log.exception("feedback %s not handled; it is tried again", job.feedback_id)
+        finally:
+            self.running.discard(job.feedback_id)
+            self._wake.set()
+
+    async def finish(self, grace: float) -> int:
+        """Give the runs in flight ``grace`` seconds; the number left (their rows are taken over)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        return len(self.running)

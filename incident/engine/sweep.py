@@ -1,0 +1,147 @@
+"""The worker's periodic sweep: nothing accepted stays stranded, whatever was down meanwhile.
+
+Why a sweep and not only start-up recovery: an answer can be stored while Prefect is away (the
+action then says "stored, will be delivered"), a run can be cancelled from Prefect's UI, a run's
+process can crash; none of these restarts the service, so something must look again. Every
+``INCIDENT_SWEEP_SECONDS`` it asks Prefect, in one query per state, about the runs of the deployment
+this worker serves, and:
+
+- **delivers** every stored answer whose run still waits at that point (a resume);
+- records a **cancelled** run on its incident's timeline and closes the incident with that reason
+  (cancel means stop: an operator who cancels a run in Prefect ends that incident's process; a run
+  started again with Prefect's Run button would drive it again, see ``flows.incident.drives``);
+- **reschedules** a run that Crashed (its process went away), three times at most, and a run left
+  Pending by a worker that died before starting it;
+- **starts** the run of every open incident that has none (its first feedback run failed before).
+
+Feedback without a run needs no sweep: the rows are the queue (incident/engine/queue.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.states import Scheduled
+from sqlalchemy import select
+
+from flows import waiting
+from incident import deadlines, timeline
+from models import LOCK, Deadline, Incident, session_scope, utcnow
+
+log = logging.getLogger("incident.sweep")
+
+MAX_CRASHES = 3
+STUCK_PENDING = timedelta(seconds=60)
+PAGE = 200
+
+
+async def runs_in(client: PrefectClient, deployment_id: UUID, state: StateType) -> list[FlowRun]:
+    return await client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[state]))),
+        limit=PAGE,
+    )
+
+
+def _incident_of(run: FlowRun) -> str | None:
+    value = (run.parameters or {}).get("incident_id")
+    return value if isinstance(value, str) else None
+
+
+async def deliver_waiting(client: PrefectClient, deployment_id: UUID) -> int:
+    delivered = 0
+    for run in await runs_in(client, deployment_id, StateType.PAUSED):
+        incident_id = _incident_of(run)
+        key = run.state.state_details.pause_key if run.state else None
+        if not incident_id or not key:
+            continue
+        answer = waiting.answer_for(incident_id, key)
+        if answer is not None and await waiting.resume(str(run.id), key, answer):
+            log.info("delivered the stored answer of %s at %s", incident_id, key)
+            delivered += 1
+    return delivered
+
+
+def close_cancelled(incident_id: str, flow_run_id: str, by: str) -> bool:
+    """Close an incident whose driving run was cancelled in Prefect; False if it had moved on."""
+    now = utcnow()
+    with session_scope() as s:
+        inc = s.get(Incident, incident_id, with_for_update=LOCK)
+        if inc is None or inc.status == "closed" or inc.flow_run_id != flow_run_id:
+            return False
+        for kind in set(s.scalars(select(Deadline.kind).where(Deadline.incident_id == incident_id))):
+            deadlines.cancel(s, inc, kind, now)
+        inc.status, inc.closed_at, inc.open_key = "closed", now, None
+        detail = f"flow run {flow_run_id} cancelled in Prefect; the incident is closed with that reason"
+        timeline.add(s, incident_id, "run_cancelled", by, detail, now=now)
+        timeline.add(s, incident_id, "closed", by, "cancelled", now=now)
+    return True
+
+
+async def record_cancelled(client: PrefectClient, deployment_id: UUID) -> int:
+    closed = 0
+    for run in await runs_in(client, deployment_id, StateType.CANCELLED):
+        incident_id = _incident_of(run)
+        if incident_id and close_cancelled(incident_id, str(run.id), "prefect"):
+            log.warning("%s closed: its flow run %s was cancelled in Prefect", incident_id, run.id)
+            closed += 1
+    return closed
+
+
+async def reschedule_crashed(client: PrefectClient, deployment_id: UUID) -> int:
+    rescheduled = 0
+    now = datetime.now(UTC)
+    candidates = [
+        *await runs_in(client, deployment_id, StateType.CRASHED),
+        *[
+            run
+            for run in await runs_in(client, deployment_id, StateType.PENDING)
+            if run.state and now - run.state.timestamp > STUCK_PENDING
+        ],
+    ]
+    for run in candidates:
+        states = Counter(state.type for state in await client.read_flow_run_states(run.id))
+        if states[StateType.CRASHED] >= MAX_CRASHES:
+            continue
+        await client.set_flow_run_state(run.id, Scheduled(message="rescheduled by the sweep"), force=True)
+        log.warning("flow run %s (%s) rescheduled", run.id, run.state.type if run.state else "?")
+        rescheduled += 1
+    return rescheduled
+
+
+async def start_missing() -> int:
+    from flows.feedback import start_incident_run
+
+    with session_scope() as s:
+        orphans = list(
+            s.scalars(
+                select(Incident.id).where(Incident.status != "closed", Incident.flow_run_id.is_(None))
+            )
+        )
+    for incident_id in orphans:
+        await start_incident_run(incident_id)
+    return len(orphans)
+
+
+async def sweep_once(deployment_id: UUID) -> dict[str, int]:
+    """One pass; raises when Prefect or the database is away (the next pass tries again)."""
+    async with get_client() as client:
+        counts = {
+            "delivered": await deliver_waiting(client, deployment_id),
+            "cancelled": await record_cancelled(client, deployment_id),
+            "rescheduled": await reschedule_crashed(client, deployment_id),
+        }
+    counts["started"] = await start_missing()
+    return counts

@@ -1,0 +1,145 @@
+"""``incident worker``: executes the flow runs, on Prefect's own machinery.
+
+One process (``incident serve`` starts one; start more, on more machines, with ``incident worker``
+against the same Prefect server and product database) does four things:
+
+- serves the deployment ``incident_response/<INCIDENT_DEPLOYMENT>`` with Prefect's ``Runner`` (what
+  ``flow.serve`` uses): it polls Prefect for the deployment's scheduled runs (a new incident, a run
+  resumed by a person or from Prefect's UI, a Retry or Run click) and executes each in a process of
+  its own; several workers share the runs through Prefect's own claim (a run goes Pending once);
+- handles the feedback: rows without a run are claimed from the database and each becomes an
+  in-process ``handle_feedback`` flow run (incident/engine/queue.py);
+- sweeps every ``INCIDENT_SWEEP_SECONDS`` (incident/engine/sweep.py);
+- watches the deadlines every ``INCIDENT_WATCH_SECONDS`` (flows/deadlines.py).
+
+Why the incident runs in a process each and the feedback in-process: an incident run is resumed a
+handful of times over days and may render documents for seconds; a runner's process is what Prefect
+gives it (cancel, crash detection, logs) at ~2 s of start-up per step. Feedback comes by the
+thousand in a storm: a process each would cost that 2 s a thousand times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from uuid import UUID
+
+from incident import settings
+
+log = logging.getLogger("incident.worker")
+FINISH_SECONDS = 10.0  # on stop, the feedback runs in flight get this long; nothing new starts
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    _warm_up()
+    gc.collect()
+    gc.freeze()  # the imports live on: a full collection then skips them
+    asyncio.run(work(os.environ.get("INCIDENT_PREFECT_DB", "unknown")))
+
+
+def _warm_up() -> None:
+    """Import now what the first runs need: an import inside a run stalls the event loop, and with it
+    every run (measured: the first seconds of a storm went to imports, the L1 notice among them)."""
+    import flows.deadlines  # noqa: F401
+    import flows.feedback  # noqa: F401
+    import flows.incident  # noqa: F401
+    import incident.documents.dossier  # noqa: F401
+    import incident.documents.render  # noqa: F401
+    from notifiers import roster
+
+    with contextlib.suppress(roster.RosterError):  # the service logged it; each notice will too
+        roster.check()  # loads apprise's plugins
+
+
+async def serve_incident_runs() -> tuple[asyncio.Task[None], UUID, Callable[[], Awaitable[None]]]:
+    """Prefect's runner for the incident deployment: its task, the deployment id, how to stop it."""
+    from prefect.runner import Runner
+    from prefect.types.entrypoint import EntrypointType
+
+    from flows.incident import incident_response
+
+    runner = Runner(
+        name=f"incident-worker-{os.getpid()}",
+        query_seconds=settings.poll_seconds(),
+        limit=settings.incident_run_limit(),
+        pause_on_shutdown=False,
+    )
+    deployment_id = await runner.aadd_flow(
+        incident_response,
+        name=settings.deployment_name(),
+        description="One incident walked through the playbook of its category and level.",
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+    task = asyncio.create_task(runner.start())
+    await asyncio.sleep(0)  # runner.start installs its own SIGTERM handler first; ours replaces it
+    return task, deployment_id, runner.astop
+
+
+async def work(prefect_db: str) -> None:
+    from incident.engine.queue import Pump
+
+    runner_task, deployment_id, stop_runner = await serve_incident_runs()
+    pump = Pump(settings.run_concurrency(prefect_db))
+    background = [
+        asyncio.create_task(pump.run_forever()),
+        asyncio.create_task(_every(settings.sweep_seconds(), lambda: _sweep(deployment_id), "sweep")),
+        asyncio.create_task(_every(settings.watch_seconds(), _watch, "deadline watcher")),
+    ]
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    log.info(
+        "worker serving incident_response/%s; %d feedback runs at once (Prefect database: %s)",
+        settings.deployment_name(), pump.concurrency, prefect_db,
+    )  # fmt: skip
+    ready = os.environ.get("INCIDENT_WORKER_READY_FILE")
+    if ready:
+        Path(ready).write_text(str(os.getpid()))
+    waiter = asyncio.create_task(stopping.wait())
+    await asyncio.wait([waiter, runner_task, *background], return_when=asyncio.FIRST_COMPLETED)
+    for task in background:
+        task.cancel()
+    left = await pump.finish(FINISH_SECONDS)
+    if not runner_task.done():
+        await stop_runner()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner_task
+    log.info("worker stopped: %d feedback runs cut short (another worker takes them over)", left)
+
+
+async def _every(seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``work`` every ``seconds``; a failed pass is logged and the next one tries again."""
+    while True:
+        try:
+            await work()
+        except Exception:  # the database or Prefect away: logged, and the next pass tries again
+            log.exception("%s failed; trying again in %.0f s", what, seconds)
+        await asyncio.sleep(seconds)
+
+
+async def _sweep(deployment_id: UUID) -> None:
+    from incident.engine.sweep import sweep_once
+
+    counts = await sweep_once(deployment_id)
+    if any(counts.values()):
+        log.info("sweep: %s", ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+
+
+async def _watch() -> None:
+    from flows.deadlines import due_work, watch_deadlines
+
+    if await asyncio.to_thread(due_work):
+        await watch_deadlines()
+
+
+if __name__ == "__main__":
+    main()
