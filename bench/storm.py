@@ -60,7 +60,8 @@ def children(pid: int) -> dict[str, int]:
             args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        kind = "worker" if b"incident.engine.worker" in args else "prefect" if b"prefect" in args else str(child)
+        worker = b"incident.engine.worker" in args
+        kind = "worker" if worker else "prefect" if b"prefect" in args else str(child)
         found[kind] = child
     return found
 

@@ -126,9 +126,7 @@ async def start_missing() -> int:
 
     with session_scope() as s:
         orphans = list(
-            s.scalars(
-                select(Incident.id).where(Incident.status != "closed", Incident.flow_run_id.is_(None))
-            )
+            s.scalars(select(Incident.id).where(Incident.status != "closed", Incident.flow_run_id.is_(None)))
         )
     for incident_id in orphans:
         await start_incident_run(incident_id)

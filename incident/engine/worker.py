@@ -37,6 +37,9 @@ FINISH_SECONDS = 10.0  # on stop, the feedback runs in flight get this long; not
 
 
 def main() -> None:
+    from incident.engine.logfilter import use_in_prefect
+
+    use_in_prefect()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     _warm_up()
