@@ -176,7 +176,10 @@ def verdict(ok: bool | None) -> str:
 
 async def storm(args: argparse.Namespace) -> None:
     receiver = Receiver()
-    stage = Stage.create(args.db, receiver, dict(kv.split("=", 1) for kv in args.env))
+    # The 202 of a quiet service waits for the feedback's run id (the CLI's case); here it should not,
+    # so that the idle reports measure intake alone, like the storm's.
+    extra = {"INCIDENT_INTAKE_RUN_WAIT": "0", **dict(kv.split("=", 1) for kv in args.env)}
+    stage = Stage.create(args.db, receiver, extra)
     service = Service.start(stage)
     console = Console()
     try:
@@ -184,6 +187,9 @@ async def storm(args: argparse.Namespace) -> None:
         kids = children(service.proc.pid)
         service_pids, prefect_pid = [service.proc.pid, kids.get("worker", 0)], kids.get("prefect", 0)
         cpu0 = sum(map(cpu_seconds, service_pids)), cpu_seconds(prefect_pid)
+        probe = [{**b, "batch": "IDLE-PROBE", "customer": f"idle {i}"} for i, b in enumerate(bodies[:20])]
+        idle = sorted(s.latency for s in await post_all(service.url, probe, 1, 2.0, args.timeout))
+        await asyncio.sleep(3)  # their runs done: the service idle again
         console.print(f"[bold]storm[/]: {args.n} complaints, db={args.db}, service {service.url}")
         sent = await post_all(service.url, bodies, args.concurrency, args.rate, args.timeout)
         accepted = [s for s in sent if s.status == 202]
@@ -192,7 +198,7 @@ async def storm(args: argparse.Namespace) -> None:
         first_sent = min(s.sent for s in sent)
         last_done = max(s.done for s in sent)
         finished, completed, failed = await wait_runs(
-            service.prefect_api, stage.app_url, len(accepted), args.timeout
+            service.prefect_api, stage.app_url, len(accepted) + len(probe), args.timeout
         )
         cpu1 = sum(map(cpu_seconds, service_pids)), cpu_seconds(prefect_pid)
         await asyncio.sleep(0.5)  # the last notices
@@ -237,12 +243,14 @@ async def storm(args: argparse.Namespace) -> None:
         table.add_row("not accepted, by answer", ", ".join(f"{k}: {n}" for k, n in refused.items()), "", None)
     table.add_row("accepted/s", f"{len(accepted) / post_s:.0f}", "", None)
     p50, p99 = statistics.median(latencies), latencies[max(0, int(len(latencies) * 0.99) - 1)]
+    idle_p50 = statistics.median(idle)
+    table.add_row("single report on an idle service, p50 of 20", ms(idle_p50), "", None)
     table.add_row("intake latency p50", ms(p50), "", None)
     table.add_row(
         "intake latency p99",
-        ms(p99),
-        "< 50 ms at 200/s" if args.rate else "",
-        verdict(p99 < 0.05) if args.rate else None,
+        f"{ms(p99)} ({p99 / idle_p50:.1f}× idle p50)",
+        "≤ 5× idle p50",
+        verdict(p99 <= 5 * idle_p50),
     )
     table.add_row("lost feedback (202 without a row)", str(db["lost"]), "0", verdict(db["lost"] == 0))
     table.add_row(
@@ -269,8 +277,8 @@ async def storm(args: argparse.Namespace) -> None:
     table.add_row(
         "L1 notice at the webhook after the 100th customer's 202",
         f"{l1:.2f} s" if l1 is not None else "never",
-        "< 2 s",
-        verdict(l1 is not None and l1 < 2),
+        "< 1 s",
+        verdict(l1 is not None and l1 < 1),
     )
     table.add_row(
         "all feedback flow runs Completed (from first post)",
@@ -296,8 +304,8 @@ async def storm(args: argparse.Namespace) -> None:
         table.add_row(
             "ratio (ours / stock)",
             f"{ratio:.2f}×" if ratio else "-",
-            "≥ 2.5×",
-            verdict(ratio is not None and ratio >= 2.5),
+            "≥ 3×",
+            verdict(ratio is not None and ratio >= 3),
         )
     console.print(table)
 

@@ -1,0 +1,112 @@
+"""Human-step latency: a person's answer → the incident's run at its next waiting point, notices sent.
+
+Starts a real ``incident serve`` (as bench/storm.py does) and walks ``--incidents`` L3 service-failure
+incidents through five steps each (contact, measure, cause, propose, approve): 50 steps by default.
+For each step it times, from just before the action's POST, until Prefect shows the run suspended at
+the next waiting point and, for the steps that send one (propose → approval requested, approve →
+approval decided), the notice has reached the local webhook. Prints p50/p95/max per step and overall.
+
+    python bench/human_step.py [--db sqlite|postgres] [--incidents 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stormkit import Receiver, Service, Stage  # noqa: E402
+
+STEPS: list[tuple[str, dict[str, Any], str, str | None]] = [
+    ("contact", {"by": "王芳"}, "measure", None),
+    ("measure", {"kind": "expedite"}, "cause", None),
+    ("cause", {"root": "dispatch skipped", "direct": "no reminder", "stage": "service"}, "proposal-1", None),
+    ("propose", {"solution": "fix_process"}, "approval-1", "approval needed"),
+    ("approve", {"by": "李部长", "role": "dept_head"}, "confirmation-1", "approved"),
+]
+
+
+def waiting_at(prefect: httpx.Client, run_id: str) -> str | None:
+    state = prefect.get(f"/flow_runs/{run_id}").json()["state"]
+    return state["state_details"].get("pause_key") if state["type"] == "PAUSED" else None
+
+
+def until(check: Any, timeout: float = 120) -> float:
+    deadline = time.perf_counter() + timeout
+    while not check():
+        if time.perf_counter() > deadline:
+            raise SystemExit("timed out")
+        time.sleep(0.02)
+    return time.perf_counter()
+
+
+def walk(api: httpx.Client, prefect: httpx.Client, receiver: Receiver, region: str) -> dict[str, float]:
+    body = {"category": "service_failure", "summary": "technician never came", "service": "install",
+            "region": region, "customer": "李雷"}  # fmt: skip
+    incident_id = api.post("/api/feedback", json=body).json()["incident_id"]
+    until(lambda: api.get(f"/api/incidents/{incident_id}").json()["flow_run_id"] is not None)
+    run_id = api.get(f"/api/incidents/{incident_id}").json()["flow_run_id"]
+    until(lambda: waiting_at(prefect, run_id) == "contact")
+    took: dict[str, float] = {}
+    for name, answer, next_key, notice in STEPS:
+        start = time.perf_counter()
+        response = api.post(f"/api/incidents/{incident_id}/{name}", json=answer)
+        response.raise_for_status()
+        at_point = until(lambda k=next_key: waiting_at(prefect, run_id) == k)
+        if notice:
+            heard = until(
+                lambda n=notice: receiver.first(lambda t: incident_id in t and n in t.lower()) is not None
+            )
+            at_point = max(at_point, heard)
+        took[name] = at_point - start
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=["postgres", "sqlite"], default="sqlite")
+    parser.add_argument("--incidents", type=int, default=10)
+    args = parser.parse_args()
+    receiver = Receiver()
+    stage = Stage.create(args.db, receiver, {})
+    service = Service.start(stage)
+    results: list[dict[str, float]] = []
+    try:
+        api = httpx.Client(base_url=service.url, headers={"Authorization": "Bearer storm"}, timeout=60)
+        prefect = httpx.Client(base_url=service.prefect_api, timeout=30)
+        for i in range(args.incidents):
+            results.append(walk(api, prefect, receiver, f"HS-{i}"))
+    finally:
+        service.stop()
+        receiver.stop()
+        stage.cleanup(False)
+    table = Table(
+        title=f"Human step → next waiting point with its notices ({args.db}, {len(results)} incidents)"
+    )
+    for column in ("step", "n", "p50", "p95", "max"):
+        table.add_column(column, justify="left" if column == "step" else "right")
+
+    def row(label: str, values: list[float]) -> None:
+        values = sorted(values)
+        p95 = values[max(0, int(round(len(values) * 0.95)) - 1)]
+        table.add_row(label, str(len(values)), f"{statistics.median(values):.2f} s", f"{p95:.2f} s",
+                      f"{values[-1]:.2f} s")  # fmt: skip
+
+    for name, *_ in STEPS:
+        row(name, [r[name] for r in results])
+    row("all steps", [v for r in results for v in r.values()])
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
