@@ -2,8 +2,8 @@
 
 Each action checks that the incident is at a point where it makes sense, records the answer and its
 timeline event in one transaction, and returns what the CLI/API print. The flow run waiting for the
-step is then resumed by ``flows.waiting.nudge`` — an action typed before the flow reaches its waiting
-point is simply found in the database when it gets there.
+step is then resumed by ``flows.waiting.try_deliver`` — an action typed before the flow reaches its
+waiting point is simply found in the database when it gets there.
 """
 
 from __future__ import annotations

@@ -280,7 +280,7 @@ def record_many(bodies: Sequence[FeedbackIn], now: datetime | None = None) -> li
 
     Why batches: in a storm every report about one batch queues on that incident's row lock and
     pays its own commit; one transaction for all that arrived meanwhile costs a few statements in
-    all (``flows/intake_runs.py`` gathers them). Incidents are locked in key order, so two
+    all (``incident/accept.py`` gathers them). Incidents are locked in key order, so two
     replicas' batches never deadlock.
     """
     with session_scope() as session:
