@@ -24,7 +24,7 @@ from tests.conftest import Inbox, Service, start_service, stop_service
 
 REPORTS, CUSTOMERS = 200, 150
 # The session's Prefect server (prefect_test_harness) keeps its database in SQLite: one run at a time
-# is fastest there (incident/settings.py run_concurrency); the service cannot tell, as it did not start that server.
+# is fastest there (settings.run_concurrency); the service cannot tell, as it did not start that server.
 ENV = {"INCIDENT_RUN_CONCURRENCY": "1"}
 
 
