@@ -37,6 +37,7 @@ WORKER_ID = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 class Job:
     feedback_id: str
     incident_id: str | None
+    urgent: bool  # it opened an incident or raised its level: someone must be told now
 
 
 def _dead_on_this_host(claimant: str) -> bool:
@@ -62,19 +63,30 @@ def _free(claimant: str | None, at: datetime | None, now: datetime, mine: set[st
     return _dead_on_this_host(claimant) or at < now - timedelta(seconds=settings.stale_claim_seconds())
 
 
-def claim(limit: int, running: set[str], now: datetime | None = None) -> list[Job]:
-    """Up to ``limit`` feedback without a run, urgent first (it opened an incident or raised one)."""
+def claim(
+    limit: int, running: set[str], now: datetime | None = None, routine_limit: int | None = None
+) -> list[Job]:
+    """Up to ``limit`` feedback without a run, urgent first (it opened an incident or raised one), of
+    which at most ``routine_limit`` routine ones (the rows come urgent first, so it stops there)."""
     now = now or utcnow()
     taken: list[Job] = []
     with session_scope() as s:
         rows = s.execute(
-            select(Feedback.id, Feedback.incident_id, Feedback.claimed_by, Feedback.claimed_at)
+            select(
+                Feedback.id,
+                Feedback.incident_id,
+                Feedback.claimed_by,
+                Feedback.claimed_at,
+                Feedback.opened_incident,
+                Feedback.raised_from,
+            )
             .where(Feedback.handled_at.is_(None))
             .order_by(Feedback.opened_incident.desc(), Feedback.raised_from.is_(None), Feedback.id)
             .limit(limit + len(running) + 50)
         ).all()
-        for fid, incident_id, claimant, at in rows:
-            if len(taken) >= limit:
+        for fid, incident_id, claimant, at, opened, raised_from in rows:
+            urgent = bool(opened or raised_from)
+            if len(taken) >= limit or (routine_limit is not None and not urgent and routine_limit <= 0):
                 break
             if fid in running or not _free(claimant, at, now, running, fid):
                 continue
@@ -85,38 +97,55 @@ def claim(limit: int, running: set[str], now: datetime | None = None) -> list[Jo
                 .values(claimed_by=WORKER_ID, claimed_at=now)
             ).rowcount
             if won:
-                taken.append(Job(fid, incident_id))
+                taken.append(Job(fid, incident_id, urgent))
+                if routine_limit is not None and not urgent:
+                    routine_limit -= 1
     return taken
 
 
 class Pump:
-    """Keeps ``concurrency`` feedback runs going while the queue has work; idles with a short poll."""
+    """Keeps ``concurrency`` feedback runs going while the queue has work; idles with a short poll.
+
+    One more slot is kept for urgent feedback (an L1 raise in a storm must not wait behind routine
+    runs: its notice is due within a second). The runs ship no logs to Prefect's API: two lines of
+    boilerplate each, and in a storm a thousand API calls the server has better use for.
+    """
 
     def __init__(self, concurrency: int) -> None:
         self.concurrency = concurrency
         self.running: set[str] = set()
+        self.routine: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self.handled = 0
 
     async def run_forever(self) -> None:
+        from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
+
+        with temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}):  # runs started here
+            await self._pump()
+
+    async def _pump(self) -> None:
         poll = settings.queue_poll_seconds()
         while True:
-            free = self.concurrency - len(self.running)
+            free = self.concurrency + 1 - len(self.running)  # the extra slot: urgent only
+            routine = self.concurrency - len(self.routine)
             jobs: list[Job] = []
             if free > 0:
                 try:
-                    jobs = await asyncio.to_thread(claim, free, set(self.running))
+                    jobs = await asyncio.to_thread(claim, free, set(self.running), None, routine)
                 except SQLAlchemyError as exc:  # the database is away: the rows wait for it
                     log.warning("feedback queue unreadable, retrying: %s", exc.__class__.__name__)
                     await asyncio.sleep(1.0)
                     continue
             for job in jobs:
                 self.running.add(job.feedback_id)
+                if not job.urgent:
+                    self.routine.add(job.feedback_id)
                 task = asyncio.create_task(self._handle(job))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            if len(jobs) < free or free == 0:  # nothing more waiting, or every slot busy
+            if len(jobs) < min(free, max(routine, 0) + 1) or free == 0:  # queue empty, or slots busy
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), poll)
@@ -135,6 +164,7 @@ class Pump:
             log.exception("feedback %s not handled; it is tried again", job.feedback_id)
         finally:
             self.running.discard(job.feedback_id)
+            self.routine.discard(job.feedback_id)
             self._wake.set()
 
     async def finish(self, grace: float) -> int:
