@@ -16,9 +16,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from incident import actions, views
+from incident.bodylimit import BodyLimit
 from incident.errors import ActionError
 from incident.intake import FeedbackIn
 
@@ -32,26 +32,6 @@ def validation_message(errors: list[Any]) -> str:
     loc = list(first.get("loc", ()))
     where = ".".join(str(p) for p in (loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc))
     return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
-
-
-class BodyLimit:
-    """Refuse a body declared over ``limit`` bytes with 413 before anyone reads it (1 MB summaries).
-
-    A plain ASGI middleware: Starlette's ``@app.middleware("http")`` runs every request in a task group
-    of its own, which took a third of the API's CPU in a complaint storm.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.limit:
-                refusal = JSONResponse({"error": f"request body over {self.limit} bytes"}, status_code=413)
-                await refusal(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def create_app(token: str) -> FastAPI:
