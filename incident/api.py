@@ -19,6 +19,7 @@ from incident import actions, http_errors, views
 from incident.bodylimit import BodyLimit
 from incident.credentials import bearer
 from incident.http_errors import validation_message
+from incident.idempotency import Idempotency
 from incident.intake import FeedbackIn
 
 TOKEN_HEADER = "Authorization"
@@ -39,7 +40,8 @@ def create_app(token: str) -> FastAPI:
         if not secrets.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(Idempotency, token=token)  # inside BodyLimit: reads bodies already bounded
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # outermost: before anything reads a body
 
     http_errors.install(app)  # every error as {"error": …}, with the status that tells the truth
 
