@@ -29,6 +29,7 @@ from incident.errors import ActionError
 
 log = logging.getLogger("incident.api")
 
+UNPARSED = "There was an error parsing the body"
 _TABLE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE)\s+\"?(\w+)\"?", re.IGNORECASE)
 _SQLITE_COLUMNS = re.compile(r"constraint failed: ([\w., ]+)")
 
@@ -135,4 +136,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        message = exc.detail
+        if exc.status_code == 400 and message == UNPARSED:  # FastAPI's words for any unreadable body
+            message = "the body is not JSON this API can read (invalid UTF-8, bad syntax or too deep)"
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
