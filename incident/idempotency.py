@@ -91,6 +91,15 @@ def _release(key: str) -> None:
         s.execute(delete(IdempotencyKey).where(IdempotencyKey.key == key))
 
 
+def request_hash(path: str, body: bytes) -> str:
+    """The request's identity: its route and its JSON, canonical, so spacing and key order don't count."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, ensure_ascii=False).encode()
+    except (ValueError, RecursionError):  # not JSON this API reads: the app refuses it; hash the bytes
+        canonical = body
+    return hashlib.sha256(path.encode() + b"\n" + canonical).hexdigest()
+
+
 async def _answer(send: Send, status: int, body: bytes, extra: dict[bytes, bytes] | None = None) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += list((extra or {}).items())
@@ -130,7 +139,7 @@ class Idempotency:
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
-        digest = hashlib.sha256(path.encode() + b"\n" + body).hexdigest()
+        digest = request_hash(path, body)
         if given is None:
             key, expires = f"auto:{digest}", True
         else:

@@ -122,7 +122,8 @@ def test_a_key_reused_with_another_body_is_refused(served: Service) -> None:
     inc = _report(served, f"REUSE-{uuid.uuid4().hex[:6]}")
     key = {"Idempotency-Key": str(uuid.uuid4())}
     first = served.api("POST", f"/api/incidents/{inc}/contact", json={"by": "A"}, headers=key)
-    again = served.api("POST", f"/api/incidents/{inc}/contact", json={"by": "A"}, headers=key)
+    respaced = {**key, "content-type": "application/json"}  # the same JSON, spaced otherwise
+    again = served.api("POST", f"/api/incidents/{inc}/contact", content=b'{ "by" : "A" }', headers=respaced)
     other = served.api("POST", f"/api/incidents/{inc}/contact", json={"by": "B"}, headers=key)
     elsewhere = served.api("POST", f"/api/incidents/{inc}/measure", json={"by": "A"}, headers=key)
     assert first.status_code == 200 and (again.status_code, again.content) == (200, first.content)
