@@ -15,11 +15,10 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 
-from incident import actions, http_errors, views
+from incident import actions, http_errors, idempotency, views
 from incident.bodylimit import BodyLimit
 from incident.credentials import bearer
 from incident.http_errors import validation_message
-from incident.idempotency import Idempotency
 from incident.intake import FeedbackIn
 
 TOKEN_HEADER = "Authorization"
@@ -40,7 +39,7 @@ def create_app(token: str) -> FastAPI:
         if not secrets.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
-    app.add_middleware(Idempotency, token=token)  # inside BodyLimit: reads bodies already bounded
+    app.add_middleware(idempotency.Idempotency, token=token)  # inside BodyLimit: reads bodies already bounded
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # outermost: before anything reads a body
 
     http_errors.install(app)  # every error as {"error": …}, with the status that tells the truth
@@ -135,4 +134,5 @@ def create_app(token: str) -> FastAPI:
 
     app.include_router(records.router, dependencies=api)  # /api/incidents/{id}/records…
     app.include_router(metrics_api.router, dependencies=api)  # /api/metrics…, /metrics (Prometheus)
+    idempotency.document(app)  # the Idempotency-Key header in /openapi.json
     return app

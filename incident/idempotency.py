@@ -222,3 +222,31 @@ class Idempotency:
             log.warning("answer to %s not kept (database unavailable): %s", key, exc)
         await send(start)
         await send({"type": "http.response.body", "body": answer, "more_body": False})
+
+
+def document(app: Any) -> None:
+    """Declare the ``Idempotency-Key`` header of the actions in ``/openapi.json`` (read by the middleware)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            header = {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": KEY_LENGTH},
+                "description": "A repeat with the same key gets the first answer and has no second effect.",
+            }
+            for path, operations in schema.get("paths", {}).items():
+                post = operations.get("post")
+                if post is not None and (
+                    path == FEEDBACK or ACTIONS.match(path.replace("{incident_id}", "x"))
+                ):
+                    post.setdefault("parameters", []).append(header)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
