@@ -288,6 +288,8 @@ def survey(incident_id: str, body: SurveyIn, now: datetime | None = None) -> dic
             raise Conflict(f"{incident_id}: survey the customer after the resolution is confirmed")
         score = round((body.speed + body.result + body.attitude) / 3, 2)
         this_round = inc.follow_up_round
+        if _latest(s, Survey, inc.id, round=this_round) is not None:  # also a unique index
+            raise Conflict(f"{incident_id}: the survey of follow-up round {this_round} is already recorded")
         s.add(
             Survey(
                 incident_id=inc.id,

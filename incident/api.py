@@ -13,45 +13,17 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy.exc import DBAPIError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi.responses import PlainTextResponse, Response
 
-from incident import actions, views
-from incident.errors import ActionError
+from incident import actions, http_errors, idempotency, views
+from incident.bodylimit import BodyLimit
+from incident.credentials import bearer
+from incident.http_errors import validation_message
 from incident.intake import FeedbackIn
 
 TOKEN_HEADER = "Authorization"
+__all__ = ["create_app", "validation_message"]
 MAX_BODY_BYTES = int(os.environ.get("INCIDENT_MAX_BODY_BYTES", str(256 * 1024)))
-
-
-def validation_message(errors: list[Any]) -> str:
-    """The first pydantic error as one line: 'summary: Field required'."""
-    first = errors[0]
-    loc = list(first.get("loc", ()))
-    where = ".".join(str(p) for p in (loc[1:] if loc[:1] in (["body"], ["query"], ["path"]) else loc))
-    return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
-
-
-class BodyLimit:
-    """Refuse a body declared over ``limit`` bytes with 413 before anyone reads it (1 MB summaries).
-
-    A plain ASGI middleware: Starlette's ``@app.middleware("http")`` runs every request in a task group
-    of its own, which took a third of the API's CPU in a complaint storm.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.limit:
-                refusal = JSONResponse({"error": f"request body over {self.limit} bytes"}, status_code=413)
-                await refusal(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def create_app(token: str) -> FastAPI:
@@ -63,37 +35,14 @@ def create_app(token: str) -> FastAPI:
 
     async def authorised(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
         # async: FastAPI runs a sync dependency in a worker thread, a thread hop on every request
-        given = (authorization or "").removeprefix("Bearer ").strip() or request.cookies.get(
-            "incident_token", ""
-        )
+        given = bearer(authorization) or request.cookies.get("incident_token", "")
         if not secrets.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(idempotency.Idempotency, token=token)  # inside BodyLimit: reads bodies already bounded
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # outermost: before anything reads a body
 
-    @app.exception_handler(DBAPIError)
-    async def _database_down(_: Request, exc: DBAPIError) -> JSONResponse:
-        """The database is unreachable or locked: the transaction was rolled back, so retry later."""
-        return JSONResponse(
-            {"error": "database unavailable; nothing was stored, retry shortly"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
-
-    @app.exception_handler(ActionError)
-    async def _action_error(_: Request, exc: ActionError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"error": validation_message(list(exc.errors())), "detail": jsonable(exc.errors())},
-            status_code=422,
-        )
-
-    @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    http_errors.install(app)  # every error as {"error": …}, with the status that tells the truth
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -184,8 +133,5 @@ def create_app(token: str) -> FastAPI:
 
     app.include_router(records.router, dependencies=api)  # /api/incidents/{id}/records…
     app.include_router(metrics_api.router, dependencies=api)  # /api/metrics…, /metrics (Prometheus)
+    idempotency.document(app)  # the Idempotency-Key header in /openapi.json
     return app
-
-
-def jsonable(errors: list[Any]) -> list[dict[str, Any]]:
-    return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg")), "type": e.get("type")} for e in errors]

@@ -5,10 +5,12 @@ Kept free of Prefect imports so a CLI command starts in a fraction of a second.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -65,7 +67,15 @@ def _start() -> dict[str, Any]:
 
 
 class Client:
+    """One CLI invocation's connection to the service.
+
+    Every POST carries an ``Idempotency-Key`` (a uuid4) made once per invocation and request, so a
+    retry of the same request (by this invocation) is answered as the first was and never acts twice,
+    while two invocations of the same command are two acts.
+    """
+
     def __init__(self) -> None:
+        self._keys: dict[str, str] = {}
         url = os.environ.get("INCIDENT_URL")
         info: dict[str, Any] = {"url": url} if url else (_running() or _start())
         token = settings.api_token() or info.get("token", "")
@@ -74,6 +84,10 @@ class Client:
         )
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if method.upper() == "POST":
+            request_id = f"{path} {json.dumps(kwargs.get('json'), sort_keys=True, default=str)}"
+            key = self._keys.setdefault(request_id, str(uuid.uuid4()))
+            kwargs["headers"] = {"Idempotency-Key": key, **kwargs.get("headers", {})}
         response = self.http.request(method, path, **kwargs)
         if response.status_code >= 400:
             try:

@@ -5,6 +5,7 @@ Importing this package registers every table on ``Base.metadata`` (Alembic and t
 
 from models.base import LOCK, Base, get_engine, reset_engine, session_scope, utcnow
 from models.feedback import Feedback
+from models.idempotency import IdempotencyKey
 from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
 from models.notification import Delivery
@@ -22,6 +23,7 @@ __all__ = [
     "Delivery",
     "Feedback",
     "FlowMark",
+    "IdempotencyKey",
     "Incident",
     "Measure",
     "Record",

@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
+from models.incident import KEY_LENGTH
 
 
 class Feedback(Base):
@@ -25,7 +26,7 @@ class Feedback(Base):
     summary: Mapped[str] = mapped_column(Text)
     customer_name: Mapped[str | None] = mapped_column(String(200))
     contact: Mapped[str | None] = mapped_column(String(200))  # internal only, never printed raw
-    customer_key: Mapped[str] = mapped_column(String(240))  # who counts as one distinct customer
+    customer_key: Mapped[str] = mapped_column(String(KEY_LENGTH))  # who counts as one distinct customer
     order_no: Mapped[str | None] = mapped_column(String(100))
     purchase_date: Mapped[str | None] = mapped_column(String(32))
     product_model: Mapped[str | None] = mapped_column(String(200))

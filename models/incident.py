@@ -15,6 +15,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
 
+KEY_LENGTH = 1000  # correlation and customer keys, built from several API fields
+BY_LENGTH = 240  # who: a name of up to 200 characters, plus " (role)" on decisions (32)
+
 
 class Incident(Base):
     __tablename__ = "incidents"
@@ -23,8 +26,10 @@ class Incident(Base):
     category: Mapped[str] = mapped_column(String(32))
     level: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), index=True)
-    correlation_key: Mapped[str] = mapped_column(String(400), index=True)
-    open_key: Mapped[str | None] = mapped_column(String(400), unique=True)
+    # Up to 833 characters: a category and two correlation fields of 200 characters each, which
+    # lower-casing may double ("İ" → "i̇"); at most ~1,700 bytes, inside PostgreSQL's index row limit.
+    correlation_key: Mapped[str] = mapped_column(String(KEY_LENGTH), index=True)
+    open_key: Mapped[str | None] = mapped_column(String(KEY_LENGTH), unique=True)
     summary: Mapped[str] = mapped_column(Text)
     customers: Mapped[int] = mapped_column(default=1)
     level_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -52,7 +57,7 @@ class TimelineEvent(Base):
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"))
     at: Mapped[datetime]
     event: Mapped[str] = mapped_column(String(64))
-    by: Mapped[str] = mapped_column(String(200))
+    by: Mapped[str] = mapped_column(String(BY_LENGTH))
     detail: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 

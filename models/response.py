@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -68,7 +68,10 @@ class Solution(Base):
 
 
 class Confirmation(Base):
+    """One per solution round: an unsatisfied customer opens the next round, never a second row."""
+
     __tablename__ = "confirmations"
+    __table_args__ = (Index("uq_confirmations_round", "incident_id", "round", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), index=True)
@@ -80,7 +83,10 @@ class Confirmation(Base):
 
 
 class Survey(Base):
+    """One per follow-up round: a survey closes its round (below target opens the next)."""
+
     __tablename__ = "surveys"
+    __table_args__ = (Index("uq_surveys_round", "incident_id", "round", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), index=True)

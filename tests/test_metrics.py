@@ -96,11 +96,11 @@ def add_incident(
                 stage="production",
             )
         )
-    for score in surveys:
+    for round_, score in enumerate(surveys, 1):  # one survey per follow-up round (unique)
         rows.append(
             Survey(
                 incident_id=inc_id,
-                round=1,
+                round=round_,
                 at=identified,
                 by="cs",
                 speed=4,

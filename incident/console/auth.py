@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import Request
 
+from incident.credentials import bearer
+
 COOKIE = "incident_token"
 COOKIE_MAX_AGE = 12 * 3600  # one shift
 
@@ -32,8 +34,7 @@ def server_token(request: Request) -> str:
 
 
 def given_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    return header.removeprefix("Bearer ").strip() or request.cookies.get(COOKIE, "")
+    return bearer(request.headers.get("authorization")) or request.cookies.get(COOKIE, "")
 
 
 def token_matches(given: str, request: Request) -> bool:

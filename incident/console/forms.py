@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from incident import actions
+from incident.inputs import FORM
 
 CHECKBOXES = ("legal_reviewed",)
 
@@ -80,4 +81,4 @@ def to_body(name: str, form: dict[str, str]) -> actions.Answer:
             data[box] = box in form
     if name == "approve":
         data["reject"] = form.get("decision") == "reject"
-    return model.model_validate(data)
+    return model.model_validate(data, context=FORM)  # form text: "5" is a score
