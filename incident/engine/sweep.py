@@ -29,10 +29,12 @@ from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterId,
     FlowRunFilter,
+    FlowRunFilterEndTime,
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.states import Scheduled
 from sqlalchemy import select
 
@@ -44,15 +46,30 @@ log = logging.getLogger("incident.sweep")
 
 MAX_CRASHES = 3
 STUCK_PENDING = timedelta(seconds=60)
+RECENT = timedelta(days=1)
 PAGE = 200
 
 
-async def runs_in(client: PrefectClient, deployment_id: UUID, state: StateType) -> list[FlowRun]:
-    return await client.read_flow_runs(
-        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[state]))),
-        limit=PAGE,
-    )
+async def runs_in(
+    client: PrefectClient, deployment_id: UUID, state: StateType, ended_within: timedelta | None = None
+) -> list[FlowRun]:
+    """Every run of the deployment in this state, page by page; ended ones only if ended recently
+    (cancelled and crashed runs pile up over months; a run that ended a day ago was seen then)."""
+    run_filter = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[state])))
+    if ended_within is not None:
+        run_filter.end_time = FlowRunFilterEndTime(after_=datetime.now(UTC) - ended_within)
+    found: list[FlowRun] = []
+    while True:
+        page = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            flow_run_filter=run_filter,
+            sort=FlowRunSort.ID_DESC,
+            limit=PAGE,
+            offset=len(found),
+        )
+        found += page
+        if len(page) < PAGE:
+            return found
 
 
 def _incident_of(run: FlowRun) -> str | None:
@@ -92,7 +109,7 @@ def close_cancelled(incident_id: str, flow_run_id: str, by: str) -> bool:
 
 async def record_cancelled(client: PrefectClient, deployment_id: UUID) -> int:
     closed = 0
-    for run in await runs_in(client, deployment_id, StateType.CANCELLED):
+    for run in await runs_in(client, deployment_id, StateType.CANCELLED, RECENT):
         incident_id = _incident_of(run)
         if incident_id and close_cancelled(incident_id, str(run.id), "prefect"):
             log.warning("%s closed: its flow run %s was cancelled in Prefect", incident_id, run.id)
@@ -104,7 +121,7 @@ async def reschedule_crashed(client: PrefectClient, deployment_id: UUID) -> int:
     rescheduled = 0
     now = datetime.now(UTC)
     candidates = [
-        *await runs_in(client, deployment_id, StateType.CRASHED),
+        *await runs_in(client, deployment_id, StateType.CRASHED, RECENT),
         *[
             run
             for run in await runs_in(client, deployment_id, StateType.PENDING)
