@@ -2,6 +2,11 @@
 
 Input is validated here with the same pydantic models the API uses, so bad input is one line on
 stderr and exit code 2 before anything is sent or stored.
+
+Why the application modules are imported inside the commands: ``incident --version``, shell
+completion and ``incident db`` must answer in a fraction of a second and without the service's
+stack (FastAPI, the ORM's models, Prefect); only the command that runs pays for what it needs.
+Colour follows rich, which honours ``NO_COLOR`` (and ``FORCE_COLOR``) from the environment.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -18,13 +23,11 @@ from rich.console import Console
 from rich.table import Table
 from typer._click.exceptions import ClickException  # typer >= 0.29 vendors click
 
-from incident import actions
-from incident.api import validation_message
-from incident.client import Client, ServiceError
-from incident.intake import FeedbackIn
+if TYPE_CHECKING:
+    from incident.client import Client
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     no_args_is_help=True,
     help="Emergency incident response for after-sales service.",
@@ -40,7 +43,33 @@ def fail(message: str, as_json: bool, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"incident {version('incident-orchestrator')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Emergency incident response for after-sales service."""
+
+
+def _client() -> Client:
+    from incident.client import Client
+
+    return Client()
+
+
 def build(model: type[BaseModel], as_json: bool, **fields: Any) -> BaseModel:
+    from incident.api import validation_message
+
     try:
         return model(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
@@ -48,8 +77,10 @@ def build(model: type[BaseModel], as_json: bool, **fields: Any) -> BaseModel:
 
 
 def call(as_json: bool, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    from incident.client import ServiceError
+
     try:
-        return Client().json(method, path, **kwargs)
+        return _client().json(method, path, **kwargs)
     except ServiceError as exc:
         fail(exc.message, as_json, 2 if 400 <= exc.status < 500 else 1)
 
@@ -98,6 +129,8 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Record one feedback, grade it, open or join its incident, start its flow run."""
+    from incident.intake import FeedbackIn
+
     fields = {k: v for k, v in locals().items() if k != "as_json"}
     body = build(FeedbackIn, as_json, **fields)
     data = call(as_json, "POST", "/api/feedback", json=body.model_dump(exclude_none=True))
@@ -151,8 +184,11 @@ def show(incident_id: str, as_json: JsonOpt = False) -> None:
     emit(call(as_json, "GET", f"/api/incidents/{incident_id}"), as_json, _show_human)
 
 
-def _act(incident_id: str, name: str, model: type[BaseModel], as_json: bool, **fields: Any) -> None:
-    body = build(model, as_json, **fields)
+def _act(incident_id: str, name: str, model: str, as_json: bool, **fields: Any) -> None:
+    """Validate with ``incident.actions.<model>`` (the API's own model), then POST the action."""
+    from incident import actions
+
+    body = build(getattr(actions, model), as_json, **fields)
     emit(
         call(
             as_json, "POST", f"/api/incidents/{incident_id}/{name}", json=body.model_dump(exclude_none=True)
@@ -169,7 +205,7 @@ def contact_(
     as_json: JsonOpt = False,
 ) -> None:
     """Record the first (or a further) contact with the customer."""
-    _act(incident_id, "contact", actions.ContactIn, as_json, by=by, note=note)
+    _act(incident_id, "contact", "ContactIn", as_json, by=by, note=note)
 
 
 @app.command()
@@ -181,7 +217,7 @@ def measure(
     as_json: JsonOpt = False,
 ) -> None:
     """Record a temporary measure (spare_product, coupon, reschedule …)."""
-    _act(incident_id, "measure", actions.MeasureIn, as_json, kind=kind, by=by, note=note)
+    _act(incident_id, "measure", "MeasureIn", as_json, kind=kind, by=by, note=note)
 
 
 @app.command("cause")
@@ -194,7 +230,7 @@ def cause_(
     as_json: JsonOpt = False,
 ) -> None:
     """Record the cause analysis."""
-    _act(incident_id, "cause", actions.CauseIn, as_json, root=root, direct=direct, stage=stage, by=by)
+    _act(incident_id, "cause", "CauseIn", as_json, root=root, direct=direct, stage=stage, by=by)
 
 
 @app.command()
@@ -210,7 +246,7 @@ def propose(
     _act(
         incident_id,
         "propose",
-        actions.ProposeIn,
+        "ProposeIn",
         as_json,
         solution=solution,
         by=by,
@@ -233,7 +269,7 @@ def approve(
     _act(
         incident_id,
         "approve",
-        actions.ApproveIn,
+        "ApproveIn",
         as_json,
         by=by,
         role=role,
@@ -252,7 +288,7 @@ def confirm(
     as_json: JsonOpt = False,
 ) -> None:
     """The customer's confirmation of the result."""
-    _act(incident_id, "confirm", actions.ConfirmIn, as_json, result=result, by=by, note=note)
+    _act(incident_id, "confirm", "ConfirmIn", as_json, result=result, by=by, note=note)
 
 
 @app.command()
@@ -269,7 +305,7 @@ def survey(
     _act(
         incident_id,
         "survey",
-        actions.SurveyIn,
+        "SurveyIn",
         as_json,
         speed=speed,
         result=result,
@@ -288,12 +324,13 @@ def postmortem(
     as_json: JsonOpt = False,
 ) -> None:
     """Render the 5W1H post-mortem (a draft until the incident is closed)."""
+    from incident.client import ServiceError
     from incident.postmortem import default_path
 
     if format not in ("md", "html", "pdf") or lang not in ("zh", "en"):
         fail("--format must be md, html or pdf and --lang zh or en", as_json)
     try:
-        response = Client().call(
+        response = _client().call(
             "GET", f"/api/incidents/{incident_id}/postmortem", params={"format": format, "lang": lang}
         )
     except ServiceError as exc:
@@ -361,9 +398,10 @@ def demo(as_json: JsonOpt = False) -> None:
     )
 
 
-from incident import metrics_cli  # noqa: E402  (handed the helpers above)
+from incident import db_cli, metrics_cli  # noqa: E402  (handed the helpers above)
 
 metrics_cli.register(app, call=call, fail=fail, emit=emit)  # `incident records`, `incident metrics`
+db_cli.register(app, fail=fail, emit=emit)  # `incident db upgrade|current|downgrade`
 
 
 def main() -> None:

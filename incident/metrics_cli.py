@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from incident import settings
-from incident.client import Client, ServiceError
-from models.record import RECORD_KINDS
+
+if TYPE_CHECKING:  # imported by the commands that use them: `incident --version` stays fast
+    import httpx
 
 out = Console()
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
@@ -29,6 +29,8 @@ Emit = Callable[..., None]
 
 def download(path: str, params: dict[str, Any], as_json: bool, fail: Fail) -> httpx.Response:
     """GET bytes from the service; 4xx → exit 2 with the service's one-line message."""
+    from incident.client import Client, ServiceError
+
     try:
         return Client().call("GET", path, params=params)
     except ServiceError as exc:
@@ -92,13 +94,15 @@ def register(app: typer.Typer, *, call: Call, fail: Fail, emit: Emit) -> None:
     @app.command()
     def records(
         incident_id: str,
-        kind: Annotated[str | None, typer.Option(help=" | ".join(RECORD_KINDS))] = None,
+        kind: Annotated[str | None, typer.Option(help="one of the seven records")] = None,
         lang: Annotated[str, typer.Option(help="zh | en")] = "zh",
         format: Annotated[str, typer.Option("--format", help="md | html | pdf")] = "md",
         out_path: Annotated[Path | None, typer.Option("--out", help="file to write")] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """List the seven archived records, or download one with --kind (writes a file, prints its path)."""
+        from models.record import RECORD_KINDS
+
         if kind is None:
             data = call(as_json, "GET", f"/api/incidents/{incident_id}/records")
             emit(data, as_json, _records_table)
