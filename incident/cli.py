@@ -372,8 +372,10 @@ def notifications(incident_id: str, as_json: JsonOpt = False) -> None:
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
     """Run the service: HTTP API, flow runs and the deadline watcher (until stopped)."""
+    from incident import db_cli
     from incident.server import ServeError, run
 
+    db_cli.preflight(fail)  # a wrong INCIDENT_DB_URL is one line here, not a migration's traceback
     try:
         run(host, port)
     except ServeError as exc:

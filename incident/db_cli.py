@@ -24,25 +24,63 @@ def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _reach(url: str) -> None:
+    """Open and close one connection to ``url`` (a SQLite file is created, as the service would)."""
+    from sqlalchemy import create_engine, pool
+
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
+
+
+def _guarded(url: str, as_json: bool, fail: Fail, work: Callable[[], Any]) -> Any:
+    """Run ``work``; a bad URL or revision is one line (exit 2), a database that does not answer exit 1.
+
+    Only the errors of configuration and reachability are caught: anything else is a fault and keeps
+    its traceback.
+    """
+    from alembic.util import CommandError
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+    try:
+        return work()
+    except (CommandError, ArgumentError, NoSuchModuleError) as exc:
+        fail(f"{str(exc).splitlines()[0]} (INCIDENT_DB_URL {_redacted_or_raw(url)})", as_json)
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0]
+        fail(f"database {_redacted_or_raw(url)} unreachable: {reason}", as_json, 1)
+
+
+def _redacted_or_raw(url: str) -> str:
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return _redacted(url)
+    except ArgumentError:  # not even a URL: say what was given, minus anything after '@'
+        return url.rsplit("@", 1)[-1]
+
+
+def preflight(fail: Fail) -> None:
+    """Before ``incident serve`` starts: the database URL loads and the database answers."""
+    from incident import settings
+
+    url = settings.db_url()
+    _guarded(url, False, fail, lambda: _reach(url))
+
+
 def register(app: typer.Typer, *, fail: Fail, emit: Emit) -> None:
     db = typer.Typer(no_args_is_help=True, help="The product's database schema (Alembic migrations).")
     app.add_typer(db, name="db")
 
     def run(as_json: bool, work: Callable[[str], dict[str, Any]]) -> None:
-        """Run one migration step; a bad revision or URL is one line (exit 2), a database down exit 1."""
-        from alembic.util import CommandError
-        from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
-
+        """Run one migration step against INCIDENT_DB_URL and print what it did."""
         from incident import settings
 
         url = settings.db_url()
-        try:
-            data = work(url)
-        except (CommandError, ArgumentError, NoSuchModuleError) as exc:
-            fail(str(exc).splitlines()[0], as_json)
-        except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0]
-            fail(f"database {_redacted(url)} unreachable: {reason}", as_json, 1)
+        data = _guarded(url, as_json, fail, lambda: work(url))
         emit({"database": _redacted(url), **data}, as_json)
 
     @db.command()
