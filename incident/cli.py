@@ -129,9 +129,9 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Record one feedback, grade it, open or join its incident, start its flow run."""
+    fields = {k: v for k, v in locals().items() if k != "as_json"}  # first: before any local name
     from incident.intake import FeedbackIn
 
-    fields = {k: v for k, v in locals().items() if k != "as_json"}
     body = build(FeedbackIn, as_json, **fields)
     data = call(as_json, "POST", "/api/feedback", json=body.model_dump(exclude_none=True))
     emit(data, as_json)
