@@ -31,7 +31,11 @@ def _url() -> str:
 
 
 def _wants_metadata() -> bool:
-    """True for the commands that diff the ORM against the database (check, autogenerate)."""
+    """True for the commands that diff the ORM against the database (check, autogenerate).
+
+    From the ``alembic`` command line this is read from its arguments; a program calling
+    ``alembic.command.check`` itself sets ``config.attributes["autogenerate"] = True``.
+    """
     if config.attributes.get("autogenerate"):
         return True
     opts = config.cmd_opts
