@@ -156,3 +156,19 @@ def test_incident_db_unreachable_is_one_line(tmp_path: Path) -> None:
     done = _run([INCIDENT, "db", "current"], "postgresql+psycopg://postgres@127.0.0.1:1/none", tmp_path)
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0 and "unreachable" in done.stderr
+
+
+def test_concurrent_upgrades_take_turns(fresh_db: str, tmp_path: Path) -> None:
+    """Three `incident db upgrade` at once on an empty database (replicas starting together) all succeed."""
+    env = {**os.environ, "INCIDENT_DB_URL": fresh_db, "INCIDENT_HOME": str(tmp_path)}
+    procs = [
+        subprocess.Popen([INCIDENT, "db", "upgrade", "--json"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    for code, out, err in results:
+        assert code == 0, err
+        assert json.loads(out)["revision"] == "0001"
+    assert sorted(json.loads(out)["from"] or "" for _, out, _ in results).count("") >= 1
+    assert _tables(fresh_db) == _model_tables() | {"alembic_version"}

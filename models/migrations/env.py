@@ -14,9 +14,10 @@ from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, event, pool, text
 
 config = context.config
+MIGRATION_LOCK = 0x494E4344_42  # "INCDB": a PostgreSQL advisory lock key of our own
 if config.config_file_name is not None:  # stock `alembic` with alembic.ini: its logging sections
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
@@ -57,16 +58,27 @@ def run_migrations_online() -> None:
     url = _url()
     sqlite = url.startswith("sqlite")
     # NullPool: a migration is one connection, closed when done (no engine cached in the process).
-    engine = create_engine(url, poolclass=pool.NullPool, connect_args={"timeout": 30} if sqlite else {})
+    engine = create_engine(
+        url, poolclass=pool.NullPool, connect_args={"timeout": 30, "isolation_level": None} if sqlite else {}
+    )
+    if sqlite:
+        # One write transaction from the start (the driver's own transaction handling off), so the
+        # DDL is transactional and a second migrator waits for the first, then finds head.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     try:
         with engine.connect() as connection:
             context.configure(
                 connection=connection,
                 target_metadata=_target_metadata(),
                 render_as_batch=sqlite,  # SQLite cannot ALTER most things: batch copies the table
+                transactional_ddl=True,  # PostgreSQL's DDL is; SQLite's is, in the transaction above
                 compare_type=True,
             )
             with context.begin_transaction():
+                if connection.dialect.name == "postgresql":
+                    # Replicas starting together (each `incident serve` upgrades) take turns: the
+                    # next one waits here, then finds the schema at head and has nothing to do.
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 context.run_migrations()
             connection.commit()
     finally:
