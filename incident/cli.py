@@ -2,6 +2,11 @@
 
 Input is validated here with the same pydantic models the API uses, so bad input is one line on
 stderr and exit code 2 before anything is sent or stored.
+
+Why the application modules are imported inside the commands: ``incident --version``, shell
+completion and ``incident db`` must answer in a fraction of a second and without the service's
+stack (FastAPI, the ORM's models, Prefect); only the command that runs pays for what it needs.
+Colour follows rich, which honours ``NO_COLOR`` (and ``FORCE_COLOR``) from the environment.
 """
 
 from __future__ import annotations
@@ -9,8 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -18,13 +22,11 @@ from rich.console import Console
 from rich.table import Table
 from typer._click.exceptions import ClickException  # typer >= 0.29 vendors click
 
-from incident import actions
-from incident.api import validation_message
-from incident.client import Client, ServiceError
-from incident.intake import FeedbackIn
+if TYPE_CHECKING:
+    from incident.client import Client
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     no_args_is_help=True,
     help="Emergency incident response for after-sales service.",
@@ -40,7 +42,33 @@ def fail(message: str, as_json: bool, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"incident {version('incident-orchestrator')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Emergency incident response for after-sales service."""
+
+
+def _client() -> Client:
+    from incident.client import Client
+
+    return Client()
+
+
 def build(model: type[BaseModel], as_json: bool, **fields: Any) -> BaseModel:
+    from incident.api import validation_message
+
     try:
         return model(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
@@ -48,8 +76,10 @@ def build(model: type[BaseModel], as_json: bool, **fields: Any) -> BaseModel:
 
 
 def call(as_json: bool, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    from incident.client import ServiceError
+
     try:
-        return Client().json(method, path, **kwargs)
+        return _client().json(method, path, **kwargs)
     except ServiceError as exc:
         fail(exc.message, as_json, 2 if 400 <= exc.status < 500 else 1)
 
@@ -98,7 +128,9 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Record one feedback, grade it, open or join its incident, start its flow run."""
-    fields = {k: v for k, v in locals().items() if k != "as_json"}
+    fields = {k: v for k, v in locals().items() if k != "as_json"}  # first: before any local name
+    from incident.intake import FeedbackIn
+
     body = build(FeedbackIn, as_json, **fields)
     data = call(as_json, "POST", "/api/feedback", json=body.model_dump(exclude_none=True))
     emit(data, as_json)
@@ -151,8 +183,11 @@ def show(incident_id: str, as_json: JsonOpt = False) -> None:
     emit(call(as_json, "GET", f"/api/incidents/{incident_id}"), as_json, _show_human)
 
 
-def _act(incident_id: str, name: str, model: type[BaseModel], as_json: bool, **fields: Any) -> None:
-    body = build(model, as_json, **fields)
+def _act(incident_id: str, name: str, model: str, as_json: bool, **fields: Any) -> None:
+    """Validate with ``incident.actions.<model>`` (the API's own model), then POST the action."""
+    from incident import actions
+
+    body = build(getattr(actions, model), as_json, **fields)
     emit(
         call(
             as_json, "POST", f"/api/incidents/{incident_id}/{name}", json=body.model_dump(exclude_none=True)
@@ -169,7 +204,7 @@ def contact_(
     as_json: JsonOpt = False,
 ) -> None:
     """Record the first (or a further) contact with the customer."""
-    _act(incident_id, "contact", actions.ContactIn, as_json, by=by, note=note)
+    _act(incident_id, "contact", "ContactIn", as_json, by=by, note=note)
 
 
 @app.command()
@@ -181,7 +216,7 @@ def measure(
     as_json: JsonOpt = False,
 ) -> None:
     """Record a temporary measure (spare_product, coupon, reschedule …)."""
-    _act(incident_id, "measure", actions.MeasureIn, as_json, kind=kind, by=by, note=note)
+    _act(incident_id, "measure", "MeasureIn", as_json, kind=kind, by=by, note=note)
 
 
 @app.command("cause")
@@ -194,7 +229,7 @@ def cause_(
     as_json: JsonOpt = False,
 ) -> None:
     """Record the cause analysis."""
-    _act(incident_id, "cause", actions.CauseIn, as_json, root=root, direct=direct, stage=stage, by=by)
+    _act(incident_id, "cause", "CauseIn", as_json, root=root, direct=direct, stage=stage, by=by)
 
 
 @app.command()
@@ -210,7 +245,7 @@ def propose(
     _act(
         incident_id,
         "propose",
-        actions.ProposeIn,
+        "ProposeIn",
         as_json,
         solution=solution,
         by=by,
@@ -233,7 +268,7 @@ def approve(
     _act(
         incident_id,
         "approve",
-        actions.ApproveIn,
+        "ApproveIn",
         as_json,
         by=by,
         role=role,
@@ -252,7 +287,7 @@ def confirm(
     as_json: JsonOpt = False,
 ) -> None:
     """The customer's confirmation of the result."""
-    _act(incident_id, "confirm", actions.ConfirmIn, as_json, result=result, by=by, note=note)
+    _act(incident_id, "confirm", "ConfirmIn", as_json, result=result, by=by, note=note)
 
 
 @app.command()
@@ -269,7 +304,7 @@ def survey(
     _act(
         incident_id,
         "survey",
-        actions.SurveyIn,
+        "SurveyIn",
         as_json,
         speed=speed,
         result=result,
@@ -280,63 +315,12 @@ def survey(
 
 
 @app.command()
-def postmortem(
-    incident_id: str,
-    format: Annotated[str, typer.Option("--format", help="md | html | pdf")] = "md",
-    lang: Annotated[str, typer.Option(help="zh | en")] = "zh",
-    out_path: Annotated[Path | None, typer.Option("--out", help="file to write")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Render the 5W1H post-mortem (a draft until the incident is closed)."""
-    from incident.postmortem import default_path
-
-    if format not in ("md", "html", "pdf") or lang not in ("zh", "en"):
-        fail("--format must be md, html or pdf and --lang zh or en", as_json)
-    try:
-        response = Client().call(
-            "GET", f"/api/incidents/{incident_id}/postmortem", params={"format": format, "lang": lang}
-        )
-    except ServiceError as exc:
-        fail(exc.message, as_json, 2 if 400 <= exc.status < 500 else 1)
-    path = out_path or default_path(incident_id, lang, format)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(response.content)  # the service sends UTF-8 text, or PDF bytes
-    emit(
-        {
-            "incident_id": incident_id,
-            "path": str(path.resolve()),
-            "due_at": response.headers.get("X-Postmortem-Due") or None,
-        },
-        as_json,
-    )
-
-
-@app.command()
-def notifications(incident_id: str, as_json: JsonOpt = False) -> None:
-    """The delivery log of an incident's notices."""
-
-    def human(data: dict[str, Any]) -> None:
-        table = Table("at", "notice", "role", "channel", "status", "attempts", "error")
-        for d in data["deliveries"]:
-            table.add_row(
-                str(d.get("created_at", ""))[:19],
-                d["notice"],
-                d["role"],
-                d["url"],
-                d["status"],
-                str(d["attempts"]),
-                d.get("error") or "",
-            )
-        out.print(table)
-
-    emit(call(as_json, "GET", f"/api/incidents/{incident_id}/notifications"), as_json, human)
-
-
-@app.command()
 def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
     """Run the service: HTTP API, flow runs and the deadline watcher (until stopped)."""
+    from incident import db_cli
     from incident.server import ServeError, run
 
+    db_cli.preflight(fail)  # a wrong INCIDENT_DB_URL is one line here, not a migration's traceback
     try:
         run(host, port)
     except ServeError as exc:
@@ -373,9 +357,10 @@ def demo(as_json: JsonOpt = False) -> None:
     )
 
 
-from incident import metrics_cli  # noqa: E402  (handed the helpers above)
+from incident import db_cli, metrics_cli  # noqa: E402  (handed the helpers above)
 
 metrics_cli.register(app, call=call, fail=fail, emit=emit)  # `incident records`, `incident metrics`
+db_cli.register(app, fail=fail, emit=emit)  # `incident db upgrade|current|downgrade`
 
 
 def main() -> None:

@@ -22,7 +22,10 @@ START_TIMEOUT = float(os.environ.get("INCIDENT_START_TIMEOUT", "180"))
 
 
 class ServiceError(Exception):
-    """An answer from the service that is the user's to fix (4xx): message is one line."""
+    """An answer from the service (4xx: the user's to fix), or none (status 0: unreachable).
+
+    ``message`` is one line either way, so the CLI prints it as its one-line error.
+    """
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
@@ -88,7 +91,10 @@ class Client:
             request_id = f"{path} {json.dumps(kwargs.get('json'), sort_keys=True, default=str)}"
             key = self._keys.setdefault(request_id, str(uuid.uuid4()))
             kwargs["headers"] = {"Idempotency-Key": key, **kwargs.get("headers", {})}
-        response = self.http.request(method, path, **kwargs)
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:  # refused, timed out, reset: one line, not a traceback
+            raise ServiceError(f"cannot reach the service at {self.http.base_url}: {exc}", 0) from exc
         if response.status_code >= 400:
             try:
                 message = response.json().get("error") or response.text

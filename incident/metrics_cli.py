@@ -1,4 +1,4 @@
-"""The reporting commands, ``incident records`` and ``incident metrics``, added to the typer app.
+"""The reporting commands, ``incident records``, ``metrics``, ``postmortem`` and ``notifications``.
 
 Why a module of their own: ``incident/cli.py`` stays small; ``register`` is handed the CLI's own
 helpers (``call``, ``fail``, ``emit``) so errors, exit codes and ``--json`` behave exactly as in every
@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from incident import settings
-from incident.client import Client, ServiceError
-from models.record import RECORD_KINDS
+
+if TYPE_CHECKING:  # imported by the commands that use them: `incident --version` stays fast
+    import httpx
 
 out = Console()
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
@@ -29,6 +29,8 @@ Emit = Callable[..., None]
 
 def download(path: str, params: dict[str, Any], as_json: bool, fail: Fail) -> httpx.Response:
     """GET bytes from the service; 4xx → exit 2 with the service's one-line message."""
+    from incident.client import Client, ServiceError
+
     try:
         return Client().call("GET", path, params=params)
     except ServiceError as exc:
@@ -92,13 +94,15 @@ def register(app: typer.Typer, *, call: Call, fail: Fail, emit: Emit) -> None:
     @app.command()
     def records(
         incident_id: str,
-        kind: Annotated[str | None, typer.Option(help=" | ".join(RECORD_KINDS))] = None,
+        kind: Annotated[str | None, typer.Option(help="one of the seven records")] = None,
         lang: Annotated[str, typer.Option(help="zh | en")] = "zh",
         format: Annotated[str, typer.Option("--format", help="md | html | pdf")] = "md",
         out_path: Annotated[Path | None, typer.Option("--out", help="file to write")] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """List the seven archived records, or download one with --kind (writes a file, prints its path)."""
+        from models.record import RECORD_KINDS
+
         if kind is None:
             data = call(as_json, "GET", f"/api/incidents/{incident_id}/records")
             emit(data, as_json, _records_table)
@@ -143,3 +147,56 @@ def register(app: typer.Typer, *, call: Call, fail: Fail, emit: Emit) -> None:
             response = download("/api/metrics/chart.png", {**params, "months": 12}, as_json, fail)
             data["chart"] = write(chart, response.content)
         emit(data, as_json, _metrics_human)
+
+    @app.command()
+    def postmortem(
+        incident_id: str,
+        format: Annotated[str, typer.Option("--format", help="md | html | pdf")] = "md",
+        lang: Annotated[str, typer.Option(help="zh | en")] = "zh",
+        out_path: Annotated[Path | None, typer.Option("--out", help="file to write")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Render the 5W1H post-mortem (a draft until the incident is closed)."""
+        from incident.client import Client, ServiceError
+        from incident.postmortem import default_path
+
+        if format not in ("md", "html", "pdf") or lang not in ("zh", "en"):
+            fail("--format must be md, html or pdf and --lang zh or en", as_json)
+        try:
+            response = Client().call(
+                "GET", f"/api/incidents/{incident_id}/postmortem", params={"format": format, "lang": lang}
+            )
+        except ServiceError as exc:
+            fail(exc.message, as_json, 2 if 400 <= exc.status < 500 else 1)
+        path = out_path or default_path(incident_id, lang, format)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(response.content)  # the service sends UTF-8 text, or PDF bytes
+        emit(
+            {
+                "incident_id": incident_id,
+                "path": str(path.resolve()),
+                "due_at": response.headers.get("X-Postmortem-Due") or None,
+            },
+            as_json,
+        )
+
+
+    @app.command()
+    def notifications(incident_id: str, as_json: JsonOpt = False) -> None:
+        """The delivery log of an incident's notices."""
+
+        def human(data: dict[str, Any]) -> None:
+            table = Table("at", "notice", "role", "channel", "status", "attempts", "error")
+            for d in data["deliveries"]:
+                table.add_row(
+                    str(d.get("created_at", ""))[:19],
+                    d["notice"],
+                    d["role"],
+                    d["url"],
+                    d["status"],
+                    str(d["attempts"]),
+                    d.get("error") or "",
+                )
+            out.print(table)
+
+        emit(call(as_json, "GET", f"/api/incidents/{incident_id}/notifications"), as_json, human)

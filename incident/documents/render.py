@@ -7,10 +7,15 @@ Why this shape:
   two formats can never say different things.
 * Customer text is data, never template source: templates are loaded only from the package folder,
   in a ``SandboxedEnvironment``, and values are only ever interpolated.
-* Markdown → HTML passes raw HTML through, so for HTML output every interpolated value is escaped
-  *before* conversion: HTML-escaped (``<script>`` → ``&lt;script&gt;``) and backslash-escaped for
-  Markdown (``*``, ``_``, ``|`` … stay literal). Markdown output keeps customer text literal
-  (only ``|`` is escaped and line breaks are folded, so a value cannot break a table).
+* Every interpolated value (customer text above all) is escaped by the environment's ``finalize``,
+  in both formats, so no template can forget it: HTML specials become entities (``<script>`` →
+  ``&lt;script&gt;``), Markdown specials are backslash-escaped (``*``, ``_``, backticks, ``[``,
+  ``#``, ``|`` …; ``~`` as an entity; a leading ``-``, ``+`` or ``1.``), line breaks are folded. A downloaded
+  ``.md`` is opened by people in any Markdown viewer (GitHub, a wiki, an editor's preview), most of
+  which pass raw HTML through; escaped, it shows the customer's text exactly as written and can
+  neither inject markup or links nor break a table or the document's headings. Entities, not
+  ``\<``, for HTML specials: Python-Markdown does not honour a backslash before ``<``.
+* Markdown → HTML then converts a text in which nothing of a value is markup any more.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ LANGS = i18n.LANGS
 FORMATS = ("md", "html")
 DASH = "—"
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]#!|])")  # < > & are left to html.escape
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#!|])")  # < > & ~ become entities (_entities)
 _LINE_START = re.compile(r"^(\s*)([-+]|\d+\.)")
 _NEWLINES = re.compile(r"\s*[\r\n]+\s*")
 
@@ -163,18 +168,27 @@ def _fmt_minutes(value: int | float | timedelta | None, lang: str) -> str:
     return sign + (" ".join(parts) if parts else ("0 min" if lang == "en" else "0 分钟"))
 
 
-def _plain(value: object) -> str:
-    """Markdown output: literal text; only table-breaking characters are neutralised."""
-    text = DASH if value is None or value == "" else str(value)
-    return _NEWLINES.sub(" ", text).replace("|", "\\|")
+def _md_literal(value: object) -> str:
+    """A value as Markdown text that renders as exactly these characters (HTML specials left as is)."""
+    text = _NEWLINES.sub(" ", DASH if value is None or value == "" else str(value))
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return _LINE_START.sub(lambda m: m[1] + "\\" + m[2] if len(m[2]) == 1 else m[1] + m[2][:-1] + "\\.", text)
+
+
+def _entities(text: str, quote: bool) -> str:
+    """HTML specials as entities; ``~`` too: GFM strikes ``~~x~~`` through, and Python-Markdown
+    (our HTML) does not honour ``\\~``, while an entity is literal text for both."""
+    return html.escape(text, quote=quote).replace("~", "&#126;")
+
+
+def _markdown(value: object) -> str:
+    """Markdown output: nothing in a value can become HTML, a link, emphasis, a heading or a cell."""
+    return _entities(_md_literal(value), quote=False)
 
 
 def _escaped(value: object) -> str:
-    """HTML output (via Markdown): nothing in a value can become markup or Markdown syntax."""
-    text = _NEWLINES.sub(" ", DASH if value is None or value == "" else str(value))
-    text = _MD_SPECIAL.sub(r"\\\1", text)
-    text = _LINE_START.sub(lambda m: m[1] + "\\" + m[2] if len(m[2]) == 1 else m[1] + m[2][:-1] + "\\.", text)
-    return html.escape(text, quote=True)
+    """HTML output (via Markdown): as ``_markdown``, quotes too (the text may end up in attributes)."""
+    return _entities(_md_literal(value), quote=True)
 
 
 def _filters(lang: str, zone: tzinfo) -> dict[str, Callable[..., Any]]:
@@ -239,8 +253,8 @@ def _filters(lang: str, zone: tzinfo) -> dict[str, Callable[..., Any]]:
 def _environment(lang: str, for_html: bool, zone: str) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         loader=FileSystemLoader(TEMPLATES),
-        autoescape=False,  # Markdown is not HTML; escaping for HTML is _escaped, below
-        finalize=_escaped if for_html else _plain,
+        autoescape=False,  # Markdown is not HTML: finalize escapes every value for its format
+        finalize=_escaped if for_html else _markdown,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -1,5 +1,9 @@
 """initial schema
 
+Self-contained on purpose: a migration is a record of what the schema was at one revision, so it
+spells its tables out with plain SQLAlchemy types and imports no application code (models may move
+or change; revision 0001 must still run). ``UTCDateTime`` is stored as ``DateTime(timezone=True)``.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-25 04:54:14.051079
@@ -10,8 +14,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
-import models.base
 
 # revision identifiers, used by Alembic.
 revision: str = "0001"
@@ -40,10 +42,10 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("customers", sa.Integer(), nullable=False),
         sa.Column("level_reasons", sa.JSON(), nullable=False),
-        sa.Column("identified_at", models.base.UTCDateTime(), nullable=False),
-        sa.Column("first_contact_at", models.base.UTCDateTime(), nullable=True),
-        sa.Column("resolved_at", models.base.UTCDateTime(), nullable=True),
-        sa.Column("closed_at", models.base.UTCDateTime(), nullable=True),
+        sa.Column("identified_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("first_contact_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("flow_run_id", sa.String(length=40), nullable=True),
         sa.Column("solution_round", sa.Integer(), nullable=False),
         sa.Column("follow_up_round", sa.Integer(), nullable=False),
@@ -58,7 +60,7 @@ def upgrade() -> None:
         "cause_analyses",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("incident_id", sa.String(length=32), nullable=False),
-        sa.Column("at", models.base.UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("by", sa.String(length=200), nullable=False),
         sa.Column("owner_group", sa.String(length=32), nullable=False),
         sa.Column("root", sa.Text(), nullable=False),
@@ -78,7 +80,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("incident_id", sa.String(length=32), nullable=False),
         sa.Column("round", sa.Integer(), nullable=False),
-        sa.Column("at", models.base.UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("by", sa.String(length=200), nullable=False),
         sa.Column("result", sa.String(length=16), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
@@ -95,7 +97,7 @@ def upgrade() -> None:
         "contacts",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("incident_id", sa.String(length=32), nullable=False),
-        sa.Column("at", models.base.UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("by", sa.String(length=200), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("first", sa.Boolean(), nullable=False),
@@ -114,12 +116,12 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("incident_id", sa.String(length=32), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("due_at", models.base.UTCDateTime(), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("created_at", models.base.UTCDateTime(), nullable=False),
-        sa.Column("warned_at", models.base.UTCDateTime(), nullable=True),
-        sa.Column("met_at", models.base.UTCDateTime(), nullable=True),
-        sa.Column("missed_at", models.base.UTCDateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("warned_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("met_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("missed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("escalated_to", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(
             ["incident_id"],
@@ -141,8 +143,8 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("title", sa.Text(), nullable=False),
-        sa.Column("created_at", models.base.UTCDateTime(), nullable=False),
-        sa.Column("sent_at", models.base.UTCDateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["incident_id"],
             ["incidents.id"],
@@ -183,11 +185,11 @@ def upgrade() -> None:
         sa.Column("outage", sa.String(length=16), nullable=True),
         sa.Column("big_loss", sa.Boolean(), nullable=False),
         sa.Column("compensation_demand", sa.Boolean(), nullable=False),
-        sa.Column("received_at", models.base.UTCDateTime(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("opened_incident", sa.Boolean(), nullable=False),
         sa.Column("raised_from", sa.Integer(), nullable=True),
         sa.Column("flow_run_id", sa.String(length=40), nullable=True),
-        sa.Column("handled_at", models.base.UTCDateTime(), nullable=True),
+        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["incident_id"],
             ["incidents.id"],
@@ -202,7 +204,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("incident_id", sa.String(length=32), nullable=False),
         sa.Column("mark", sa.String(length=120), nullable=False),
-        sa.Column("at", models.base.UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["incident_id"],
             ["incidents.id"],
@@ -214,7 +216,7 @@ def upgrade() -> None:
         "measures",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("incident_id", sa.String(length=32), nullable=False),
-        sa.Column("at", models.base.UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("by", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
@@ -235,7 +237,7 @@ def upgrade() -> None:
         sa.Column("lang", sa.String(length=4), nullable=False),
         sa.Column("format", sa.String(length=8), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
-        sa.Column("updated_at", models.base.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["incident_id"],
             ["incidents.id"],
@@ -253,12 +255,12 @@ def upgrade() -> None:
         sa.Column("round", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
-        sa.Column("proposed_at", models.base.UTCDateTime(), nullable=False),
+        sa.Column("proposed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("proposed_by", sa.String(length=200), nullable=False),
         sa.Column("approver_role", sa.String(length=32), nullable=False),
         sa.Column("legal_reviewed", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("decided_at", models.base.UTCDateTime(), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("decided_by", sa.String(length=200), nullable=True),
         sa.Column("decided_role", sa.String(length=32), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
@@ -276,7 +278,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("incident_id", sa.String(length=32), nullable=False),
         sa.Column("round", sa.Integer(), nullable=False),
-        sa.Column("at", models.base.UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("by", sa.String(length=200), nullable=False),
         sa.Column("speed", sa.Integer(), nullable=False),
         sa.Column("result", sa.Integer(), nullable=False),
@@ -296,7 +298,7 @@ def upgrade() -> None:
         "timeline",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("incident_id", sa.String(length=32), nullable=False),
-        sa.Column("at", models.base.UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("event", sa.String(length=64), nullable=False),
         sa.Column("by", sa.String(length=200), nullable=False),
         sa.Column("detail", sa.Text(), nullable=True),

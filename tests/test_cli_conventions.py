@@ -1,0 +1,138 @@
+"""The CLI's conventions, through the installed console script in a subprocess.
+
+``--version`` and completion answer without the service's stack; ``NO_COLOR`` turns colour off;
+every start-up error (bad option, unreachable service or database, a broken playbook) is one line on
+stderr with the documented exit code, and one JSON object on stdout with ``--json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+INCIDENT = str(Path(sys.executable).parent / "incident")
+COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-79]|4[0-79]|9[0-7]|10[0-7]|38|48)(?:;[0-9;]*)?m")
+
+
+def run(
+    *args: str, home: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "INCIDENT_URL")}
+    base.update({"INCIDENT_HOME": str(home), "INCIDENT_DB_URL": f"sqlite:///{home / 'incident.db'}"})
+    return subprocess.run(
+        [INCIDENT, *args], env={**base, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_version_prints_the_package_version(tmp_path: Path) -> None:
+    done = run("--version", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"incident {version('incident-orchestrator')}"
+
+
+def test_version_and_db_import_no_service_stack(tmp_path: Path) -> None:
+    """What `incident --version`, `--help` and `incident db current` load: no Prefect, no FastAPI.
+
+    ``--version`` and ``--help`` load no ORM either.
+    """
+    probe = """
+import sys
+import incident.cli as cli
+sys.argv = ["incident", *sys.argv[1:]]
+try:
+    cli.main()
+except SystemExit:
+    pass
+heavy = [m for m in ("prefect", "fastapi", "incident.actions", "incident.api") if m in sys.modules]
+if sys.argv[1:] != ["db", "current"]:  # migrations need the models package; nothing else does
+    heavy += [m for m in ("models", "sqlalchemy") if m in sys.modules]
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+"""
+    env = {**os.environ, "INCIDENT_HOME": str(tmp_path), "INCIDENT_DB_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    for args in (["--version"], ["db", "current"], ["--help"]):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert "HEAVY=\n" in done.stderr or done.stderr.endswith("HEAVY="), (args, done.stderr)
+    # the probe can see a heavy import: `incident show` (before contacting anyone) loads the client
+    done = subprocess.run(
+        [sys.executable, "-c", probe.replace('"incident.api"', '"incident.client"'), "show", "X"],
+        env={**env, "INCIDENT_URL": "http://127.0.0.1:1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "HEAVY=incident.client" in done.stderr, done.stderr
+
+
+def test_shell_completion(tmp_path: Path) -> None:
+    shown = run("--show-completion", "bash", home=tmp_path, env={"SHELL": "/bin/bash"})
+    assert shown.returncode == 0, shown.stderr
+    assert "_INCIDENT_COMPLETE" in shown.stdout and "complete " in shown.stdout
+    helped = run("--help", home=tmp_path)
+    assert "--install-completion" in helped.stdout and "--show-completion" in helped.stdout
+
+    def complete(words: str, cword: int) -> list[str]:
+        env = {"_INCIDENT_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+        done = run(home=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert set(complete("incident d", 1)) == {"db", "demo"}
+    assert set(complete("incident db ", 2)) == {"upgrade", "current", "downgrade"}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["db", "current"]])
+def test_no_color(args: list[str], tmp_path: Path) -> None:
+    forced = run(*args, home=tmp_path, env={"FORCE_COLOR": "1", "COLUMNS": "100"})
+    assert forced.returncode == 0, forced.stderr
+    if args == ["--help"]:  # the test can fail: forced colour does colour the help
+        assert COLOUR.search(forced.stdout), forced.stdout[:200]
+    plain = run(*args, home=tmp_path, env={"FORCE_COLOR": "1", "NO_COLOR": "1", "COLUMNS": "100"})
+    assert plain.returncode == 0, plain.stderr
+    assert not COLOUR.search(plain.stdout + plain.stderr)
+
+
+def _broken_playbooks(tmp_path: Path) -> Path:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    for path in (ROOT / "playbooks").glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    pq = folder / "product_quality.yaml"
+    pq.write_text(pq.read_text().replace("contact_within: 30m", "contat_within: 30m", 1))
+    return folder
+
+
+def test_start_up_errors_are_one_line(tmp_path: Path) -> None:
+    down = {"INCIDENT_URL": "http://127.0.0.1:1"}
+    cases: list[tuple[list[str], dict[str, str], int, str]] = [
+        (["--bogus"], {}, 2, "--bogus"),
+        (["show"], {}, 2, "incident_id"),
+        (["serve", "--port", "x"], {}, 2, "--port"),
+        (["list"], down, 1, "cannot reach the service"),
+        (["show", "INC1", "--json"], down, 1, "cannot reach the service"),
+        (["serve", "--port", "0"], {"INCIDENT_DB_URL": "nosuchdialect://x"}, 2, "INCIDENT_DB_URL"),
+        (["serve", "--port", "0"], {"INCIDENT_DB_URL": "postgresql+psycopg://u:pw@127.0.0.1:1/x"}, 1,
+         "unreachable"),
+        (["serve", "--port", "0"], {"INCIDENT_PLAYBOOKS": str(_broken_playbooks(tmp_path))}, 2,
+         "contat_within"),
+        (["db", "downgrade", "nosuchrev", "--json"], {}, 2, "nosuchrev"),
+    ]
+    for args, env, code, needle in cases:
+        done = run(*args, home=tmp_path, env=env, timeout=90)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == code, (args, done.returncode, done.stderr)
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, done.stderr)
+        assert needle in lines[0], (args, lines)
+        assert "pw@" not in done.stderr  # a password in the URL is never printed
+        if "--json" in args:
+            assert json.loads(done.stdout)["error"] == lines[0].removeprefix("error: ")
