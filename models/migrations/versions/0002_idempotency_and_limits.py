@@ -53,15 +53,20 @@ def upgrade() -> None:
     )
     op.create_index("uq_surveys_round", "surveys", ["incident_id", "round"], unique=True)
     op.create_index("uq_confirmations_round", "confirmations", ["incident_id", "round"], unique=True)
-    if op.get_bind().dialect.name != "sqlite":
-        for table, column, old, new in WIDENED:
-            op.alter_column(table, column, type_=sa.String(new), existing_type=sa.String(old))
+    _widen(new=True)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
-        for table, column, old, new in WIDENED:
-            op.alter_column(table, column, type_=sa.String(old), existing_type=sa.String(new))
+    _widen(new=False)
     op.drop_index("uq_confirmations_round", table_name="confirmations")
     op.drop_index("uq_surveys_round", table_name="surveys")
     op.drop_table("idempotency_keys")
+
+
+def _widen(new: bool) -> None:
+    """ALTER on PostgreSQL; on SQLite (which does not enforce lengths) batch mode rewrites the tables, so
+    the schema says what the models say and ``alembic check`` finds no drift."""
+    for table, column, old, wide in WIDENED:
+        target, current = (wide, old) if new else (old, wide)
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column(column, type_=sa.String(target), existing_type=sa.String(current))
