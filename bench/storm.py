@@ -60,7 +60,7 @@ def children(pid: int) -> dict[str, int]:
             args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        worker = b"incident.engine.worker" in args
+        worker = b"incident.engine.worker" in args or b"flows.worker" in args
         kind = "worker" if worker else "prefect" if b"prefect" in args else str(child)
         found[kind] = child
     return found
