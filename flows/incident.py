@@ -23,7 +23,9 @@ from incident.deadlines import active
 from models import LOCK, Incident, session_scope, utcnow
 
 
-@flow(name="incident_response", persist_result=True)
+# Retries: a run that failed on something passing (the database cut, the disk full) replays from the top,
+# which is safe by construction (answers in the database, side effects once).
+@flow(name="incident_response", persist_result=True, retries=3, retry_delay_seconds=15)
 async def incident_response(incident_id: str) -> str:
     """Response start → on-site handling → resolution → follow-up (domain.md §5)."""
     if not await drives(incident_id):

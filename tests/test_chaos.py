@@ -118,6 +118,8 @@ def test_database_cut_for_10_s_mid_storm(
         assert set(storm.refused) <= {503}, storm.refused  # refused while away: 503, never 500
         assert figures["refused_503"] > 0, "the cut should have refused some reports"
         assert children_of(service.proc.pid) == worker_before, "nothing was restarted"
+        [(batch_incident,)] = _sql(name, "select distinct incident_id from feedback where batch = 'CUT-1'")
+        service.wait_for_point(batch_incident, "contact")  # its run got there, the cut notwithstanding
     finally:
         stop_service(service)
 
