@@ -21,11 +21,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from incident import settings
-from models import Feedback, session_scope, utcnow
+from models import Feedback, Incident, session_scope, utcnow
 
 log = logging.getLogger("incident.queue")
 
@@ -80,8 +80,14 @@ def claim(
                 Feedback.opened_incident,
                 Feedback.raised_from,
             )
+            .outerjoin(Incident, Incident.id == Feedback.incident_id)
             .where(Feedback.handled_at.is_(None))
-            .order_by(Feedback.opened_incident.desc(), Feedback.raised_from.is_(None), Feedback.id)
+            # urgent first and, among them, the most severe: an L1 raise before twenty L3 openings
+            .order_by(
+                or_(Feedback.opened_incident, Feedback.raised_from.is_not(None)).desc(),
+                Incident.level,
+                Feedback.id,
+            )
             .limit(limit + len(running) + 50)
         ).all()
         for fid, incident_id, claimant, at, opened, raised_from in rows:
