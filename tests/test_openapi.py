@@ -69,11 +69,7 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
     for (path, method, status), model in expected.items():
         schema = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
         assert schema == {"$ref": f"#/components/schemas/{model}"}, f"{method.upper()} {path}"
-    json_routes = {
-        (path, method)
-        for path, method, op in operations(spec)
-        if path not in DOCUMENTS + CHARTS
-    }
+    json_routes = {(path, method) for path, method, op in operations(spec) if path not in DOCUMENTS + CHARTS}
     assert json_routes == {(p, m) for p, m, _ in expected}  # a new JSON route needs a model too
     assert spec["components"]["schemas"]["SurveyOut"]["additionalProperties"] is True  # nothing dropped
 
