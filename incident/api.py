@@ -37,6 +37,8 @@ def create_app(token: str) -> FastAPI:
         title="incident",
         version="0.1.0",
         description="Emergency incident-response orchestrator for after-sales service.",
+        # operationId = the route's function name: generated clients get show(), contact_incident(), …
+        generate_unique_id_function=lambda route: route.name,
     )
 
     async def authorised(
