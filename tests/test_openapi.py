@@ -7,8 +7,14 @@ answers fit the models it declares.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from openapi_spec_validator import validate
 
@@ -112,3 +118,57 @@ def test_live_bodies_fit_the_declared_models(service: Service) -> None:
     schemas.ErrorOut.model_validate(missing.json())
     listed = schemas.IncidentList.model_validate(service.api("GET", "/api/incidents").json())
     assert any(i.incident_id == accepted.incident_id for i in listed.incidents)
+
+
+def test_a_generated_client_walks_an_incident(service: Service, tmp_path: Path) -> None:
+    """openapi-python-client's client, generated from the live schema: report → show → contact."""
+    tool = shutil.which("openapi-python-client") or str(
+        Path(sys.executable).with_name("openapi-python-client")
+    )
+    if not Path(tool).exists():
+        pytest.skip("openapi-python-client is not installed")
+    (tmp_path / "openapi.json").write_text(service.api("GET", "/openapi.json").text)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    made = subprocess.run(
+        [tool, "generate", "--path", "openapi.json", "--overwrite"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    sys.path.insert(0, str(tmp_path / "incident-client"))
+    try:
+        from incident_client import AuthenticatedClient  # type: ignore[import-not-found]
+        from incident_client.api.default import (  # type: ignore[import-not-found]
+            contact_incident,
+            post_feedback,
+            show,
+        )
+        from incident_client.models import (  # type: ignore[import-not-found]
+            ContactIn,
+            ContactOut,
+            FeedbackAccepted,
+            FeedbackIn,
+            IncidentDetail,
+        )
+
+        client = AuthenticatedClient(base_url=service.url, token=service.token, timeout=httpx.Timeout(30))
+        body = FeedbackIn.from_dict(
+            {"category": "product_quality", "summary": "generated client", "customer": "SDK"}
+        )
+        accepted = post_feedback.sync(client=client, body=body)
+        assert isinstance(accepted, FeedbackAccepted), accepted
+        shown = show.sync(incident_id=accepted.incident_id, client=client)
+        assert isinstance(shown, IncidentDetail) and shown.incident_id == accepted.incident_id
+        contacted = contact_incident.sync(
+            incident_id=accepted.incident_id, client=client, body=ContactIn.from_dict({"by": "王芳"})
+        )
+        assert isinstance(contacted, ContactOut), contacted
+        assert contacted.delivery.value in ("delivered", "stored", "pending")
+        assert contacted.first is True
+    finally:
+        sys.path.remove(str(tmp_path / "incident-client"))
+        for name in [m for m in sys.modules if m.startswith("incident_client")]:
+            del sys.modules[name]
