@@ -56,12 +56,13 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "process": getattr(record, "process_name", None),
         }
-        for name in (*FIELDS, *ACCESS_FIELDS):
+        for name in ("process_name", *FIELDS, *ACCESS_FIELDS):
             value = getattr(record, name, None)
             if value is not None:
-                data[name] = value if isinstance(value, int | float | bool) else str(value)
+                data["process" if name == "process_name" else name] = (
+                    value if isinstance(value, int | float | bool) else str(value)
+                )
         if record.exc_info:
             data["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False, default=str)
@@ -83,7 +84,8 @@ def configure(process: str = "serve") -> None:
 
     With JSON, the loggers Prefect gives console handlers of its own (its root console, ``uvicorn``,
     ``fastapi``) are pointed at ours too, so no plain-text line is interleaved; its API handlers (run
-    logs shipped to Prefect) are left alone.
+    logs shipped to Prefect) are left alone. The processes Prefect starts itself (incident runs the
+    runner executes, the Prefect server the service runs) keep Prefect's own console format.
     """
     # Prefect configures logging (dictConfig, replacing the root's handlers) when first used; done
     # now, ours are installed after it and stay.

@@ -65,6 +65,10 @@ def test_service_logs_json_with_the_access_line(prefect_api: str, inbox: Inbox, 
         )
         assert response.status_code == 200
         assert response.headers["x-request-id"] == "logs-test-1"
+        report = svc.api("POST", "/api/feedback", json={"category": "service_failure", "summary": "no show"})
+        assert report.status_code == 202, report.text
+        incident_id = report.json()["incident_id"]
+        svc.wait_for_point(incident_id, "contact")  # the incident's run ran, in a process of its own
         deadline = time.monotonic() + 10
         while True:
             lines = _json_lines(svc.home / "serve.log")
@@ -84,10 +88,12 @@ def test_service_logs_json_with_the_access_line(prefect_api: str, inbox: Inbox, 
     assert line["status"] == 200 and isinstance(line["duration_ms"], float)
     assert {"time", "message"} <= set(line)
     ours = [x for x in lines if str(x.get("logger", "")).startswith("incident.")]
-    assert {x.get("process") for x in ours} >= {"serve"}
+    assert {x.get("process") for x in ours} >= {"serve", "worker"}
     text = [
         raw
         for raw in (svc.home / "serve.log").read_text(errors="replace").splitlines()
         if " INFO incident." in raw or " WARNING incident." in raw
     ]
     assert text == []  # none of our lines in the text format
+    runs = [x for x in lines if x.get("flow_run_id") and x.get("logger") == "prefect.flow_runs"]
+    assert runs, "no JSON line of the feedback's flow run (run in the worker's process)"
