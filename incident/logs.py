@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The incident or feedback a request is about (from its path), for every line logged while answering it.
+request_ids: ContextVar[dict[str, str] | None] = ContextVar("request_ids", default=None)
 
 FIELDS = ("incident_id", "feedback_id", "flow_run_id", "request_id")
 # Access-line extras (incident/requestlog.py), kept as fields of their own in JSON.
@@ -42,6 +44,9 @@ class Context(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "request_id", None) is None:
             record.request_id = request_id.get()
+        for name, value in (request_ids.get() or {}).items():
+            if getattr(record, name, None) is None:
+                setattr(record, name, value)
         record.process_tag = self.tag
         record.process_name = self.process
         return True

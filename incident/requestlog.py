@@ -16,11 +16,20 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from incident.logs import request_id
+from incident.logs import request_id, request_ids
 
 log = logging.getLogger("incident.access")
 HEADER = b"x-request-id"
 ACCEPTED = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+ABOUT = re.compile(r"^/(?:api/)?(incidents|feedback)/([A-Za-z0-9_-]{1,64})(?:/|$)")
+
+
+def ids_of(path: str) -> dict[str, str]:
+    """``incident_id`` or ``feedback_id`` named by an API or console path."""
+    found = ABOUT.match(path)
+    if found is None:
+        return {}
+    return {("incident_id" if found.group(1) == "incidents" else "feedback_id"): found.group(2)}
 
 
 class RequestLog:
@@ -34,6 +43,8 @@ class RequestLog:
         given = dict(scope["headers"]).get(HEADER, b"")
         rid = given.decode() if ACCEPTED.match(given) else uuid.uuid4().hex
         token = request_id.set(rid)
+        about = ids_of(scope.get("path", ""))
+        about_token = request_ids.set(about)
         started = time.perf_counter()
         status = 500  # what the client sees when the app fails before answering
 
@@ -57,6 +68,7 @@ class RequestLog:
                 status,
                 ms,
                 rid,
-                extra={"method": method, "path": path, "status": status, "duration_ms": ms},
+                extra={"method": method, "path": path, "status": status, "duration_ms": ms, **about},
             )
+            request_ids.reset(about_token)
             request_id.reset(token)

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from incident import logs
 from incident.api import create_app
+from incident.requestlog import ids_of
 from tests.conftest import Inbox, start_service, stop_service
 
 
@@ -44,6 +45,10 @@ def test_access_line_and_request_id_in_text_format(caplog: pytest.LogCaptureFixt
         ["GET", "/api/incidents", "401"],
     ]
     assert lines[0].levelno == logging.INFO and "request_id=abc-123" in lines[0].getMessage()
+    assert not hasattr(lines[2], "incident_id")
+    assert ids_of("/api/incidents/INC20261201001/contact") == {"incident_id": "INC20261201001"}
+    assert ids_of("/api/feedback/FB20261201001") == {"feedback_id": "FB20261201001"}
+    assert ids_of("/incidents/INC1") == {"incident_id": "INC1"} and ids_of("/api/incidents") == {}
     assert lines[2].status == 401 and lines[2].duration_ms >= 0  # type: ignore[attr-defined]
 
 
@@ -95,5 +100,7 @@ def test_service_logs_json_with_the_access_line(prefect_api: str, inbox: Inbox, 
         if " INFO incident." in raw or " WARNING incident." in raw
     ]
     assert text == []  # none of our lines in the text format
+    shown = [x for x in lines if x.get("logger") == "incident.access" and x.get("incident_id") == incident_id]
+    assert shown and shown[0]["path"] == f"/api/incidents/{incident_id}"
     runs = [x for x in lines if x.get("flow_run_id") and x.get("logger") == "prefect.flow_runs"]
     assert runs, "no JSON line of the feedback's flow run (run in the worker's process)"
