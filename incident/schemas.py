@@ -28,6 +28,8 @@ class ErrorOut(Out):
 
 
 Delivery = Literal["delivered", "stored", "pending"]
+# int | float, not float: pydantic would turn an int the route returns (a target of 4) into 4.0.
+Number = int | float
 
 
 class FeedbackAccepted(Out):
@@ -154,10 +156,10 @@ class ConfirmOut(ActionOut):
 
 
 class SurveyOut(ActionOut):
-    score: float
+    score: Number
     target_met: bool
-    share: float | None = None
-    target: float | None = None
+    share: Number | None = None
+    target: Number | None = None
     round: int | None = None
 
 
@@ -205,13 +207,13 @@ class MetricsOut(Out):
     by_category: dict[str, int] | None = None
     by_level: dict[str, int] | None = None
     contacted: int | None = None
-    response_minutes_p50: float | None = None
-    response_minutes_p90: float | None = None
+    response_minutes_p50: Number | None = None
+    response_minutes_p90: Number | None = None
     resolved: int | None = None
-    handling_hours_p50: float | None = None
-    handling_hours_p90: float | None = None
+    handling_hours_p50: Number | None = None
+    handling_hours_p90: Number | None = None
     satisfaction: Any = None
-    recurrence_rate: float | None = None
+    recurrence_rate: Number | None = None
     recurrences: list[Any] | None = None
     missed_deadlines: dict[str, Any] | None = None
     top_recurring: list[Any] | None = None

@@ -172,3 +172,24 @@ def test_a_generated_client_walks_an_incident(service: Service, tmp_path: Path) 
         sys.path.remove(str(tmp_path / "incident-client"))
         for name in [m for m in sys.modules if m.startswith("incident_client")]:
             del sys.modules[name]
+
+
+def test_models_return_bodies_unchanged() -> None:
+    """What a route returns goes out as it was: no key added as null, none dropped, no int made float."""
+    body = {
+        "incident_id": "INC1",
+        "level": 1,
+        "category": "product_quality",
+        "status": "handling",
+        "customers": 120,
+        "next_deadline": None,
+        "timeline": [{"at": "2026-12-01T00:00:00+00:00", "event": "opened", "by": None, "new": 1}],
+        "deadlines": [{"kind": "contact", "due_at": None, "state": "met", "escalated_to": None}],
+        "waiting_for": None,
+        "contact_progress": {"contacted": 1, "customers": 120},
+    }
+    dumped = schemas.IncidentDetail.model_validate(body).model_dump(mode="json", exclude_unset=True)
+    assert dumped == body
+    survey = {"incident_id": "INC1", "delivery": "stored", "score": 5, "target_met": True, "target": 4}
+    out = schemas.SurveyOut.model_validate(survey).model_dump(mode="json", exclude_unset=True)
+    assert out == survey and isinstance(out["score"], int)
