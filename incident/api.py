@@ -11,11 +11,12 @@ import secrets
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from incident import actions, http_errors, idempotency, views
+from incident import actions, http_errors, idempotency, requestlog, schemas, views
 from incident.bodylimit import BodyLimit
 from incident.credentials import bearer
 from incident.http_errors import validation_message
@@ -24,6 +25,11 @@ from incident.intake import FeedbackIn
 TOKEN_HEADER = "Authorization"
 __all__ = ["create_app", "validation_message"]
 MAX_BODY_BYTES = int(os.environ.get("INCIDENT_MAX_BODY_BYTES", str(256 * 1024)))
+# Declares the scheme in /openapi.json (the Authorize button of /docs); the check below reads the header
+# itself, as the console and the idempotency middleware do (credentials.py), so the cookie works too.
+BEARER = HTTPBearer(auto_error=False, description="INCIDENT_API_TOKEN, or a person's token")
+ERRORS = schemas.errors()
+JSON = {"response_model_exclude_unset": True, "responses": ERRORS}
 
 
 def create_app(token: str) -> FastAPI:
@@ -31,16 +37,21 @@ def create_app(token: str) -> FastAPI:
         title="incident",
         version="0.1.0",
         description="Emergency incident-response orchestrator for after-sales service.",
+        # operationId = the route's function name: generated clients get show(), contact_incident(), …
+        generate_unique_id_function=lambda route: route.name,
     )
 
-    async def authorised(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    async def authorised(
+        request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
+    ) -> None:
         # async: FastAPI runs a sync dependency in a worker thread, a thread hop on every request
-        given = bearer(authorization) or request.cookies.get("incident_token", "")
+        given = bearer(request.headers.get(TOKEN_HEADER)) or request.cookies.get("incident_token", "")
         if not secrets.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
     app.add_middleware(idempotency.Idempotency, token=token)  # inside BodyLimit: reads bodies already bounded
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # outermost: before anything reads a body
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)  # before anything reads a body
+    app.add_middleware(requestlog.RequestLog)  # outermost: every answer gets a request id and a log line
 
     http_errors.install(app)  # every error as {"error": …}, with the status that tells the truth
 
@@ -50,24 +61,40 @@ def create_app(token: str) -> FastAPI:
 
     api = [Depends(authorised)]
 
-    @app.post("/api/feedback", status_code=202, dependencies=api)
+    @app.post(
+        "/api/feedback",
+        status_code=202,
+        dependencies=api,
+        response_model=schemas.FeedbackAccepted,
+        **JSON,
+    )
     async def post_feedback(body: FeedbackIn) -> dict[str, Any]:
         from incident import accept
 
         return await accept.accept(body)
 
-    @app.get("/api/feedback/{feedback_id}", dependencies=api)
+    @app.get(
+        "/api/feedback/{feedback_id}",
+        dependencies=api,
+        response_model=schemas.FeedbackStatus,
+        **JSON,
+    )
     async def feedback_status(feedback_id: str) -> dict[str, Any]:
         """A 202 in a storm may carry ``flow_run_id: null``: the run is made moments later; see it here."""
         from incident import accept
 
         return await run_in_threadpool(accept.status, feedback_id)
 
-    @app.get("/api/incidents", dependencies=api)
+    @app.get("/api/incidents", dependencies=api, response_model=schemas.IncidentList, **JSON)
     async def list_incidents(open: bool = False) -> dict[str, Any]:
         return {"incidents": await run_in_threadpool(views.list_incidents, open)}
 
-    @app.get("/api/incidents/{incident_id}", dependencies=api)
+    @app.get(
+        "/api/incidents/{incident_id}",
+        dependencies=api,
+        response_model=schemas.IncidentDetail,
+        **JSON,
+    )
     async def show(incident_id: str) -> dict[str, Any]:
         from incident.console.prefect_runs import waiting_point
 
@@ -75,7 +102,12 @@ def create_app(token: str) -> FastAPI:
         data["waiting_for"] = await waiting_point(data["flow_run_id"])
         return data
 
-    def action_route(name: str, model: type[actions.Answer], fn: Callable[..., dict[str, Any]]) -> None:
+    def action_route(
+        name: str,
+        model: type[actions.Answer],
+        fn: Callable[..., dict[str, Any]],
+        out: type[schemas.ActionOut],
+    ) -> None:
         async def act(incident_id: str, body: actions.Answer) -> dict[str, Any]:
             from flows.waiting import try_deliver
 
@@ -84,20 +116,26 @@ def create_app(token: str) -> FastAPI:
 
         act.__name__ = f"{name}_incident"
         act.__annotations__ = {"incident_id": str, "body": model, "return": dict[str, Any]}
-        app.post(f"/api/incidents/{{incident_id}}/{name}", dependencies=api)(act)
+        path = f"/api/incidents/{{incident_id}}/{name}"
+        app.post(path, dependencies=api, response_model=out, **JSON)(act)
 
-    for name, model, fn in (
-        ("contact", actions.ContactIn, actions.contact),
-        ("measure", actions.MeasureIn, actions.measure),
-        ("cause", actions.CauseIn, actions.cause),
-        ("propose", actions.ProposeIn, actions.propose),
-        ("approve", actions.ApproveIn, actions.approve),
-        ("confirm", actions.ConfirmIn, actions.confirm),
-        ("survey", actions.SurveyIn, actions.survey),
+    for name, model, fn, out in (
+        ("contact", actions.ContactIn, actions.contact, schemas.ContactOut),
+        ("measure", actions.MeasureIn, actions.measure, schemas.MeasureOut),
+        ("cause", actions.CauseIn, actions.cause, schemas.CauseOut),
+        ("propose", actions.ProposeIn, actions.propose, schemas.ProposeOut),
+        ("approve", actions.ApproveIn, actions.approve, schemas.ApproveOut),
+        ("confirm", actions.ConfirmIn, actions.confirm, schemas.ConfirmOut),
+        ("survey", actions.SurveyIn, actions.survey, schemas.SurveyOut),
     ):
-        action_route(name, model, fn)
+        action_route(name, model, fn, out)
 
-    @app.get("/api/incidents/{incident_id}/postmortem", dependencies=api)
+    @app.get(
+        "/api/incidents/{incident_id}/postmortem",
+        dependencies=api,
+        response_class=Response,
+        responses=schemas.errors(schemas.content(("text/markdown", "text/html"), ("application/pdf",))),
+    )
     async def postmortem(
         incident_id: str,
         format: Annotated[str, Query(pattern="^(md|html|pdf)$")] = "md",
@@ -119,7 +157,12 @@ def create_app(token: str) -> FastAPI:
             headers={"X-Postmortem-Due": due.isoformat() if due else ""},
         )
 
-    @app.get("/api/incidents/{incident_id}/notifications", dependencies=api)
+    @app.get(
+        "/api/incidents/{incident_id}/notifications",
+        dependencies=api,
+        response_model=schemas.NotificationsOut,
+        **JSON,
+    )
     async def notifications(incident_id: str) -> dict[str, Any]:
         import notifiers
 

@@ -14,19 +14,23 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from incident import metrics, prometheus
+from incident.schemas import MetricsOut, content, errors
 
 router = APIRouter()
 # Checked by incident.metrics (422 with "month must look like 2026-11", like every other bad input).
 MonthQuery = Annotated[str | None, Query(description="YYYY-MM", max_length=7)]
 
 
-@router.get("/api/metrics")
+@router.get("/api/metrics", response_model=MetricsOut, response_model_exclude_unset=True, responses=errors())
 async def review(month: MonthQuery = None) -> dict[str, Any]:
     """Response/handling time, satisfaction vs target, recurrence, misses, counts (one month or all)."""
     return await run_in_threadpool(metrics.summary, month)
 
 
-@router.get("/api/metrics/chart.png", response_class=Response)
+PNG = errors(content(binary=("image/png",)))
+
+
+@router.get("/api/metrics/chart.png", response_class=Response, responses=PNG)
 async def chart(month: MonthQuery = None, months: Annotated[int, Query(ge=1, le=120)] = 12) -> Response:
     """PNG line chart of the ``months`` months ending with ``month`` (default: this month)."""
     if month is not None:

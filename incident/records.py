@@ -25,6 +25,7 @@ from sqlalchemy import and_, or_, select
 from incident.documents.i18n import LANGS
 from incident.documents.render import RECORD_KINDS, title
 from incident.errors import BadInput, NotFound
+from incident.schemas import RecordsOut, content, errors
 from models import Feedback, Incident, Record, session_scope
 
 FORMATS = ("md", "html", "pdf")
@@ -165,13 +166,22 @@ def postmortem_pdf(incident_id: str, lang: str = "zh") -> tuple[bytes, datetime 
 router = APIRouter()
 
 
-@router.get("/api/incidents/{incident_id}/records")
+@router.get(
+    "/api/incidents/{incident_id}/records",
+    response_model=RecordsOut,
+    response_model_exclude_unset=True,
+    responses=errors(),
+)
 async def list_records(incident_id: str) -> dict[str, Any]:
     """The seven records of an incident: which are archived, in which languages and formats."""
     return await run_in_threadpool(listing, incident_id)
 
 
-@router.get("/api/incidents/{incident_id}/records/{kind}", response_class=Response)
+@router.get(
+    "/api/incidents/{incident_id}/records/{kind}",
+    response_class=Response,
+    responses=errors(content(("text/markdown", "text/html"), ("application/pdf",))),
+)
 async def get_record(
     incident_id: str,
     kind: str,

@@ -206,7 +206,7 @@ def run(host: str = "127.0.0.1", port: int = 8765) -> None:
     from incident import intake
     from models.migrate import upgrade
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    __import__("incident.logs").logs.configure("serve")  # INCIDENT_LOG_FORMAT=text|json
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per Prefect API call: thousands in a storm
     # The intake thread waits on the database a few times per batch; each time it takes the GIL back
     # from the event loop only at the next switch (5 ms by default).

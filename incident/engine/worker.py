@@ -40,7 +40,7 @@ def main() -> None:
     from incident.engine.logfilter import use_in_prefect
 
     use_in_prefect()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s")
+    __import__("incident.logs").logs.configure("worker")  # INCIDENT_LOG_FORMAT=text|json
     logging.getLogger("httpx").setLevel(logging.WARNING)
     _warm_up()
     gc.collect()
