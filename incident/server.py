@@ -206,7 +206,9 @@ def run(host: str = "127.0.0.1", port: int = 8765) -> None:
     from incident import intake
     from models.migrate import upgrade
 
-    __import__("incident.logs").logs.configure("serve")  # INCIDENT_LOG_FORMAT=text|json
+    # Prefect may not be imported before ensure_prefect() has set its API URL (its settings are read
+    # once): plain logging until then, ours (which sets Prefect's up first) right after.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per Prefect API call: thousands in a storm
     # The intake thread waits on the database a few times per batch; each time it takes the GIL back
     # from the event loop only at the next switch (5 ms by default).
@@ -220,6 +222,7 @@ def run(host: str = "127.0.0.1", port: int = 8765) -> None:
     upgrade()
     intake.warm_up()
     prefect = ensure_prefect()
+    __import__("incident.logs").logs.configure("serve")  # INCIDENT_LOG_FORMAT=text|json
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(host, port, token, generated, prefect))
