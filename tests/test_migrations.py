@@ -22,6 +22,17 @@ ALEMBIC = str(Path(sys.executable).parent / "alembic")
 INCIDENT = str(Path(sys.executable).parent / "incident")
 
 
+def _head() -> str:
+    """The newest revision, read from the scripts (not written here: every new migration moves it)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini"))).get_current_head())
+
+
+HEAD = _head()
+
+
 def _tables(url: str) -> set[str]:
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
@@ -67,7 +78,7 @@ def test_stock_alembic_upgrade_downgrade_upgrade_and_check(fresh_db: str, tmp_pa
     assert up.returncode == 0, up.stderr
     assert _tables(fresh_db) == _model_tables() | {"alembic_version"}
     cur = _run([ALEMBIC, "current"], fresh_db, tmp_path)
-    assert cur.returncode == 0 and "0001 (head)" in cur.stdout, cur.stdout + cur.stderr
+    assert cur.returncode == 0 and f"{HEAD} (head)" in cur.stdout, cur.stdout + cur.stderr
 
     check = _run([ALEMBIC, "check"], fresh_db, tmp_path)
     assert check.returncode == 0, check.stdout + check.stderr  # models and migrations agree
@@ -135,9 +146,9 @@ def test_incident_db_commands(fresh_db: str, tmp_path: Path) -> None:
         return _run([INCIDENT, "db", *args], fresh_db, tmp_path)
 
     before = json.loads(db("current", "--json").stdout)
-    assert before["revision"] is None and before["head"] == "0001" and before["up_to_date"] is False
+    assert before["revision"] is None and before["head"] == HEAD and before["up_to_date"] is False
     up = json.loads(db("upgrade", "--json").stdout)
-    assert up["from"] is None and up["revision"] == "0001"
+    assert up["from"] is None and up["revision"] == HEAD
     assert _tables(fresh_db) == _model_tables() | {"alembic_version"}
     assert json.loads(db("current", "--json").stdout)["up_to_date"] is True
 
@@ -147,9 +158,9 @@ def test_incident_db_commands(fresh_db: str, tmp_path: Path) -> None:
     assert _tables(fresh_db) == _model_tables() | {"alembic_version"}  # nothing was done
 
     down = json.loads(db("downgrade", "base", "--json").stdout)
-    assert down == {**down, "from": "0001", "revision": None}
+    assert down == {**down, "from": HEAD, "revision": None}
     assert _tables(fresh_db) == {"alembic_version"}
-    assert json.loads(db("upgrade", "--json").stdout)["revision"] == "0001"
+    assert json.loads(db("upgrade", "--json").stdout)["revision"] == HEAD
 
 
 def test_incident_db_unreachable_is_one_line(tmp_path: Path) -> None:
@@ -169,6 +180,6 @@ def test_concurrent_upgrades_take_turns(fresh_db: str, tmp_path: Path) -> None:
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     for code, out, err in results:
         assert code == 0, err
-        assert json.loads(out)["revision"] == "0001"
+        assert json.loads(out)["revision"] == HEAD
     assert sorted(json.loads(out)["from"] or "" for _, out, _ in results).count("") >= 1
     assert _tables(fresh_db) == _model_tables() | {"alembic_version"}
