@@ -41,7 +41,6 @@ def main() -> None:
 
     use_in_prefect()
     __import__("incident.logs").logs.configure("worker")  # INCIDENT_LOG_FORMAT=text|json
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     _warm_up()
     gc.collect()
     gc.freeze()  # the imports live on: a full collection then skips them
