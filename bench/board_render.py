@@ -4,9 +4,10 @@ Why measure it: the board is the duty manager's home page and reloads itself eve
 fast however many incidents are open. It reads the incidents in two queries (deadlines eager-loaded) and
 asks Prefect what the runs wait for in one batched query per 200 runs, never once per row.
 
-What it does: a temporary SQLite database gets N incidents through ``incident.intake.record`` (the real
+What it does: a temporary SQLite database gets N incidents through ``incident.feedback.service.record``
+(the real
 intake: ids, grading, deadlines), spread over the last three hours so that some are overdue; the real web
-app (``incident.web.create_web_app``) is served by uvicorn on a free port; ``GET /`` is timed over HTTP.
+app (``incident.api.web.create_web_app``) is served by uvicorn on a free port; ``GET /`` is timed over HTTP.
 Two scenarios: the incidents without flow runs (database only), and each with a suspended Prefect run on a
 ``prefect_test_harness`` server (so the batched waiting-point lookup is part of the time). It also times
 the three parts in-process: the database rows, the Prefect lookup, the template.
@@ -39,8 +40,8 @@ POINTS = ("contact", "measure", "cause", "proposal-1", "approval-1", "confirmati
 
 def seed(count: int) -> float:
     """N open incidents of all levels and categories; returns the seconds it took."""
-    from incident import intake
-    from incident.intake import FeedbackIn
+    from incident.feedback import service as intake
+    from incident.feedback.service import FeedbackIn
     from models import utcnow
 
     start, now = time.perf_counter(), utcnow()
@@ -104,8 +105,8 @@ def serve() -> tuple[str, Callable[[], None]]:
     import httpx
     import uvicorn
 
+    from incident.api.web import create_web_app
     from incident.server import free_port
-    from incident.web import create_web_app
 
     port = free_port()
     server = uvicorn.Server(
@@ -212,7 +213,7 @@ def main() -> None:
     upgrade()
     seconds = seed(args.incidents)
     print(
-        f"seeded {args.incidents} incidents through incident.intake.record in {seconds:.1f} s",
+        f"seeded {args.incidents} incidents through incident.feedback.service.record in {seconds:.1f} s",
         file=sys.stderr,
     )
     results = [scenario("database only", args.incidents, 0, args.repeat)]

@@ -22,7 +22,8 @@ from sqlalchemy import select, update
 
 import playbooks
 from flows.notices import deadline_context, tell
-from incident import deadlines, timeline
+from incident.deadlines import service as deadlines
+from incident.incidents import timeline
 from models import Deadline, Incident, session_scope, utcnow
 
 RESPONSIBLE = {"contact": "customer_service", "progress": "customer_service"}

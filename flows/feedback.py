@@ -17,8 +17,8 @@ from sqlalchemy import update
 from flows.marks import once
 from flows.notices import archive, deadline_context, tell
 from incident import settings
-from incident.deadlines import outstanding
-from incident.records import later_report_pending
+from incident.deadlines.service import outstanding
+from incident.records.service import later_report_pending
 from models import Feedback, Incident, session_scope, utcnow
 
 _deployment_ids: dict[str, UUID] = {}
@@ -30,7 +30,7 @@ def run_name(incident: Incident) -> str:
 
 async def deployment_id() -> UUID:
     """The id of the deployment the workers serve (read once per process)."""
-    name = f"incident_response/{settings.deployment_name()}"
+    name = f"incident_response/{settings.get().deployment}"
     if name not in _deployment_ids:
         async with get_client() as client:
             _deployment_ids[name] = (await client.read_deployment_by_name(name)).id

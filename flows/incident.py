@@ -18,8 +18,10 @@ import playbooks
 from flows.marks import once
 from flows.notices import archive, deadline_context, level_roles, tell
 from flows.waiting import wait_for
-from incident import actions, settings, timeline
-from incident.deadlines import active
+from incident import settings
+from incident.deadlines.service import active
+from incident.incidents import timeline
+from incident.response import service as actions
 from models import LOCK, Incident, session_scope, utcnow
 
 
@@ -84,7 +86,7 @@ async def response_start(incident_id: str) -> None:
         incident_id,
         "incident_opened",
         level_roles(incident_id),
-        action=rules.response_start(settings.default_lang()),
+        action=rules.response_start(settings.get().lang),
         **due,
     )
 
@@ -180,7 +182,7 @@ async def close(incident_id: str) -> None:
         inc = s.get_one(Incident, incident_id, with_for_update=LOCK)
         actions.advance(inc, "closed")
         inc.closed_at, inc.open_key = now, None
-        from incident import deadlines
+        from incident.deadlines import service as deadlines
 
         deadlines.meet(s, inc, "postmortem", now)
         timeline.add(s, incident_id, "postmortem_rendered", "system", None, now=now)

@@ -6,7 +6,6 @@ Contexts carry ids, levels, counts, deadlines and the masked summary — never c
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import datetime
 from typing import Any
 
@@ -17,12 +16,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 import notifiers
 import playbooks
 from incident import settings
-from incident.privacy import mask_text
+from incident.feedback.privacy import mask_text
 from models import Incident, Record, session_scope, utcnow
 
 
 def context(incident_id: str, lang: str | None = None) -> dict[str, Any]:
-    lang = lang or settings.default_lang()
+    lang = lang or settings.get().lang
     with session_scope() as session:
         inc = session.get_one(Incident, incident_id)
         book = playbooks.get(inc.category)
@@ -37,7 +36,7 @@ def context(incident_id: str, lang: str | None = None) -> dict[str, Any]:
             "stage": inc.status,
             "reasons": list(inc.level_reasons or []),
         }
-    public = os.environ.get("INCIDENT_PUBLIC_URL")
+    public = settings.get().public_url
     if public:
         ctx["console_url"] = f"{public.rstrip('/')}/incidents/{incident_id}"
     return ctx
@@ -62,7 +61,7 @@ def level_roles(incident_id: str) -> list[str]:
 async def tell(incident_id: str, kind: str, roles: list[str] | None = None, **extra: Any) -> int:
     """Send one notice kind to roles (default: everyone the level's playbook names)."""
     roles = roles or level_roles(incident_id)
-    lang = settings.default_lang()
+    lang = settings.get().lang
     results = await notifiers.notify(
         kind, roles, {**context(incident_id, lang), **extra}, incident_id=incident_id, lang=lang
     )
@@ -86,8 +85,8 @@ def keep_records(incident_id: str) -> list[str]:
     row at all: intake locks that row for every report joining it. Two archivers of one incident (its
     run and a joining report's run) meet at the records' unique key, and the newer reading wins.
     """
-    from incident.documents.dossier import build_dossier
-    from incident.documents.render import RECORD_KINDS, available, render
+    from incident.records.documents.dossier import build_dossier
+    from incident.records.documents.render import RECORD_KINDS, available, render
 
     read_at = utcnow()  # the dossier holds at least everything committed before this
     with session_scope() as session:

@@ -23,21 +23,14 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.flow_runs import asuspend_flow_run
 from prefect.input import RunInput
 
-from incident import actions, settings
+from incident import settings
 from incident.errors import ActionError
+from incident.response import service as actions
+from incident.response import steps
 from models import Incident, Solution, session_scope
+from playbooks.vocabulary import label
 
 log = logging.getLogger(__name__)
-
-STEP_TEXT = {
-    "contact": ("联系客户", "contact the customer", "contact"),
-    "measure": ("临时措施", "a temporary measure", "measure"),
-    "cause": ("原因分析", "the cause analysis", "cause"),
-    "proposal": ("解决方案提议", "a solution proposal", "propose"),
-    "approval": ("方案审批", "the approval of the solution", "approve"),
-    "confirmation": ("客户确认", "the customer's confirmation", "confirm"),
-    "survey": ("满意度调查", "the satisfaction survey", "survey"),
-}
 
 
 def stored(incident_id: str, key: str) -> dict[str, Any] | None:
@@ -47,38 +40,47 @@ def stored(incident_id: str, key: str) -> dict[str, Any] | None:
 
 def describe(incident_id: str, key: str) -> str:
     """What the Resume form in Prefect's UI says this run waits for (Markdown)."""
-    step, _, number = key.partition("-")
-    zh, en, command = STEP_TEXT[step]
+    point, _, number = key.partition("-")
+    step = steps.at(key)
+    zh, en = (label("duty", point, lang) for lang in ("zh", "en"))
     lines = [f"**{incident_id}** 等待 / waits for: **{zh}** ({en})"]
     if number:
         lines.append(f"第 {number} 轮 / round {number}")
-    if step in ("approval", "confirmation") and number.isdigit():
-        with session_scope() as s:
+    with session_scope() as s:
+        incident = s.get(Incident, incident_id)
+        solution = None
+        if point in ("approval", "confirmation") and number.isdigit():
             solution = s.query(Solution).filter_by(incident_id=incident_id, round=int(number)).first()
-            if solution is not None:
-                lines.append(f"方案 / solution: `{solution.kind}`")
-    lines.append(f"Record it with `incident {command} {incident_id} …` or the console; an answer given here")
+        if solution is not None:
+            lines.append(f"方案 / solution: `{solution.kind}`")
+        if incident is not None:
+            roles = steps.who_does(step, incident.category, incident.level)
+            zh_roles, en_roles = ("、".join(label("role", r, "zh") for r in roles), ", ".join(roles))
+            lines.append(f"由 / by: {zh_roles} ({en_roles})")
+    lines.append(
+        f"Record it with `incident {step.action} {incident_id} …` or the console; an answer given here"
+    )
     lines.append("goes through the same checks.")
     return "\n\n".join(lines)
 
 
 async def wait_for(incident_id: str, key: str) -> dict[str, Any]:
     """The answer for this waiting point: from the database, or after a suspension."""
-    step = key.partition("-")[0]
+    step = steps.at(key)
     attempt = 0
     while True:
         answer = stored(incident_id, key)
         if answer is not None:
             return answer
         suspend_key = key if attempt == 0 else f"{key}-retry-{attempt}"
-        form = RunInput.subclass_from_base_model_type(actions.INPUTS[step])
+        form = RunInput.subclass_from_base_model_type(step.model)
         form = form.with_initial_data(description=describe(incident_id, key))
         given = await asuspend_flow_run(wait_for_input=form, key=suspend_key)
         # Only reached when the run was resumed with input our database does not have yet
         # (for example from Prefect's UI): apply it through the same checks as the CLI.
         fields = given.model_dump() if hasattr(given, "model_dump") else dict(given)
         try:
-            actions.APPLY[step](incident_id, actions.INPUTS[step].model_validate(fields))
+            step.act(incident_id, step.model.model_validate(fields))
         except ActionError as exc:
             log.warning("input for %s at %s refused: %s", incident_id, suspend_key, exc.message)
         attempt += 1
@@ -139,7 +141,7 @@ async def try_deliver(incident_id: str) -> str:
     yet: it finds the answer when it gets there) or ``pending`` (Prefect did not answer within
     ``INCIDENT_RESUME_TIMEOUT``: the worker's sweep delivers it once Prefect is back)."""
     try:
-        moved = await asyncio.wait_for(deliver(incident_id), settings.resume_timeout())
+        moved = await asyncio.wait_for(deliver(incident_id), settings.get().resume_timeout)
     except (TimeoutError, *UNREACHABLE) as exc:
         log.warning("answer for %s stored, delivery pending: %s", incident_id, exc.__class__.__name__)
         return "pending"

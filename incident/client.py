@@ -6,7 +6,6 @@ Kept free of Prefect imports so a CLI command starts in a fraction of a second.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -17,8 +16,6 @@ import httpx
 
 from incident import settings
 from incident.server import healthy, read_json, service_file
-
-START_TIMEOUT = float(os.environ.get("INCIDENT_START_TIMEOUT", "180"))
 
 
 class ServiceError(Exception):
@@ -53,7 +50,7 @@ def _start() -> dict[str, Any]:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + settings.get().start_timeout
     while time.monotonic() < deadline:
         info = _running()
         if info:
@@ -66,7 +63,9 @@ def _start() -> dict[str, Any]:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty log)"]
             raise ServiceError(f"the service did not start: {tail[0]}", 1)
         time.sleep(0.3)
-    raise ServiceError(f"the service did not start within {START_TIMEOUT:.0f} s; see {log_path}", 1)
+    raise ServiceError(
+        f"the service did not start within {settings.get().start_timeout:.0f} s; see {log_path}", 1
+    )
 
 
 class Client:
@@ -79,9 +78,9 @@ class Client:
 
     def __init__(self) -> None:
         self._keys: dict[str, str] = {}
-        url = os.environ.get("INCIDENT_URL")
+        url = settings.get().url
         info: dict[str, Any] = {"url": url} if url else (_running() or _start())
-        token = settings.api_token() or info.get("token", "")
+        token = settings.get().api_token or info.get("token", "")
         self.http = httpx.Client(
             base_url=info["url"], headers={"Authorization": f"Bearer {token}"}, timeout=60
         )

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from incident.postmortem import default_path
+from incident.records.postmortem import default_path
 
 Call = Callable[..., dict[str, Any]]
 

@@ -27,3 +27,7 @@ class Forbidden(ActionError):
     """The person's role may not do this (e.g. approve a level-1 solution without leadership)."""
 
     status = 403
+
+
+class SettingsError(ValueError):
+    """An ``INCIDENT_*`` variable that cannot be used; the message names it and says why (CLI: exit 2)."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+from incident import settings
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 # The incident or feedback a request is about (from its path), for every line logged while answering it.
@@ -30,7 +31,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(process_tag)s: %(message)s"
 
 def log_format() -> str:
     """``json`` or ``text`` (anything else is text: a typo must not silence the logs)."""
-    return "json" if os.environ.get("INCIDENT_LOG_FORMAT", "").strip().lower() == "json" else "text"
+    return settings.get().log_format
 
 
 class Context(logging.Filter):

@@ -30,7 +30,6 @@ import httpx
 from incident import settings
 
 log = logging.getLogger("incident.serve")
-BACKGROUND_NICE = int(os.environ.get("INCIDENT_BACKGROUND_NICE", "15"))
 
 
 class ServeError(RuntimeError):
@@ -82,7 +81,7 @@ def _background_child() -> None:
     yield the cores to intake when they are busy (``INCIDENT_BACKGROUND_NICE``; engine/process.py)."""
     _die_with_parent()
     with contextlib.suppress(OSError):
-        os.nice(BACKGROUND_NICE)
+        os.nice(settings.get().background_nice)
 
 
 class PrefectServer:
@@ -184,7 +183,7 @@ def _loop_factory() -> Any:
 
 def resolve_token(host: str) -> tuple[str, bool]:
     """The API token, and whether it was generated here (then only service.json holds it)."""
-    token = settings.api_token()
+    token = settings.get().api_token
     if token:
         return token, False
     if not is_loopback(host):
@@ -203,7 +202,7 @@ def _lock() -> TextIO:
 
 def run(host: str = "127.0.0.1", port: int = 8765) -> None:
     import playbooks
-    from incident import intake
+    from incident.feedback import service as intake
     from models.migrate import upgrade
 
     # Prefect may not be imported before ensure_prefect() has set its API URL (its settings are read
@@ -248,8 +247,8 @@ def _check_roster() -> None:
 async def _serve(host: str, port: int, token: str, generated: bool, prefect: PrefectServer | None) -> None:
     import uvicorn
 
+    from incident.api.web import create_web_app
     from incident.engine.process import WorkerProcess, WorkerStartError
-    from incident.web import create_web_app
 
     _check_roster()
     worker = WorkerProcess(prefect_database(prefect is not None), _background_child)

@@ -1,34 +1,111 @@
-"""Where the product keeps its state, read from the environment each time it is asked.
+"""Every ``INCIDENT_*`` setting in one typed object, read from the environment when asked.
 
-Read lazily (not at import) so tests and the CLI can point one process at several homes.
+Why one object: the settings were read in a dozen modules, several at import time, so a test or a
+second home in the same process saw stale values and nobody could list them. Why read when asked
+(``get()``, cached per environment): tests and the CLI point one process at several homes in turn.
+Why pydantic-settings: a wrong value (``INCIDENT_SWEEP_SECONDS=soon``) is one clear error naming the
+variable, not a ``ValueError`` deep in a loop. The helpers below derive what needs a default from
+another setting (the database beside the home) or makes a directory.
+
+Not here: ``PREFECT_*`` (Prefect's own settings) and ``INCIDENT_PLAYBOOKS``, which the playbooks package
+reads itself so that it depends on nothing of ours.
 """
 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from incident.errors import SettingsError
+
+__all__ = ["Settings", "SettingsError", "db_url", "documents_dir", "get", "home", "run_concurrency"]
+
+
+class Settings(BaseSettings):
+    """The names are the variables without ``INCIDENT_`` (``sweep_seconds`` is ``INCIDENT_SWEEP_SECONDS``)."""
+
+    model_config = SettingsConfigDict(env_prefix="INCIDENT_", extra="ignore", frozen=True)
+
+    # where the state is
+    home: Path = Path(".incident")
+    db_url: str | None = None
+    notify_config: Path | None = None  # apprise YAML whose tags are role names; None: nobody is told
+    # who people are and how they read
+    api_token: str | None = None
+    lang: Literal["zh", "en"] = "zh"  # zh-CN, zh_CN.UTF-8, en-US … are read as zh / en
+    tz: str | None = None  # IANA zone for what people read; None: UTC
+    public_url: str | None = None  # the console's address in notices
+    log_format: Literal["text", "json"] = "text"
+    # the service
+    url: str | None = None  # where the CLI finds the service (else the home's service file)
+    start_timeout: float = Field(180.0, gt=0)  # the CLI waits this long for a service it starts
+    max_body_bytes: int = Field(256 * 1024, gt=0)
+    repeat_window: float = Field(60.0, ge=0)  # an Idempotency-Key's answer is replayed this long
+    idempotency_wait: float = Field(60.0, gt=0)  # a repeat waits this long for the first answer
+    intake_run_wait: float = Field(2.0, ge=0)  # a quiet report's 202 waits this long for its run
+    intake_batch: int = Field(200, gt=0)  # reports recorded per transaction at most
+    background_nice: int = Field(15, ge=0, le=19)
+    # the engine (incident/engine)
+    # The name under which workers serve ``incident_response``. Two product databases on one Prefect
+    # server need two names: a runner executes every run of the deployments it serves.
+    deployment: str = "incident-service"
+    run_concurrency: int | None = Field(None, gt=0)
+    incident_runs: int = Field(4, gt=0)
+    poll_seconds: float = Field(1.0, gt=0)
+    queue_poll_seconds: float = Field(0.2, gt=0)
+    sweep_seconds: float = Field(10.0, gt=0)
+    watch_seconds: float = Field(5.0, gt=0)
+    stale_claim_seconds: float = Field(120.0, gt=0)
+    resume_timeout: float = Field(3.0, gt=0)
+    # between our own processes: the worker child learns these from ``incident serve``
+    prefect_db: str = "unknown"
+    worker_ready_file: Path | None = None
+
+    @field_validator("lang", mode="before")
+    @classmethod
+    def _language(cls, value: object) -> object:
+        if isinstance(value, str) and value[:2].lower() in ("zh", "en"):
+            return value[:2].lower()
+        return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+@lru_cache(maxsize=16)
+def _read(environment: tuple[tuple[str, str], ...]) -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        wrong = "; ".join(
+            f"INCIDENT_{'_'.join(str(p) for p in e['loc']).upper()}={e.get('input')!r}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise SettingsError(wrong) from None
+
+
+def get() -> Settings:
+    """The settings as the environment says now (cached while it says the same)."""
+    return _read(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("INCIDENT_"))))
 
 
 def home() -> Path:
-    """INCIDENT_HOME: database, rendered documents, charts and the service file."""
-    path = Path(os.environ.get("INCIDENT_HOME", ".incident")).resolve()
+    """INCIDENT_HOME: database, rendered documents, charts and the service file (made if missing)."""
+    path = get().home.resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def db_url() -> str:
-    """INCIDENT_DB_URL, or a SQLite file in the data directory."""
-    return os.environ.get("INCIDENT_DB_URL") or f"sqlite:///{home() / 'incident.db'}"
-
-
-def notify_config() -> Path | None:
-    """INCIDENT_NOTIFY_CONFIG: apprise YAML whose tags are role names; None means nobody is told."""
-    value = os.environ.get("INCIDENT_NOTIFY_CONFIG")
-    return Path(value) if value else None
-
-
-def api_token() -> str | None:
-    return os.environ.get("INCIDENT_API_TOKEN") or None
+    """INCIDENT_DB_URL, or a SQLite file in the home."""
+    return get().db_url or f"sqlite:///{home() / 'incident.db'}"
 
 
 def documents_dir() -> Path:
@@ -37,67 +114,13 @@ def documents_dir() -> Path:
     return path
 
 
-def default_lang() -> str:
-    return os.environ.get("INCIDENT_LANG", "zh")
-
-
-def _seconds(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
-
-
-def deployment_name() -> str:
-    """INCIDENT_DEPLOYMENT: the name under which the worker serves ``incident_response``.
-
-    Two product databases on one Prefect server need two names: a runner executes every scheduled
-    run of the deployments it serves, and a run of the other database would not find its incident.
-    """
-    return os.environ.get("INCIDENT_DEPLOYMENT", "incident-service")
-
-
 def run_concurrency(prefect_database: str = "unknown") -> int:
     """INCIDENT_RUN_CONCURRENCY: feedback runs at once per worker, else what suits Prefect's database.
 
     Measured (no-op runs, one server process): PostgreSQL saturates at ~4; on SQLite two writers at
     once already collide ("database is locked" → 503 → the client backs off for seconds).
     """
-    configured = os.environ.get("INCIDENT_RUN_CONCURRENCY")
+    configured = get().run_concurrency
     if configured:
-        return max(1, int(configured))
+        return configured
     return 1 if prefect_database == "sqlite" else 4
-
-
-def incident_run_limit() -> int:
-    """INCIDENT_INCIDENT_RUNS: incident runs (one process each) a worker executes at once."""
-    return max(1, int(os.environ.get("INCIDENT_INCIDENT_RUNS", "4")))
-
-
-def poll_seconds() -> float:
-    """INCIDENT_POLL_SECONDS: how often the worker's runner asks Prefect for runs to execute."""
-    return _seconds("INCIDENT_POLL_SECONDS", 1.0)
-
-
-def queue_poll_seconds() -> float:
-    """INCIDENT_QUEUE_POLL_SECONDS: how often an idle worker looks for feedback without a run."""
-    return _seconds("INCIDENT_QUEUE_POLL_SECONDS", 0.2)
-
-
-def sweep_seconds() -> float:
-    """INCIDENT_SWEEP_SECONDS: the period of the sweep that delivers stored answers and restarts runs."""
-    return _seconds("INCIDENT_SWEEP_SECONDS", 10.0)
-
-
-def watch_seconds() -> float:
-    """INCIDENT_WATCH_SECONDS: how often the deadline watcher looks."""
-    return _seconds("INCIDENT_WATCH_SECONDS", 5.0)
-
-
-def stale_claim_seconds() -> float:
-    """INCIDENT_STALE_CLAIM_SECONDS: a feedback claimed by a worker on another host that did not
-    handle it in this long is taken over (on the same host a dead claimant is known at once)."""
-    return _seconds("INCIDENT_STALE_CLAIM_SECONDS", 120.0)
-
-
-def resume_timeout() -> float:
-    """INCIDENT_RESUME_TIMEOUT: how long an action waits for Prefect to take its answer before it
-    says "stored, will be delivered" (the sweep delivers it once Prefect answers again)."""
-    return _seconds("INCIDENT_RESUME_TIMEOUT", 3.0)

@@ -22,8 +22,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
 
 from incident import settings
-from incident.privacy import mask_text
-from notifiers import labels
+from incident.feedback.privacy import mask_text
+from playbooks.vocabulary import label
 
 NOTICE_KINDS: tuple[str, ...] = (
     "incident_opened",
@@ -67,7 +67,7 @@ class Rendered:
 
 def normalize_lang(lang: str | None) -> str:
     """'en', 'en-US' → 'en'; anything else (and None → INCIDENT_LANG) → 'zh'."""
-    value = (lang or settings.default_lang() or "zh").strip().lower()
+    value = (lang or settings.get().lang or "zh").strip().lower()
     return "en" if value.startswith("en") else "zh"
 
 
@@ -161,6 +161,27 @@ def _int(value: object) -> int | None:
     return int(value) if value is not None and value != "" else None  # type: ignore[call-overload]
 
 
+# Domain defaults (domain.md §4), used only when the playbook cannot be read.
+CONTACT_MINUTES = {1: 30, 2: 60, 3: 120}
+POSTMORTEM_HOURS = {1: 24, 2: 48, 3: 72}
+SATISFACTION_TARGET = {1: 0.90, 2: 0.85, 3: 0.80}
+
+
+def _inline(words: str, lang: str) -> str:
+    """A vocabulary word as it reads mid-sentence in English ("moved to follow-up"; "PR group" stays)."""
+    if lang == "en" and len(words) > 1 and words[1].islower():
+        return words[0].lower() + words[1:]
+    return words
+
+
+def _deadline(kind: str | None, lang: str) -> str | None:
+    """The deadline a notice names: the vocabulary's kind and 时限 / deadline."""
+    if not kind:
+        return None
+    words = label("deadline", kind, lang)
+    return f"{words}时限" if lang == "zh" else f"{_inline(words, lang)} deadline"
+
+
 def build_context(kind: str, context: Mapping[str, Any], lang: str) -> dict[str, Any]:
     """Caller's context, masked and completed with labels, defaults and formatted times."""
     ctx: dict[str, Any] = {key: None for key in CONTEXT_KEYS}
@@ -175,42 +196,41 @@ def build_context(kind: str, context: Mapping[str, Any], lang: str) -> dict[str,
     rules = book.levels.get(level) if book and level else None
     option = book.solutions.get(str(ctx["solution"])) if book and ctx["solution"] else None
     deadline_kind = ctx["deadline_kind"] or _DEFAULT_DEADLINE.get(kind)
-    short = labels.LEVELS_SHORT[lang]
     ctx.update(
         kind=kind,
         lang=lang,
         level=level,
         old_level=old,
         new_level=new,
-        level_label=labels.LEVELS[lang].get(level or 0, str(level)),
-        level_short=short.get(level or 0, str(level)),
-        old_level_label=short.get(old or 0, str(old)) if old else None,
-        new_level_label=short.get(new or 0, str(new)),
-        category_label=ctx["category_label"] or labels.lookup(labels.CATEGORIES, lang, ctx["category"]),
+        level_label=label("level", level, lang),
+        level_short=label("level_short", level, lang),
+        old_level_label=label("level_short", old, lang) if old else None,
+        new_level_label=label("level_short", new, lang),
+        category_label=ctx["category_label"] or label("category", ctx["category"], lang),
         solution_label=ctx["solution_label"] or (option.label(lang) if option else None),
         legal_review=bool(option and option.legal_review),
-        stage_label=labels.lookup(labels.STAGES, lang, ctx["stage"]),
-        status_label=labels.lookup(labels.STAGES, lang, ctx["status"]),
+        stage_label=_inline(label("status", ctx["stage"], lang), lang),
+        status_label=_inline(label("status", ctx["status"], lang), lang),
         deadline_kind=deadline_kind,
-        deadline_label=labels.lookup(labels.DEADLINES, lang, deadline_kind),
+        deadline_label=_deadline(deadline_kind, lang),
         approver_role=ctx["approver_role"] or (rules.approver if rules else None),
-        escalated_label=labels.lookup(labels.ROLES, lang, ctx["escalated_from"]),
+        escalated_label=_inline(label("role", ctx["escalated_from"], lang), lang),
         due_at=as_utc(ctx["due_at"]),
         prefect_url=_safe_url(ctx["prefect_url"]),
         console_url=_safe_url(ctx["console_url"]),
         response_start=rules.response_start(lang) if rules else None,
-        contact_within=_minutes(rules.contact_within) if rules else labels.CONTACT_MINUTES.get(level or 0),
+        contact_within=_minutes(rules.contact_within) if rules else CONTACT_MINUTES.get(level or 0),
         postmortem_within=_minutes(rules.postmortem_due)
         if rules
-        else 60 * labels.POSTMORTEM_HOURS.get(level or 0, 0) or None,
+        else 60 * POSTMORTEM_HOURS.get(level or 0, 0) or None,
         progress_every=_minutes(rules.progress_every) if rules else None,
     )
-    ctx["approver_label"] = labels.lookup(labels.ROLES, lang, ctx["approver_role"])
+    ctx["approver_label"] = _inline(label("role", ctx["approver_role"], lang), lang)
     if ctx["minutes_left"] is None and ctx["due_at"] is not None:
         seconds = (ctx["due_at"] - datetime.now(UTC)).total_seconds()
         ctx["minutes_left"] = math.floor(seconds / 60)
     if ctx["target"] is None:
-        ctx["target"] = rules.satisfaction_target if rules else labels.SATISFACTION_TARGET.get(level or 0)
+        ctx["target"] = rules.satisfaction_target if rules else SATISFACTION_TARGET.get(level or 0)
     return ctx
 
 

@@ -22,7 +22,7 @@ from apprise import AppriseConfig
 
 from incident import settings
 from notifiers import applog
-from playbooks.schema import ROLES
+from playbooks.schema import roles as known_roles
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +91,11 @@ def _parse(path: Path, content: str) -> Roster:
     for number, server in enumerate(servers, start=1):
         tags = {str(tag) for tag in server.tags}
         redacted = redact(server.url(privacy=True))
-        roles = frozenset(tags & set(ROLES))
+        roles = frozenset(tags & set(known_roles()))
         if not roles:
             raise RosterError(
                 f"{path}: URL #{number} ({redacted}) has no role tag (tags: "
-                f"{', '.join(sorted(tags)) or 'none'}); use one of {', '.join(ROLES)}"
+                f"{', '.join(sorted(tags)) or 'none'}); use one of {', '.join(known_roles())}"
             )
         if extra := tags - roles:
             log.warning("%s: URL #%d has tags that are not roles: %s", path, number, extra)
@@ -128,7 +128,7 @@ def load(path: Path) -> Roster:
 
 def current() -> Roster:
     """The roster of INCIDENT_NOTIFY_CONFIG; unset means an empty roster (nobody is told)."""
-    path = settings.notify_config()
+    path = settings.get().notify_config
     if path is None:
         return Roster(source=None, note="INCIDENT_NOTIFY_CONFIG is not set")
     return load(path)

@@ -27,7 +27,7 @@ from models.notification import Delivery
 from notifiers import roster as roster_mod
 from notifiers.channels import Outcome, deliver
 from notifiers.render import Rendered, render
-from playbooks.schema import ROLES
+from playbooks.schema import roles as known_roles
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ async def notify(
     if isinstance(roles, str):
         roles = [roles]
     wanted = list(dict.fromkeys(roles))
-    if unknown := [role for role in wanted if role not in ROLES]:
+    if unknown := [role for role in wanted if role not in known_roles()]:
         log.warning("notice %s addressed to unknown roles %s", kind, unknown)
     ctx = dict(context)
     if not ctx.get("incident_id") and incident_id:

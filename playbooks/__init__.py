@@ -1,4 +1,5 @@
-"""Load and validate the playbooks: one YAML file per category, one section per level.
+"""Load and validate the playbooks: one YAML file per category, one section per level, and the
+vocabulary (``vocabulary.yaml``: the words for every code, see ``playbooks/vocabulary.py``).
 
 ``INCIDENT_PLAYBOOKS`` may point at another folder (a team's own edited copies).
 """
@@ -12,9 +13,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from playbooks.schema import ROLES, Category, LevelRules, Playbook
+from playbooks.schema import Category, LevelRules, Playbook, roles
 
-__all__ = ["ROLES", "Category", "LevelRules", "Playbook", "PlaybookError", "get", "load_all"]
+__all__ = ["Category", "LevelRules", "Playbook", "PlaybookError", "get", "load_all", "roles"]
 
 BUILTIN = Path(__file__).parent
 
@@ -51,7 +52,7 @@ def folder() -> Path:
 
 @lru_cache(maxsize=8)
 def _load_folder(path: Path) -> dict[str, Playbook]:
-    books = {p.stem: load_file(p) for p in sorted(path.glob("*.yaml"))}
+    books = {p.stem: load_file(p) for p in sorted(path.glob("*.yaml")) if p.stem != "vocabulary"}
     missing = {"product_quality", "service_failure", "special_scenario"} - set(books)
     if missing:
         raise PlaybookError(f"{path}: no playbook for {', '.join(sorted(missing))}")

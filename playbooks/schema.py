@@ -10,34 +10,23 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-ROLES = (
-    "leadership",
-    "duty_manager",
-    "cs_director",
-    "cs_manager",
-    "dept_head",
-    "customer_service",
-    "technical_support",
-    "quality_control",
-    "logistics",
-    "pr",
-    "legal",
-)
-Role = Literal[
-    "leadership",
-    "duty_manager",
-    "cs_director",
-    "cs_manager",
-    "dept_head",
-    "customer_service",
-    "technical_support",
-    "quality_control",
-    "logistics",
-    "pr",
-    "legal",
-]
+from playbooks import vocabulary
+
+
+def roles() -> tuple[str, ...]:
+    """The role vocabulary (``vocabulary.yaml``'s ``role``): playbooks, rosters and people name these."""
+    return vocabulary.codes("role")
+
+
+def _known_role(value: str) -> str:
+    if value not in roles():
+        raise ValueError(f"unknown role {value!r}; use one of {', '.join(roles())}")
+    return value
+
+
+Role = Annotated[str, AfterValidator(_known_role)]
 Category = Literal["product_quality", "service_failure", "special_scenario"]
 CORRELATION_FIELDS = ("product_model", "batch", "service", "region", "cause")
 
@@ -94,6 +83,16 @@ class Option(Strict):
     legal_review: bool = False
 
 
+Area = Literal["process", "product", "training", "resources"]  # the improvement measures list's areas
+
+
+class Analysis(Strict):
+    """How the post-mortem reads this category's incidents (the 5W1H "How" and improvement points)."""
+
+    # A low "result" score in the survey points at the product for product faults, at the process else.
+    low_result_area: Area = "process"
+
+
 class Playbook(Strict):
     category: Category
     title: Text
@@ -102,6 +101,7 @@ class Playbook(Strict):
     measures: dict[str, Option] = Field(min_length=1)
     solutions: dict[str, Option] = Field(min_length=1)
     levels: dict[Literal[1, 2, 3], LevelRules]
+    analysis: Analysis = Analysis()
 
     @model_validator(mode="after")
     def _all_levels(self) -> Playbook:

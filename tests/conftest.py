@@ -28,7 +28,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
-ROLES = playbooks.ROLES  # every role a roster may name
+ROLES = playbooks.roles()  # every role a roster may name
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ import pytest
 LIMIT = 256 * 1024
 MB = 1024 * 1024
 SERVE = (
-    "import sys, uvicorn; from incident.web import create_web_app; "
+    "import sys, uvicorn; from incident.api.web import create_web_app; "
     "uvicorn.run(create_web_app('secret-token'), host='127.0.0.1', port=int(sys.argv[1]), "
     "log_level='warning')"
 )

@@ -52,7 +52,8 @@ try:
     cli.main()
 except SystemExit:
     pass
-heavy = [m for m in ("prefect", "fastapi", "incident.actions", "incident.api") if m in sys.modules]
+heavy = [m for m in ("prefect", "fastapi", "incident.response.service", "incident.api.app")
+         if m in sys.modules]
 if sys.argv[1:] != ["db", "current"]:  # migrations need the models package; nothing else does
     heavy += [m for m in ("models", "sqlalchemy") if m in sys.modules]
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
@@ -65,7 +66,7 @@ print("HEAVY=" + ",".join(heavy), file=sys.stderr)
         assert "HEAVY=\n" in done.stderr or done.stderr.endswith("HEAVY="), (args, done.stderr)
     # the probe can see a heavy import: `incident show` (before contacting anyone) loads the client
     done = subprocess.run(
-        [sys.executable, "-c", probe.replace('"incident.api"', '"incident.client"'), "show", "X"],
+        [sys.executable, "-c", probe.replace('"incident.api.app"', '"incident.client"'), "show", "X"],
         env={**env, "INCIDENT_URL": "http://127.0.0.1:1"},
         capture_output=True,
         text=True,
@@ -121,10 +122,18 @@ def test_start_up_errors_are_one_line(tmp_path: Path) -> None:
         (["list"], down, 1, "cannot reach the service"),
         (["show", "INC1", "--json"], down, 1, "cannot reach the service"),
         (["serve", "--port", "0"], {"INCIDENT_DB_URL": "nosuchdialect://x"}, 2, "INCIDENT_DB_URL"),
-        (["serve", "--port", "0"], {"INCIDENT_DB_URL": "postgresql+psycopg://u:pw@127.0.0.1:1/x"}, 1,
-         "unreachable"),
-        (["serve", "--port", "0"], {"INCIDENT_PLAYBOOKS": str(_broken_playbooks(tmp_path))}, 2,
-         "contat_within"),
+        (
+            ["serve", "--port", "0"],
+            {"INCIDENT_DB_URL": "postgresql+psycopg://u:pw@127.0.0.1:1/x"},
+            1,
+            "unreachable",
+        ),
+        (
+            ["serve", "--port", "0"],
+            {"INCIDENT_PLAYBOOKS": str(_broken_playbooks(tmp_path))},
+            2,
+            "contat_within",
+        ),
         (["db", "downgrade", "nosuchrev", "--json"], {}, 2, "nosuchrev"),
     ]
     for args, env, code, needle in cases:

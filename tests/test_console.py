@@ -282,9 +282,9 @@ def test_time_left_words() -> None:
 
 
 def test_board_order_is_next_deadline_first_overdue_first(db: str) -> None:
-    from incident import intake
     from incident.console.board import open_rows
-    from incident.intake import FeedbackIn
+    from incident.feedback import service as intake
+    from incident.feedback.service import FeedbackIn
 
     start = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 

@@ -1,6 +1,6 @@
 """Deadlines through the real watcher flow with an injected clock, told through real channels.
 
-Incidents are made by ``intake.record(body, now=…)`` and moved on by ``incident.actions`` with
+Incidents are made by ``intake.record(body, now=…)`` and moved on by ``incident.response.service`` with
 ``now=…``; ``watch_deadlines(now=…)`` is a real Prefect flow run on the session's harness. Notices go
 through apprise to a local SMTP server (aiosmtpd) and a local webhook (pytest-httpserver), and the
 assertions read what those servers received. Time is moved, never slept.
@@ -25,8 +25,9 @@ from sqlalchemy import select
 import notifiers
 from flows.deadlines import due_work, watch_deadlines
 from flows.feedback import handle_feedback
-from incident import actions, intake
 from incident.errors import Forbidden
+from incident.feedback import service as intake
+from incident.response import service as actions
 from models import Deadline, Incident, TimelineEvent, session_scope
 from notifiers import roster as roster_mod
 from tests.conftest import ROLES

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from incident import prometheus
+from incident.metrics import prometheus
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = sorted((ROOT / "deploy" / "prometheus").glob("*.yml"))
@@ -74,16 +74,23 @@ def test_dashboard_file_is_what_the_generator_writes(tmp_path: Path) -> None:
 def test_promtool_checks_and_unit_tests_pass() -> None:
     check = subprocess.run([PROMTOOL, "check", "rules", *map(str, RULES)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    tested = subprocess.run([PROMTOOL, "test", "rules", *map(str, RULE_TESTS)], capture_output=True,
-                            text=True, cwd=ROOT)
+    tested = subprocess.run(
+        [PROMTOOL, "test", "rules", *map(str, RULE_TESTS)], capture_output=True, text=True, cwd=ROOT
+    )
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool missing (apt-get install prometheus)")
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     def check(exprs: list[str]) -> subprocess.CompletedProcess[str]:
-        rules = {"groups": [{"name": "dashboard", "rules": [
-            {"record": f"dashboard:q{i}", "expr": e} for i, e in enumerate(exprs)]}]}
+        rules = {
+            "groups": [
+                {
+                    "name": "dashboard",
+                    "rules": [{"record": f"dashboard:q{i}", "expr": e} for i, e in enumerate(exprs)],
+                }
+            ]
+        }
         path = tmp_path / "dashboard-rules.yml"
         path.write_text(yaml.safe_dump(rules))
         return subprocess.run([PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True)

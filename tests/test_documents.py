@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import models
-from incident.documents import (
+from incident.records.documents import (
     RECORD_KINDS,
     IncidentNotFound,
     available,
@@ -25,7 +25,7 @@ from incident.documents import (
     postmortem_due_at,
     render,
 )
-from incident.documents.render import title
+from incident.records.documents.render import title
 from models import (
     CauseAnalysis,
     Confirmation,

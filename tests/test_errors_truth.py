@@ -86,7 +86,7 @@ def _longest_feedback() -> Any:
     Fields of up to 200 characters are filled with "İ", which lower-cases to two characters: the
     correlation and customer keys built from them grow to twice their fields.
     """
-    from incident.intake import FeedbackIn
+    from incident.feedback.service import FeedbackIn
 
     text: dict[str, Any] = {}
     for name, field in FeedbackIn.model_fields.items():
@@ -98,7 +98,8 @@ def _longest_feedback() -> Any:
 
 def test_every_field_at_its_limit_is_stored(any_db: str) -> None:
     """Every string the API lets through, at its maximum, through every action, on a real database."""
-    from incident import actions, intake
+    from incident.feedback import service as intake
+    from incident.response import service as actions
     from models import Feedback, Incident, TimelineEvent, session_scope
 
     result = intake.record(_longest_feedback())
@@ -123,8 +124,9 @@ def test_every_field_at_its_limit_is_stored(any_db: str) -> None:
 
 def test_approvals_by_188_to_200_character_names_are_200_over_http(any_db: str) -> None:
     """Where PostgreSQL answered 503 every time: the real API app and its own routes."""
-    from incident import actions, intake
-    from incident.api import create_app
+    from incident.api.app import create_app
+    from incident.feedback import service as intake
+    from incident.response import service as actions
 
     inc = intake.record(_longest_feedback()).incident_id
     assert inc
@@ -148,7 +150,7 @@ def test_approvals_by_188_to_200_character_names_are_200_over_http(any_db: str) 
 @pytest.fixture
 def refusing_app(any_db: str) -> Iterator[TestClient]:
     """Our error handlers on a route that asks the real database for what it must refuse."""
-    from incident import http_errors
+    from incident.api import errors as http_errors
     from models import Counter, session_scope
 
     app = FastAPI()

@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 from prefect.client.orchestration import get_client
 from sqlalchemy import update
 
-from incident import intake
+from incident.feedback import service as intake
 from models import Feedback, session_scope, utcnow
 from tests.conftest import ROLES, Inbox, Service, start_service, stop_service, webhook_receiver
 from tests.test_deadlines import L1_ROLES, Received, Receivers

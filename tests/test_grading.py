@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from incident.grading import Signals, grade
+from incident.feedback.grading import Signals, grade
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import playbooks
-from incident.grading import Signals, grade
+from incident.feedback.grading import Signals, grade
 from playbooks import PlaybookError, load_file
 from tests.conftest import Service
 

@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from incident import logs
-from incident.api import create_app
-from incident.requestlog import ids_of
+from incident.api.app import create_app
+from incident.api.requestlog import ids_of
 from tests.conftest import Inbox, start_service, stop_service
 
 

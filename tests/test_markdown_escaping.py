@@ -21,7 +21,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 import models
-from incident.documents import render
+from incident.records.documents import render
 from models import CauseAnalysis, Confirmation, Contact, Feedback, Incident, Measure, Survey, session_scope
 from models.record import RECORD_KINDS
 from tests.test_documents import INC, dossier, insert_incident

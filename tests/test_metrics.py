@@ -26,8 +26,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from incident import metrics, prometheus
 from incident.errors import BadInput
+from incident.metrics import prometheus
+from incident.metrics import service as metrics
 from models import (
     CauseAnalysis,
     Deadline,

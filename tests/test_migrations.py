@@ -173,8 +173,13 @@ def test_concurrent_upgrades_take_turns(fresh_db: str, tmp_path: Path) -> None:
     """Three `incident db upgrade` at once on an empty database (replicas starting together) all succeed."""
     env = {**os.environ, "INCIDENT_DB_URL": fresh_db, "INCIDENT_HOME": str(tmp_path)}
     procs = [
-        subprocess.Popen([INCIDENT, "db", "upgrade", "--json"], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [INCIDENT, "db", "upgrade", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(3)
     ]
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]

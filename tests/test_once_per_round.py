@@ -9,8 +9,9 @@ from alembic import command
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from incident import actions, intake
 from incident.errors import Conflict
+from incident.feedback import service as intake
+from incident.response import service as actions
 from models import Confirmation, Survey, get_engine, session_scope
 from models.migrate import config, upgrade
 

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from incident import schemas
-from incident.api import create_app
+from incident.api import schemas
+from incident.api.app import create_app
 from tests.conftest import Service
 
 DOCUMENTS = ("/api/incidents/{incident_id}/postmortem", "/api/incidents/{incident_id}/records/{kind}")

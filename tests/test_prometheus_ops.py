@@ -2,7 +2,7 @@
 the watcher and backlog gauges, and the per-process HTTP counter, through the real code.
 
 The database-derived part runs on SQLite and PostgreSQL (``any_db``); the HTTP counter through the
-real ASGI app the service serves (``incident.web.create_web_app``), in process.
+real ASGI app the service serves (``incident.api.web.create_web_app``), in process.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import playbooks
-from incident import prometheus
-from incident.intake import FeedbackIn
+from incident.feedback.service import FeedbackIn
+from incident.metrics import prometheus
 from models import Deadline, Feedback, Incident, session_scope, utcnow
 from notifiers.render import NOTICE_KINDS
 
@@ -80,18 +80,51 @@ def test_watch_lag_and_backlog_follow_the_rows(any_db: str) -> None:
     with session_scope() as s:
         s.add(
             Incident(
-                id="INC20261201001", category="service_failure", level=3, status="on_site",
-                correlation_key="k", open_key="k", summary="s", customers=1, level_reasons=[],
-                identified_at=now - timedelta(hours=3), solution_round=1, follow_up_round=1,
+                id="INC20261201001",
+                category="service_failure",
+                level=3,
+                status="on_site",
+                correlation_key="k",
+                open_key="k",
+                summary="s",
+                customers=1,
+                level_reasons=[],
+                identified_at=now - timedelta(hours=3),
+                solution_round=1,
+                follow_up_round=1,
             )
         )
         s.flush()
-        s.add(Deadline(incident_id="INC20261201001", kind="contact", due_at=now - timedelta(minutes=10),
-                       created_at=now - timedelta(hours=3)))
-        s.add(Deadline(incident_id="INC20261201001", kind="approval", due_at=now - timedelta(hours=2),
-                       created_at=now - timedelta(hours=3), state="met", met_at=now))
-        s.add(Feedback(id="FB20261201001", incident_id="INC20261201001", kind="complaint", channel="app",
-                       summary="s", customer_key="c", customers=1, received_at=now - timedelta(minutes=4)))
+        s.add(
+            Deadline(
+                incident_id="INC20261201001",
+                kind="contact",
+                due_at=now - timedelta(minutes=10),
+                created_at=now - timedelta(hours=3),
+            )
+        )
+        s.add(
+            Deadline(
+                incident_id="INC20261201001",
+                kind="approval",
+                due_at=now - timedelta(hours=2),
+                created_at=now - timedelta(hours=3),
+                state="met",
+                met_at=now,
+            )
+        )
+        s.add(
+            Feedback(
+                id="FB20261201001",
+                incident_id="INC20261201001",
+                kind="complaint",
+                channel="app",
+                summary="s",
+                customer_key="c",
+                customers=1,
+                received_at=now - timedelta(minutes=4),
+            )
+        )
     got = samples(prometheus.exposition().decode())
     lag = value(got, "incident_deadline_watch_lag_seconds")
     assert 600 <= lag < 700  # the pending contact deadline, not the met (older) approval one
@@ -111,17 +144,23 @@ def test_watch_lag_and_backlog_follow_the_rows(any_db: str) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path", "handler"),
-    [("POST", "/api/feedback", "intake"), ("POST", "/api/alarms", "intake"), ("GET", "/api/incidents", "api"),
-     ("GET", "/metrics", "metrics"), ("GET", "/", "console"), ("GET", "/api/feedback", "api")],
+    [
+        ("POST", "/api/feedback", "intake"),
+        ("POST", "/api/alarms", "intake"),
+        ("GET", "/api/incidents", "api"),
+        ("GET", "/metrics", "metrics"),
+        ("GET", "/", "console"),
+        ("GET", "/api/feedback", "api"),
+    ],
 )
 def test_handler_labels(method: str, path: str, handler: str) -> None:
-    from incident.web import handler_of
+    from incident.api.web import handler_of
 
     assert handler_of(method, path) == handler
 
 
 def test_http_responses_are_counted_per_process(db: str) -> None:
-    from incident.web import create_web_app
+    from incident.api.web import create_web_app
 
     app = create_web_app("tok")
     before = samples(prometheus.exposition().decode())

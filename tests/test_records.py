@@ -207,8 +207,8 @@ def test_a_joining_report_leaves_the_archive_to_a_later_pending_one(any_db: str)
     """In a storm of reports only the latest pending run re-archives (its dossier holds the others)."""
     from sqlalchemy import update
 
-    from incident import intake
-    from incident.records import later_report_pending
+    from incident.feedback import service as intake
+    from incident.records.service import later_report_pending
     from models import Feedback, session_scope, utcnow
 
     ids = [

@@ -3,8 +3,8 @@ reader and monthly chart, rendered on the server with jinja2.
 
 Why server-rendered and in the same app as the API: no front-end build step, one token for both (the
 login form only turns it into the HttpOnly ``incident_token`` cookie the API already accepts), and every
-form goes through the same ``incident.actions`` functions and ``flows.waiting.try_deliver`` as the CLI, so the
-console cannot approve anything the CLI would refuse.
+form goes through the same steps (``incident.response.steps``) and ``flows.waiting.try_deliver`` as the
+CLI, so the console cannot approve anything the CLI would refuse.
 """
 
 from incident.console.app import install

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import Request
 
-from incident.credentials import bearer
+from incident.api.credentials import bearer
 
 COOKIE = "incident_token"
 COOKIE_MAX_AGE = 12 * 3600  # one shift

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from incident.views import summary_row
+from incident.incidents.service import summary_row
 from models import Incident, session_scope, utcnow
 
 CLOSED_LIMIT = 500

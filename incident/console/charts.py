@@ -1,6 +1,6 @@
 """The monthly review chart (domain.md §9): the 12-month line chart and this month's summary.
 
-Why looked up at request time: ``incident.metrics`` (``monthly_chart_png(months) -> bytes`` and
+Why looked up at request time: ``incident.metrics.service`` (``monthly_chart_png(months) -> bytes`` and
 ``summary(month) -> dict``) is built separately; until it is there, or if it lacks a function, the page
 says so instead of failing, and it picks the functions up as soon as they exist.
 """
@@ -27,9 +27,9 @@ MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
 def metrics_function(name: str) -> Callable[..., Any] | None:
-    if importlib.util.find_spec("incident.metrics") is None:
+    if importlib.util.find_spec("incident.metrics.service") is None:
         return None
-    return getattr(importlib.import_module("incident.metrics"), name, None)
+    return getattr(importlib.import_module("incident.metrics.service"), name, None)
 
 
 FIGURES = (
@@ -113,7 +113,7 @@ async def monthly_png(request: Request, months: int = Months) -> Response:
             "error.html.j2",
             status=404,
             heading="No chart yet",
-            message="The monthly chart needs incident.metrics.monthly_chart_png, which is not installed.",
+            message="The monthly chart needs incident.metrics.service.monthly_chart_png, not installed.",
         )
     png = await run_in_threadpool(chart, months)
     return secure(Response(png, media_type="image/png", headers={"Cache-Control": "no-store"}))

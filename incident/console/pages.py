@@ -17,15 +17,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 import playbooks
-from incident import views
-from incident.api import validation_message
+from incident.api.app import validation_message
 from incident.console import auth, board
-from incident.console.forms import ACTIONS, to_body
+from incident.console.forms import to_body
 from incident.console.prefect_runs import FRESH, board_points, ui_run_url, waiting_point
 from incident.console.render import LANG, page, secure, set_flash
-from incident.documents import RECORD_KINDS, available, build_dossier, i18n, title
 from incident.errors import ActionError, NotFound
+from incident.incidents import service as views
+from incident.records.documents import RECORD_KINDS, available, build_dossier, i18n, title
+from incident.response.steps import BY_ACTION
 from models import session_scope
+from playbooks import vocabulary
 
 router = APIRouter(dependencies=[Depends(auth.require_login)], include_in_schema=False)
 BY_COOKIE = "incident_by"
@@ -75,9 +77,9 @@ def menus(category: str) -> dict[str, Any]:
     return {
         "measures": [(code, opt.label(LANG)) for code, opt in book.measures.items()],
         "solutions": [(code, opt.label(LANG), opt.legal_review) for code, opt in book.solutions.items()],
-        "stages": [(code, i18n.label("stage", code, LANG)) for code in i18n.STAGES],
-        "roles": [(code, i18n.label("role", code, LANG)) for code in playbooks.ROLES],
-        "results": [(code, i18n.label("result", code, LANG)) for code in i18n.RESULTS],
+        "stages": [(code, i18n.label("stage", code, LANG)) for code in vocabulary.codes("stage")],
+        "roles": [(code, i18n.label("role", code, LANG)) for code in playbooks.roles()],
+        "results": [(code, i18n.label("result", code, LANG)) for code in vocabulary.codes("result")],
     }
 
 
@@ -120,7 +122,7 @@ DELIVERY_NOTE = {
 async def act(request: Request, incident_id: str, name: str) -> Response:
     from flows.waiting import try_deliver
 
-    if name not in ACTIONS:
+    if name not in BY_ACTION:
         return page(request, "error.html.j2", status=404, heading="Not found", message=f"no action {name}")
     form = await auth.read_form(request)
     if not auth.csrf_ok(request, form):
@@ -133,14 +135,14 @@ async def act(request: Request, incident_id: str, name: str) -> Response:
         return await incident_page(
             request, incident_id, status=422, error=validation_message(list(exc.errors())), form=name
         )
-    action = ACTIONS[name]
+    step = BY_ACTION[name]
     try:
-        result = await run_in_threadpool(action.fn, incident_id, body)
+        result = await run_in_threadpool(step.act, incident_id, body)
     except ActionError as exc:
         return await incident_page(request, incident_id, status=exc.status, error=exc.message, form=name)
     delivery = await try_deliver(incident_id)
     response = RedirectResponse(f"/incidents/{quote(incident_id)}", status_code=303)
-    set_flash(response, "ok", action.done(result, body) + DELIVERY_NOTE[delivery])
+    set_flash(response, "ok", step.summary(result, body) + DELIVERY_NOTE[delivery])
     if form.get("by", "").strip():  # the console remembers who is at the keyboard
         response.set_cookie(
             BY_COOKIE, quote(form["by"].strip()), max_age=30 * 86400, httponly=True, samesite="lax"

@@ -1,7 +1,8 @@
 """The post-mortem reader and the seven records: view in the console (zh/en), download as Markdown.
 
-Why embed the ``<main>`` of the rendered page instead of re-rendering: ``incident.documents`` is the one
-place that turns facts into records, escaping every value before its Markdown becomes HTML; the console
+Why embed the ``<main>`` of the rendered page instead of re-rendering: ``incident.records.documents``
+is the one place that turns facts into records, escaping every value before its Markdown becomes HTML;
+the console
 only frames that HTML with its navigation and a language switch, so what is read here is exactly what is
 archived and sent.
 """
@@ -18,8 +19,8 @@ from markupsafe import Markup
 
 from incident.console import auth
 from incident.console.render import page, secure
-from incident.documents import LANGS, RECORD_KINDS, IncidentNotFound, build_dossier, render, title
 from incident.errors import NotFound
+from incident.records.documents import LANGS, RECORD_KINDS, IncidentNotFound, build_dossier, render, title
 from models import session_scope
 
 router = APIRouter(dependencies=[Depends(auth.require_login)], include_in_schema=False)
@@ -27,7 +28,7 @@ _MAIN = re.compile(r"<main>(.*)</main>", re.S)
 
 
 def document_body(html: str) -> Markup:
-    """The record's own content; its values were escaped by incident.documents before conversion."""
+    """The record's own content; its values were escaped by incident.records.documents before conversion."""
     found = _MAIN.search(html)
     return Markup(found[1]) if found else Markup("<pre>{}</pre>").format(html)
 
@@ -48,7 +49,7 @@ def _missing(request: Request, message: str) -> HTMLResponse:
 
 @router.get("/incidents/{incident_id}/postmortem", response_class=HTMLResponse)
 async def postmortem(request: Request, incident_id: str, lang: str = "zh") -> HTMLResponse:
-    from incident.postmortem import render_postmortem
+    from incident.records.postmortem import render_postmortem
 
     lang = _lang(lang)
     try:

@@ -8,7 +8,6 @@ page allows no inline script at all, so even a bug in escaping could not run cod
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
@@ -22,8 +21,9 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 import playbooks
+from incident import settings
 from incident.console import auth
-from incident.documents import i18n
+from incident.records.documents import i18n
 
 TEMPLATES = Path(__file__).parent / "templates"
 FLASH_COOKIE = "incident_flash"
@@ -46,7 +46,7 @@ SECURITY_HEADERS = {
 def zone() -> tzinfo:
     """Times are shown in INCIDENT_TZ (as in the records), else UTC."""
     try:
-        return ZoneInfo(os.environ.get("INCIDENT_TZ") or "UTC")
+        return ZoneInfo(settings.get().tz or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return UTC
 

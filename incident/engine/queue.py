@@ -59,8 +59,8 @@ def _free(claimant: str | None, at: datetime | None, now: datetime, mine: set[st
     if claimant is None or at is None:
         return True
     if claimant == WORKER_ID:  # ours, but its run failed: try again after a sweep period
-        return fid not in mine and at < now - timedelta(seconds=settings.sweep_seconds())
-    return _dead_on_this_host(claimant) or at < now - timedelta(seconds=settings.stale_claim_seconds())
+        return fid not in mine and at < now - timedelta(seconds=settings.get().sweep_seconds)
+    return _dead_on_this_host(claimant) or at < now - timedelta(seconds=settings.get().stale_claim_seconds)
 
 
 def claim(
@@ -132,7 +132,7 @@ class Pump:
             await self._pump()
 
     async def _pump(self) -> None:
-        poll = settings.queue_poll_seconds()
+        poll = settings.get().queue_poll_seconds
         while True:
             free = self.concurrency + 1 - len(self.running)  # the extra slot: urgent only
             routine = self.concurrency - len(self.routine)

@@ -39,7 +39,8 @@ from prefect.states import Scheduled
 from sqlalchemy import select
 
 from flows import waiting
-from incident import deadlines, timeline
+from incident.deadlines import service as deadlines
+from incident.incidents import timeline
 from models import LOCK, Deadline, Incident, session_scope, utcnow
 
 log = logging.getLogger("incident.sweep")

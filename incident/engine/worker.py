@@ -44,7 +44,7 @@ def main() -> None:
     _warm_up()
     gc.collect()
     gc.freeze()  # the imports live on: a full collection then skips them
-    asyncio.run(work(os.environ.get("INCIDENT_PREFECT_DB", "unknown")))
+    asyncio.run(work(settings.get().prefect_db))
 
 
 def _warm_up() -> None:
@@ -53,8 +53,8 @@ def _warm_up() -> None:
     import flows.deadlines  # noqa: F401
     import flows.feedback  # noqa: F401
     import flows.incident  # noqa: F401
-    import incident.documents.dossier  # noqa: F401
-    import incident.documents.render  # noqa: F401
+    import incident.records.documents.dossier  # noqa: F401
+    import incident.records.documents.render  # noqa: F401
     from notifiers import roster
 
     with contextlib.suppress(roster.RosterError):  # the service logged it; each notice will too
@@ -70,13 +70,13 @@ async def serve_incident_runs() -> tuple[asyncio.Task[None], UUID, Callable[[], 
 
     runner = Runner(
         name=f"incident-worker-{os.getpid()}",
-        query_seconds=settings.poll_seconds(),
-        limit=settings.incident_run_limit(),
+        query_seconds=settings.get().poll_seconds,
+        limit=settings.get().incident_runs,
         pause_on_shutdown=False,
     )
     deployment_id = await runner.aadd_flow(
         incident_response,
-        name=settings.deployment_name(),
+        name=settings.get().deployment,
         description="One incident walked through the playbook of its category and level.",
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
@@ -92,8 +92,8 @@ async def work(prefect_db: str) -> None:
     pump = Pump(settings.run_concurrency(prefect_db))
     background = [
         asyncio.create_task(pump.run_forever()),
-        asyncio.create_task(_every(settings.sweep_seconds(), lambda: _sweep(deployment_id), "sweep")),
-        asyncio.create_task(_every(settings.watch_seconds(), _watch, "deadline watcher")),
+        asyncio.create_task(_every(settings.get().sweep_seconds, lambda: _sweep(deployment_id), "sweep")),
+        asyncio.create_task(_every(settings.get().watch_seconds, _watch, "deadline watcher")),
     ]
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -101,9 +101,9 @@ async def work(prefect_db: str) -> None:
         loop.add_signal_handler(sig, stopping.set)
     log.info(
         "worker serving incident_response/%s; %d feedback runs at once (Prefect database: %s)",
-        settings.deployment_name(), pump.concurrency, prefect_db,
+        settings.get().deployment, pump.concurrency, prefect_db,
     )  # fmt: skip
-    ready = os.environ.get("INCIDENT_WORKER_READY_FILE")
+    ready = settings.get().worker_ready_file
     if ready:
         Path(ready).write_text(str(os.getpid()))
     waiter = asyncio.create_task(stopping.wait())

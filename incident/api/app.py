@@ -1,0 +1,64 @@
+"""The HTTP API served by ``incident serve`` (interface.md): the CLI, scripts and the console use it.
+
+Every route but ``/healthz`` needs the bearer token. Bodies are the same pydantic models the CLI
+validates with; bad input is a 4xx with a one-line ``error`` and stores nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from incident import settings
+from incident.api import errors as http_errors
+from incident.api import idempotency, requestlog
+from incident.api.bodylimit import BodyLimit
+from incident.api.credentials import bearer
+from incident.api.errors import validation_message
+from incident.feedback import views as feedback
+from incident.incidents import views as incidents
+from incident.metrics import views as metrics
+from incident.records import views as records
+from incident.response import views as response
+
+TOKEN_HEADER = "Authorization"
+__all__ = ["create_app", "validation_message"]
+# Declares the scheme in /openapi.json (the Authorize button of /docs); the check below reads the header
+# itself, as the console and the idempotency middleware do (credentials.py), so the cookie works too.
+BEARER = HTTPBearer(auto_error=False, description="INCIDENT_API_TOKEN, or a person's token")
+
+
+def create_app(token: str) -> FastAPI:
+    app = FastAPI(
+        title="incident",
+        version="0.1.0",
+        description="Emergency incident-response orchestrator for after-sales service.",
+        # operationId = the route's function name: generated clients get show(), contact_incident(), …
+        generate_unique_id_function=lambda route: route.name,
+    )
+
+    async def authorised(
+        request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
+    ) -> None:
+        # async: FastAPI runs a sync dependency in a worker thread, a thread hop on every request
+        given = bearer(request.headers.get(TOKEN_HEADER)) or request.cookies.get("incident_token", "")
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+
+    app.add_middleware(idempotency.Idempotency, token=token)  # inside BodyLimit: reads bodies already bounded
+    app.add_middleware(BodyLimit, limit=settings.get().max_body_bytes)  # before anything reads a body
+    app.add_middleware(requestlog.RequestLog)  # outermost: every answer gets a request id and a log line
+
+    http_errors.install(app)  # every error as {"error": …}, with the status that tells the truth
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for domain in (feedback, incidents, response, records, metrics):  # each folder's views.py
+        app.include_router(domain.router, dependencies=[Depends(authorised)])
+    idempotency.document(app)  # the Idempotency-Key header in /openapi.json
+    return app

@@ -1,0 +1,256 @@
+"""Every accepted act takes effect once: ``Idempotency-Key`` replay, and keyless duplicates refused.
+
+A pure ASGI middleware in front of the HTTP actions (``POST /api/feedback`` and the incident actions):
+
+- With an ``Idempotency-Key`` header, the first request with that key claims it (a row in
+  ``idempotency_keys``, whose primary key makes concurrent claims meet in the database) and acts; its
+  answer (status and body) is stored, and every repeat gets that answer back, waiting while the first
+  is still being answered, with no second effect. The same key with another request is a 422. A 5xx
+  is not stored: the act did not happen, so a retry with the key may act.
+- Without a key, an incident action identical (same route, same body) to one accepted in the last
+  ``INCIDENT_REPEAT_WINDOW`` seconds (default 60), or still being answered, is refused with 409.
+  Why: twenty concurrent identical surveys used to make twenty follow-up rounds, and identical
+  contacts invented progress updates. Each action takes the incident's row lock, so they ran one
+  after another and each looked legitimate. A person who really means the same act twice within a
+  minute sends a key per act (the CLI sends one per invocation). Feedback is not deduplicated without
+  a key: identical reports from different customers in a storm are distinct reports.
+
+Why a middleware: it works on the bytes of the request and the answer, so the routes stay as they are,
+and only an authenticated caller is ever answered from the store (the check is the API's own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import secrets
+import time
+from datetime import timedelta
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from incident import settings
+from incident.api.credentials import presented
+from models import IdempotencyKey, session_scope, utcnow
+from models.idempotency import KEY_LENGTH
+
+log = logging.getLogger(__name__)
+
+ACTIONS = re.compile(r"^/api/incidents/[^/]+/(contact|measure|cause|propose|approve|confirm|survey)$")
+FEEDBACK = "/api/feedback"
+UNREACHABLE = (OperationalError, InterfaceError, PoolTimeout)
+
+Claim = tuple[str, IdempotencyKey | None]  # ("new" | "stored" | "busy", the row found)
+
+
+def _claim(key: str, route: str, digest: str, expires: bool) -> Claim:
+    """Claim ``key`` for this request, or say who has it.
+
+    ``expires``: keyless rows last ``INCIDENT_REPEAT_WINDOW`` seconds."""
+    now = utcnow()
+    try:
+        with session_scope() as s:
+            row = s.get(IdempotencyKey, key)
+            if (
+                row is not None
+                and expires
+                and row.created_at < now - timedelta(seconds=settings.get().repeat_window)
+            ):
+                s.delete(row)
+                s.flush()
+                row = None
+            if row is not None:
+                s.expunge(row)
+                return ("busy" if row.status is None else "stored", row)
+            s.add(IdempotencyKey(key=key, route=route, request_hash=digest, created_at=now))
+        return ("new", None)
+    except IntegrityError:  # a concurrent request claimed it first (PostgreSQL): see what it holds
+        with session_scope() as s:
+            row = s.get(IdempotencyKey, key)
+            if row is None:
+                return _claim(key, route, digest, expires)
+            s.expunge(row)
+            return ("busy" if row.status is None else "stored", row)
+
+
+def _store(key: str, status: int, body: bytes) -> None:
+    with session_scope() as s:
+        s.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.key == key)
+            .values(status=status, body=body.decode("utf-8", "replace"))
+        )
+
+
+def _release(key: str) -> None:
+    with session_scope() as s:
+        s.execute(delete(IdempotencyKey).where(IdempotencyKey.key == key))
+
+
+def request_hash(path: str, body: bytes) -> str:
+    """The request's identity: its route and its JSON, canonical, so spacing and key order don't count."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, ensure_ascii=False).encode()
+    except (ValueError, RecursionError):  # not JSON this API reads: the app refuses it; hash the bytes
+        canonical = body
+    return hashlib.sha256(path.encode() + b"\n" + canonical).hexdigest()
+
+
+async def _answer(send: Send, status: int, body: bytes, extra: dict[bytes, bytes] | None = None) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += list((extra or {}).items())
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _error(send: Send, status: int, message: str, extra: dict[bytes, bytes] | None = None) -> None:
+    await _answer(send, status, json.dumps({"error": message}, ensure_ascii=False).encode(), extra)
+
+
+class Idempotency:
+    """See the module: replay by ``Idempotency-Key``; keyless identical incident actions refused."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not (path == FEEDBACK or ACTIONS.match(path))
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(b"idempotency-key")
+        authorised = secrets.compare_digest(presented(headers).encode(), self.token.encode())
+        if not authorised or (given is None and path == FEEDBACK):
+            await self.app(scope, receive, send)  # the API answers 401, or acts as ever
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        digest = request_hash(path, body)
+        if given is None:
+            key, expires = f"auto:{digest}", True
+        else:
+            text = given.decode("latin-1").strip()
+            if not 0 < len(text) <= KEY_LENGTH:
+                await _error(send, 422, f"Idempotency-Key must be 1 to {KEY_LENGTH} characters")
+                return
+            key, expires = f"key:{text}", False
+        await self._once(scope, body, send, key, path, digest, expires)
+
+    async def _once(
+        self, scope: Scope, body: bytes, send: Send, key: str, path: str, digest: str, expires: bool
+    ) -> None:
+        waited_until = time.monotonic() + settings.get().idempotency_wait  # for the first answer
+        while True:
+            try:
+                state, row = await run_in_threadpool(_claim, key, path, digest, expires)
+            except UNREACHABLE:
+                retry = {b"retry-after": b"5"}
+                await _error(send, 503, "database unavailable; nothing was stored, retry shortly", retry)
+                return
+            if state == "new":
+                break
+            assert row is not None
+            if expires:
+                when = "is still being answered" if state == "busy" else f"was answered {row.status}"
+                await _error(
+                    send,
+                    409,
+                    f"an identical request {when} at {row.created_at.isoformat()}; nothing more was done "
+                    "(to repeat an act on purpose, send a new Idempotency-Key)",
+                )
+                return
+            if row.request_hash != digest:
+                await _error(send, 422, f"Idempotency-Key already used for another request ({row.route})")
+                return
+            if state == "stored":
+                assert row.status is not None and row.body is not None
+                await _answer(send, row.status, row.body.encode(), {b"idempotent-replayed": b"true"})
+                return
+            if time.monotonic() > waited_until:
+                await _error(send, 409, "the first request with this Idempotency-Key is still being answered")
+                return
+            await asyncio.sleep(0.05)
+        await self._act(scope, body, send, key, expires)
+
+    async def _act(self, scope: Scope, body: bytes, send: Send, key: str, expires: bool) -> None:
+        """Run the action with the body already read, keep its answer, then send it."""
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        try:
+            await self.app(scope, replay, capture)
+        except BaseException:
+            await run_in_threadpool(_release, key)  # nothing was answered: a retry may act
+            raise
+        status, answer = int(start["status"]), b"".join(chunks)
+        keep = status < 300 if expires else status < 500
+        try:
+            if keep:
+                await run_in_threadpool(_store, key, status, answer)
+            else:
+                await run_in_threadpool(_release, key)
+        except UNREACHABLE as exc:  # the act is done: answer it; the claim stays and refuses repeats
+            log.warning("answer to %s not kept (database unavailable): %s", key, exc)
+        await send(start)
+        await send({"type": "http.response.body", "body": answer, "more_body": False})
+
+
+def document(app: Any) -> None:
+    """Declare the ``Idempotency-Key`` header of the actions in ``/openapi.json`` (read by the middleware)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            header = {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": KEY_LENGTH},
+                "description": "A repeat with the same key gets the first answer and has no second effect.",
+            }
+            for path, operations in schema.get("paths", {}).items():
+                post = operations.get("post")
+                if post is not None and (
+                    path == FEEDBACK or ACTIONS.match(path.replace("{incident_id}", "x"))
+                ):
+                    post.setdefault("parameters", []).append(header)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi

@@ -1,0 +1,263 @@
+"""Response models of the HTTP API: what ``/openapi.json`` promises each JSON route returns.
+
+Why these are descriptive rather than the source of the bodies: the routes build plain dicts (the CLI
+prints the same dicts), and scripts already read them. The models name the keys a client may rely on,
+with their types; a key that is not always there is optional, and each model allows extra keys so
+nothing the route returns today is dropped. The routes use ``response_model_exclude_unset`` so a key
+a route leaves out stays out instead of turning into ``null``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Out(BaseModel):
+    """Every response model: extra keys pass through unchanged."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorOut(Out):
+    """Every error of the API (http_errors.py): one line; 422s from validation add ``errors``."""
+
+    error: str
+    errors: list[dict[str, Any]] | None = None
+
+
+Delivery = Literal["delivered", "stored", "pending"]
+# int | float, not float: pydantic would turn an int the route returns (a target of 4) into 4.0.
+Number = int | float
+
+
+class FeedbackAccepted(Out):
+    """The 202 of ``POST /api/feedback``; run ids are null while a storm delays their runs."""
+
+    feedback_id: str
+    incident_id: str | None = None
+    level: int | None = None
+    category: str | None = None
+    contact_deadline: str | None = None
+    opened: bool | None = None
+    raised_from: int | None = None
+    flow_run_id: str | None = None
+    incident_flow_run_id: str | None = None
+
+
+class FeedbackStatus(Out):
+    feedback_id: str
+    incident_id: str | None = None
+    kind: str | None = None
+    category: str | None = None
+    received_at: str | None = None
+    opened_incident: bool | None = None
+    raised_from: int | None = None
+    flow_run_id: str | None = None
+    incident_flow_run_id: str | None = None
+    handled_at: str | None = None
+
+
+class NextDeadline(Out):
+    kind: str
+    due_at: str | None = None
+
+
+class IncidentSummary(Out):
+    incident_id: str
+    level: int
+    category: str
+    status: str
+    customers: int
+    summary: str | None = None
+    identified_at: str | None = None
+    next_deadline: NextDeadline | None = None
+    missed_deadlines: int | None = None
+
+
+class IncidentList(Out):
+    incidents: list[IncidentSummary]
+
+
+class TimelineEntry(Out):
+    at: str | None = None
+    event: str
+    by: str | None = None
+    detail: str | None = None
+
+
+class DeadlineOut(Out):
+    kind: str
+    due_at: str | None = None
+    state: str
+    met_at: str | None = None
+    missed_at: str | None = None
+    escalated_to: str | None = None
+
+
+class IncidentDetail(IncidentSummary):
+    """``GET /api/incidents/{id}``: the summary plus timeline, deadlines, answers and the waiting point."""
+
+    level_reasons: list[Any] | None = None
+    first_contact_at: str | None = None
+    resolved_at: str | None = None
+    closed_at: str | None = None
+    flow_run_id: str | None = None
+    solution_round: int | None = None
+    follow_up_round: int | None = None
+    lead: Any = None
+    approver: Any = None
+    timeline: list[TimelineEntry]
+    deadlines: list[DeadlineOut]
+    contacts: list[dict[str, Any]] | None = None
+    measures: list[dict[str, Any]] | None = None
+    causes: list[dict[str, Any]] | None = None
+    solutions: list[dict[str, Any]] | None = None
+    confirmations: list[dict[str, Any]] | None = None
+    surveys: list[dict[str, Any]] | None = None
+    waiting_for: str | None = None
+
+
+class ActionOut(Out):
+    """What every action answers: its own keys, and whether the waiting run got the answer."""
+
+    incident_id: str
+    delivery: Delivery
+
+
+class ContactOut(ActionOut):
+    contacted_at: str
+    on_time: bool | None = None
+    first: bool | None = None
+
+
+class MeasureOut(ActionOut):
+    measure: str
+
+
+class CauseOut(ActionOut):
+    owner_group: str | None = None
+
+
+class ProposeOut(ActionOut):
+    awaiting_approval_by: str | None = None
+    round: int | None = None
+
+
+class ApproveOut(ActionOut):
+    approved: bool
+    round: int | None = None
+
+
+class ConfirmOut(ActionOut):
+    status: str
+    resolved: bool | None = None
+
+
+class SurveyOut(ActionOut):
+    score: Number
+    target_met: bool
+    share: Number | None = None
+    target: Number | None = None
+    round: int | None = None
+
+
+# What each human step answers (incident.response.steps names the steps; a test checks both agree).
+ACTION_OUT: dict[str, type[ActionOut]] = {
+    "contact": ContactOut,
+    "measure": MeasureOut,
+    "cause": CauseOut,
+    "propose": ProposeOut,
+    "approve": ApproveOut,
+    "confirm": ConfirmOut,
+    "survey": SurveyOut,
+}
+
+
+class DeliveryRow(Out):
+    id: int
+    incident_id: str | None = None
+    notice: str | None = None
+    role: str | None = None
+    url: str | None = None
+    status: str
+    attempts: int | None = None
+    error: str | None = None
+    title: str | None = None
+    created_at: str | None = None
+    sent_at: str | None = None
+
+
+class NotificationsOut(Out):
+    incident_id: str
+    deliveries: list[DeliveryRow]
+
+
+class RecordEntry(Out):
+    kind: str
+    title: dict[str, str]
+    available: bool
+    languages: list[str]
+    formats: list[str]
+    updated_at: str | None = None
+    path: str
+
+
+class RecordsOut(Out):
+    incident_id: str
+    records: list[RecordEntry]
+
+
+class MetricsOut(Out):
+    """The monthly review; nested shapes (satisfaction, recurrences, trend) are kept as they are."""
+
+    month: str | None = None
+    timezone: str | None = None
+    incidents: int
+    open: int | None = None
+    by_category: dict[str, int] | None = None
+    by_level: dict[str, int] | None = None
+    contacted: int | None = None
+    response_minutes_p50: Number | None = None
+    response_minutes_p90: Number | None = None
+    resolved: int | None = None
+    handling_hours_p50: Number | None = None
+    handling_hours_p90: Number | None = None
+    satisfaction: Any = None
+    recurrence_rate: Number | None = None
+    recurrences: list[Any] | None = None
+    missed_deadlines: dict[str, Any] | None = None
+    top_recurring: list[Any] | None = None
+    trend: list[Any] | None = None
+
+
+ERROR_STATUSES = {
+    401: "missing or wrong bearer token",
+    403: "the role may not do this",
+    404: "unknown incident, feedback or record",
+    409: "the incident is not at that step, or an identical request was just accepted",
+    413: "request body too large",
+    422: "input that cannot be stored (do not retry as is)",
+    503: "database unavailable; nothing was stored, retry after Retry-After seconds",
+}
+
+
+def errors(extra: dict[int | str, dict[str, Any]] | None = None) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: every error status with ``ErrorOut``, plus ``extra`` ones."""
+    found: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorOut, "description": text} for status, text in ERROR_STATUSES.items()
+    }
+    found.update(extra or {})
+    return found
+
+
+def content(text: tuple[str, ...] = (), binary: tuple[str, ...] = ()) -> dict[int | str, dict[str, Any]]:
+    """A 200 whose body is a document or an image, not JSON: its media types in ``/openapi.json``."""
+    media = {m: {"schema": {"type": "string"}} for m in text}
+    media.update({m: {"schema": {"type": "string", "format": "binary"}} for m in binary})
+    return {200: {"description": "the document", "content": media}}
+
+
+# What every JSON route declares: unset fields left out, and the error answers it can give.
+JSON_ROUTE: dict[str, Any] = {"response_model_exclude_unset": True, "responses": errors()}

@@ -1,0 +1,147 @@
+"""Accepting feedback in the service: the durable record first, then the 202.
+
+``accept`` records the report (``Batcher``: the reports that arrived meanwhile in one transaction,
+``intake.record_many``: that is the durable part) and answers. Its ``handle_feedback`` flow run is
+made by a worker, which finds the row (incident/engine/queue.py). Why the 202 does not wait for
+Prefect: creating and executing runs is what Prefect is busy with in a storm; waiting for it would
+tie intake latency to the run backlog, and a Prefect outage would refuse complaints.
+
+The 202 carries ``flow_run_id`` (and ``incident_flow_run_id``) when nothing else was being accepted
+and the feedback was handled within ``INCIDENT_INTAKE_RUN_WAIT`` seconds (a quiet service: the
+CLI's case), else ``null``; ``GET /api/feedback/{id}`` shows them once made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from incident import settings
+from incident.feedback import service as intake
+from models import Feedback, Incident, session_scope
+
+# Errors of the database as a whole (down, unreachable, pool exhausted): every report would fail alike.
+SYSTEMIC = (OperationalError, InterfaceError, PoolTimeout)
+
+
+Waiting = tuple[intake.FeedbackIn, "asyncio.Future[intake.IntakeResult]"]
+
+
+class Batcher:
+    """Records reports in batches: one transaction for everything that arrived while the last one ran.
+
+    Why: recording one report costs ~7 statements and a commit, mostly Python (~8 ms CPU), and in a
+    storm the reports about one batch queued on its incident's row lock one by one; ``record_many``
+    does a batch in a few statements. One writer per process (replicas meet at the row locks). A
+    report the database refuses (not a database that is down) fails alone: the rest are retried one
+    by one.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: list[Waiting] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="intake")
+
+    async def record(self, body: intake.FeedbackIn) -> intake.IntakeResult:
+        future: asyncio.Future[intake.IntakeResult] = asyncio.get_running_loop().create_future()
+        self._waiting.append((body, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        most = settings.get().intake_batch
+        while self._waiting:
+            batch, self._waiting = self._waiting[:most], self._waiting[most:]
+            await self._record(batch)
+
+    async def _record(self, batch: list[Waiting]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(self._thread, intake.record_many, [b for b, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1 and not isinstance(exc, SYSTEMIC):
+                for item in batch:
+                    await self._record([item])
+                return
+            results = [exc] * len(batch)
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():  # the caller went away; the report is stored all the same
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+_batcher: Batcher | None = None
+
+
+def batcher() -> Batcher:
+    global _batcher
+    if _batcher is None:
+        _batcher = Batcher()
+    return _batcher
+
+
+_in_flight = 0
+
+
+def runs_of(feedback_id: str) -> tuple[bool, str | None, str | None]:
+    """Handled yet, the feedback's run, and its incident's run."""
+    with session_scope() as s:
+        fb = s.get_one(Feedback, feedback_id)
+        inc = s.get(Incident, fb.incident_id) if fb.incident_id else None
+        return fb.handled_at is not None, fb.flow_run_id, inc.flow_run_id if inc else None
+
+
+async def _wait_for_runs(feedback_id: str) -> tuple[str | None, str | None]:
+    deadline = time.monotonic() + settings.get().intake_run_wait
+    while True:
+        handled, run_id, incident_run_id = await run_in_threadpool(runs_of, feedback_id)
+        if handled or time.monotonic() >= deadline:
+            return run_id, incident_run_id
+        await asyncio.sleep(0.05)
+
+
+async def accept(body: intake.FeedbackIn) -> dict[str, Any]:
+    global _in_flight
+    _in_flight += 1
+    try:
+        result = await batcher().record(body)
+        quiet = _in_flight == 1
+    finally:
+        _in_flight -= 1
+    run_id = incident_run_id = None
+    if quiet and settings.get().intake_run_wait > 0:
+        run_id, incident_run_id = await _wait_for_runs(result.feedback_id)
+    return {**result.as_json(), "flow_run_id": run_id, "incident_flow_run_id": incident_run_id}
+
+
+def status(feedback_id: str) -> dict[str, Any]:
+    """Where one feedback is: its incident, its flow run (once made) and whether it was handled."""
+    from incident.errors import NotFound
+
+    with session_scope() as s:
+        fb = s.get(Feedback, feedback_id)
+        if fb is None:
+            raise NotFound(f"no feedback {feedback_id}")
+        inc = s.get(Incident, fb.incident_id) if fb.incident_id else None
+        return {
+            "feedback_id": fb.id,
+            "incident_id": fb.incident_id,
+            "kind": fb.kind,
+            "category": fb.category,
+            "received_at": fb.received_at.isoformat(),
+            "opened_incident": fb.opened_incident,
+            "raised_from": fb.raised_from,
+            "flow_run_id": fb.flow_run_id,
+            "incident_flow_run_id": inc.flow_run_id if inc else None,
+            "handled_at": fb.handled_at.isoformat() if fb.handled_at else None,
+        }

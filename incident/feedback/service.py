@@ -1,0 +1,359 @@
+"""Intake: record one feedback, grade it, and open or join its incident — in one transaction.
+
+Why here and not in the flow: the caller (CLI, HTTP 202) gets the ids, level and contact deadline
+at once, and the feedback is durable before any flow work starts. Concurrent reports about one
+problem meet at the unique ``incidents.open_key`` (and the row lock), not at a Python lock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from sqlalchemy import case, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import playbooks
+from incident.deadlines import service as deadlines
+from incident.feedback.grading import Signals, grade
+from incident.incidents import timeline
+from incident.inputs import Input
+from models import LOCK, Deadline, Feedback, Incident, TimelineEvent, next_id, next_ids, session_scope, utcnow
+
+MAX_TEXT = 10_000  # characters of any free-text field; larger bodies are refused (422)
+INCIDENT_KINDS = ("complaint", "alarm")
+# Fields stored under the name the report gives them.
+COPIED = (
+    *("purchase_date", "product_model", "serial", "batch", "service", "region", "cause", "occurred_at"),
+    *("impact", "evidence", "mood", "customers", "media", "injury", "property_loss", "brand_risk"),
+    *("outage", "big_loss", "compensation_demand"),
+)
+
+
+class FeedbackIn(Input):
+    """One feedback as the CLI and ``POST /api/feedback`` take it."""
+
+    category: Literal["product_quality", "service_failure", "special_scenario"] | None = None
+    summary: str = Field(min_length=1, max_length=MAX_TEXT)
+    kind: Literal["complaint", "suggestion", "inquiry", "praise", "alarm"] = "complaint"
+    channel: Literal["phone", "app", "web", "email", "social", "store", "internal"] = "phone"
+    customer: str | None = Field(None, max_length=200)
+    contact: str | None = Field(None, max_length=200)
+    order: str | None = Field(None, max_length=100)
+    purchase_date: str | None = Field(None, max_length=32)
+    product_model: str | None = Field(None, max_length=200)
+    serial: str | None = Field(None, max_length=200)
+    batch: str | None = Field(None, max_length=200)
+    service: str | None = Field(None, max_length=200, description="the failing service")
+    region: str | None = Field(None, max_length=200)
+    cause: str | None = Field(None, max_length=200, description="the outside cause")
+    occurred_at: str | None = Field(None, max_length=64)
+    impact: str | None = Field(None, max_length=MAX_TEXT)
+    evidence: str | None = Field(None, max_length=MAX_TEXT)
+    mood: Literal["agitated", "calm", "anxious"] | None = None
+    customers: int = Field(1, ge=1, le=10_000_000, description="customers this report speaks for")
+    media: bool = False
+    injury: bool = False
+    property_loss: bool = False
+    brand_risk: bool = False
+    outage: Literal["regional"] | None = None
+    big_loss: bool = False
+    compensation_demand: bool = False
+
+    @field_validator("summary")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("summary must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _category_for_incidents(self) -> FeedbackIn:
+        if self.kind in INCIDENT_KINDS and self.category is None:
+            raise ValueError(f"a {self.kind} needs a category")
+        return self
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    feedback_id: str
+    incident_id: str | None
+    level: int | None
+    category: str | None
+    contact_deadline: datetime | None
+    opened: bool
+    raised_from: int | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "feedback_id": self.feedback_id,
+            "incident_id": self.incident_id,
+            "level": self.level,
+            "category": self.category,
+            "contact_deadline": self.contact_deadline.isoformat() if self.contact_deadline else None,
+            "opened": self.opened,
+            "raised_from": self.raised_from,
+        }
+
+
+def _norm(value: str | None) -> str:
+    return re.sub(r"\s+", " ", value or "").strip().lower()
+
+
+def customer_key(body: FeedbackIn, feedback_id: str) -> str:
+    """Who counts as one customer: the contact, else the name, else this report alone."""
+    if body.contact:
+        contact = body.contact.strip().lower()
+        return "c:" + (contact if "@" in contact else re.sub(r"\D", "", contact) or contact)
+    if body.customer:
+        return "n:" + _norm(body.customer)
+    return "f:" + feedback_id
+
+
+def correlation_key(body: FeedbackIn, feedback_id: str) -> str:
+    """The playbook's correlation fields; with none of them given, the report stands alone."""
+    assert body.category is not None
+    fields = playbooks.get(body.category).correlation
+    parts = [f"{name}={_norm(getattr(body, name))}" for name in fields]
+    if not any(_norm(getattr(body, name)) for name in fields):
+        parts = [f"feedback={feedback_id}"]
+    return "|".join([body.category, *parts])
+
+
+FLAGS = ("media", "injury", "property_loss", "brand_risk", "big_loss", "compensation_demand")
+
+
+@dataclass
+class Tally:
+    """What an incident's feedback says so far (the grading signals), kept up to date within a batch.
+
+    Why not one aggregate query per report: a storm's incident has hundreds of reports, and the batch
+    needs the signals after *each* of its reports (the 100th distinct customer's 202 says level 1).
+    """
+
+    distinct: int = 0
+    reported: int = 0
+    outage: bool = False
+    flags: set[str] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)  # customer keys known to be in it already
+
+    def add(self, body: FeedbackIn, key: str) -> None:
+        if key not in self.keys:
+            self.keys.add(key)
+            self.distinct += 1
+        self.reported = max(self.reported, body.customers)
+        self.outage = self.outage or body.outage is not None
+        self.flags.update(flag for flag in FLAGS if getattr(body, flag))
+
+    def signals(self) -> Signals:
+        return Signals(
+            customers=max(self.distinct, self.reported, 1),
+            regional_outage=self.outage,
+            **{flag: flag in self.flags for flag in FLAGS},
+        )
+
+
+def _tallies(session: Session, incident_ids: set[str], customer_keys: set[str]) -> dict[str, Tally]:
+    """The tallies of these incidents before the batch: two queries, whatever the batch's size."""
+    tallies = {incident_id: Tally() for incident_id in incident_ids}
+    fb = Feedback
+    rows = session.execute(
+        select(
+            fb.incident_id,
+            func.count(func.distinct(fb.customer_key)),
+            func.max(fb.customers),
+            func.count(fb.outage),
+            *(func.max(case((getattr(fb, flag), 1), else_=0)) for flag in FLAGS),
+        )
+        .where(fb.incident_id.in_(incident_ids))
+        .group_by(fb.incident_id)
+    )
+    for incident_id, distinct, reported, outages, *flags in rows:
+        tally = tallies[incident_id]
+        tally.distinct, tally.reported, tally.outage = distinct, reported or 0, bool(outages)
+        tally.flags = {flag for flag, hit in zip(FLAGS, flags, strict=True) if hit}
+    present = select(fb.incident_id, fb.customer_key).where(
+        fb.incident_id.in_(incident_ids), fb.customer_key.in_(customer_keys)
+    )
+    for incident_id, key in session.execute(present.distinct()):
+        tallies[incident_id].keys.add(key)
+    return tallies
+
+
+def _lock_or_open(session: Session, first: dict[str, FeedbackIn], now: datetime) -> dict[str, Incident]:
+    """Each key's open incident, locked, or a new one opened by the key's first report.
+
+    All in key order, in one statement for those already open: two batches never wait on each other
+    in a circle, and a batch costs one round trip here whatever its number of problems.
+    """
+    keys = sorted(first)
+    locked = select(Incident).where(Incident.open_key.in_(keys)).order_by(Incident.open_key)
+    incidents = {inc.open_key or "": inc for inc in session.scalars(locked.with_for_update(**LOCK))}
+    for key in keys:
+        if key not in incidents:
+            incidents[key] = _open(session, first[key], key, now)
+    return incidents
+
+
+def _open(session: Session, body: FeedbackIn, key: str, now: datetime) -> Incident:
+    incident = Incident(
+        id=next_id(session, "INC", now),
+        category=body.category,
+        level=3,
+        status="response",
+        correlation_key=key,
+        open_key=key,
+        summary=body.summary,
+        customers=0,
+        level_reasons=[],
+        identified_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(incident)
+    except IntegrityError:  # a concurrent report opened it first: join that one
+        locked = select(Incident).where(Incident.open_key == key).with_for_update(**LOCK)
+        return session.scalars(locked).one()  # (the savepoint's rollback expunged ours)
+    return incident
+
+
+def _contact_window(incident: Incident) -> timedelta:
+    return playbooks.get(incident.category).level(incident.level).contact_within
+
+
+def _set_contact_deadline(session: Session, incident: Incident, now: datetime) -> datetime:
+    """After a raise: the earlier of the old due time and now + the new level's window."""
+    window = _contact_window(incident)
+    pending = session.scalars(
+        select(Deadline).where(
+            Deadline.incident_id == incident.id,
+            Deadline.kind == "contact",
+            or_(Deadline.state == "pending", Deadline.state == "warned"),
+        )
+    ).first()
+    if pending is None:
+        if incident.first_contact_at is not None:
+            return incident.first_contact_at
+        missed = session.scalars(
+            select(Deadline.due_at).where(Deadline.incident_id == incident.id, Deadline.kind == "contact")
+        ).first()
+        if missed is not None:  # already missed and escalated once: a raise does not miss it again
+            return missed
+        due = incident.identified_at + window
+        session.add(Deadline(incident_id=incident.id, kind="contact", due_at=due, created_at=now))
+        return due
+    if now + window < pending.due_at:
+        pending.due_at = now + window
+        pending.state, pending.warned_at = "pending", None  # a new, shorter promise: warn again
+    return pending.due_at
+
+
+def _feedback_row(feedback_id: str, body: FeedbackIn, key: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": feedback_id,
+        "incident_id": None,
+        "kind": body.kind,
+        "channel": body.channel,
+        "category": body.category,
+        "summary": body.summary,
+        "customer_name": body.customer,
+        "contact": body.contact,
+        "customer_key": key,
+        "order_no": body.order,
+        **{name: getattr(body, name) for name in COPIED},
+        "received_at": now,
+        "opened_incident": False,
+        "raised_from": None,
+    }
+
+
+def record(body: FeedbackIn, now: datetime | None = None) -> IntakeResult:
+    return record_many([body], now)[0]
+
+
+def record_many(bodies: Sequence[FeedbackIn], now: datetime | None = None) -> list[IntakeResult]:
+    """Record reports in one transaction, each graded as if recorded alone, in the order given.
+
+    Why batches: in a storm every report about one batch queues on that incident's row lock and
+    pays its own commit; one transaction for all that arrived meanwhile costs a few statements in
+    all (``incident/accept.py`` gathers them). Incidents are locked in key order, so two
+    replicas' batches never deadlock.
+    """
+    with session_scope() as session:
+        # One commit for the batch: a commit waits for the disk (WAL fsync), and that wait was most
+        # of an intake's time in a storm. The ids' counter row stays locked until then, so the
+        # batches of several replicas take turns.
+        return _record(session, bodies, now or utcnow())
+
+
+def warm_up() -> None:
+    """Record one report and roll it back, at the start of the service, so that the first reports
+    find a connection open and the intake statements compiled. (What still makes the first 0.2 s of
+    a storm slower is real work: nearly every report then opens a new incident.)"""
+    body = FeedbackIn(category="product_quality", summary="warm-up", product_model="-", batch="warm-up")
+    with session_scope() as session:
+        _record(session, [body], utcnow())
+        session.rollback()
+
+
+def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> list[IntakeResult]:
+    ids = next_ids(session, "FB", now, len(bodies))
+    pairs = list(zip(bodies, ids, strict=True))
+    keys = [correlation_key(b, i) if b.kind in INCIDENT_KINDS else None for b, i in pairs]
+    customers = [customer_key(b, i) for b, i in pairs]
+    first: dict[str, FeedbackIn] = {}  # the report that opens each key's incident if it is new
+    for body, key in zip(bodies, keys, strict=True):
+        if key:
+            first.setdefault(key, body)
+    incidents = _lock_or_open(session, first, now)
+    incident_ids = {incident.id for incident in incidents.values()}
+    tallies = _tallies(session, incident_ids, set(customers))
+    rows, events, results = [], [], []
+    contact = select(Deadline.incident_id, Deadline.due_at).where(
+        Deadline.incident_id.in_(incident_ids), Deadline.kind == "contact"
+    )  # each incident's contact deadline, kept up to date as the batch goes on
+    dues: dict[str, datetime | None] = dict(session.execute(contact).tuples().all())
+    for feedback_id, body, key, customer in zip(ids, bodies, keys, customers, strict=True):
+        rows.append(row := _feedback_row(feedback_id, body, customer, now))
+        incident = incidents[key] if key else None
+        if incident is None:
+            results.append(IntakeResult(feedback_id, None, None, body.category, None, False, None))
+            continue
+        opened = incident.customers == 0
+        tally = tallies[incident.id]
+        tally.add(body, customer)
+        signals = tally.signals()
+        graded = grade(signals, current=None if opened else incident.level)
+        raised_from = None if opened or graded.level >= incident.level else incident.level
+        incident.customers = signals.customers
+        row.update(incident_id=incident.id, opened_incident=opened, raised_from=raised_from)
+        by = f"{body.channel}:{feedback_id}"
+        if opened or raised_from:
+            incident.level, incident.level_reasons = graded.level, graded.reasons
+        if opened:
+            events.append(timeline.row(incident.id, "identified", by, f"L{graded.level}", now=now))
+        elif raised_from:
+            change = {"from": raised_from, "to": graded.level, "reasons": graded.reasons}
+            detail = f"L{raised_from} → L{graded.level}"
+            events.append(timeline.row(incident.id, "level_raised", by, detail, data=change, now=now))
+        else:
+            events.append(timeline.row(incident.id, "feedback_joined", by, now=now))
+        if opened:  # nothing to look up: a new incident has no deadlines yet
+            dues[incident.id] = due = incident.identified_at + _contact_window(incident)
+            session.add(Deadline(incident_id=incident.id, kind="contact", due_at=due, created_at=now))
+        elif raised_from:
+            dues[incident.id] = _set_contact_deadline(session, incident, now)
+            deadlines.raise_level(session, incident, now)  # progress, approval, post-mortem; approver
+        results.append(
+            IntakeResult(feedback_id, incident.id, incident.level, incident.category,
+                         dues.get(incident.id), opened, raised_from)
+        )  # fmt: skip
+    session.execute(insert(Feedback), rows)
+    if events:
+        session.execute(insert(TimelineEvent), events)
+    return results

@@ -1,0 +1,65 @@
+"""What people send at each human step: the bodies the CLI, the API, the console and Prefect's Resume form
+validate with, so all four refuse the same things with the same words."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from incident.feedback.service import MAX_TEXT
+from incident.inputs import Input
+
+Name = Field(min_length=1, max_length=200)
+Note = Field(None, max_length=MAX_TEXT)
+
+
+class Answer(Input):
+    """One person's answer at a waiting point (the CLI, the API and the console send these)."""
+
+
+class ContactIn(Answer):
+    by: str = Name
+    note: str | None = Note
+
+
+class MeasureIn(Answer):
+    kind: str = Field(min_length=1, max_length=32)
+    by: str = Field("on-call", min_length=1, max_length=200)
+    note: str | None = Note
+
+
+class CauseIn(Answer):
+    root: str = Field(min_length=1, max_length=MAX_TEXT)
+    direct: str = Field(min_length=1, max_length=MAX_TEXT)
+    stage: Literal["production", "service", "logistics", "system", "external"]
+    by: str = Field("on-call", min_length=1, max_length=200)
+
+
+class ProposeIn(Answer):
+    solution: str = Field(min_length=1, max_length=32)
+    by: str = Field("on-call", min_length=1, max_length=200)
+    note: str | None = Note
+    legal_reviewed: bool = False
+
+
+class ApproveIn(Answer):
+    by: str = Name
+    role: str = Field(min_length=1, max_length=32)
+    reject: bool = False
+    reason: str | None = Note
+    legal_reviewed: bool = False
+
+
+class ConfirmIn(Answer):
+    result: Literal["satisfied", "neutral", "unsatisfied"]
+    by: str = Field("customer", min_length=1, max_length=200)
+    note: str | None = Note
+
+
+class SurveyIn(Answer):
+    speed: int = Field(ge=1, le=5)
+    result: int = Field(ge=1, le=5)
+    attitude: int = Field(ge=1, le=5)
+    suggestion: str | None = Note
+    by: str = Field("customer_service", min_length=1, max_length=200)
