@@ -15,6 +15,7 @@ import argparse
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,31 @@ STEPS: list[tuple[str, dict[str, Any], str, str | None]] = [
 
 
 def waiting_at(prefect: httpx.Client, run_id: str) -> str | None:
+    """The waiting point the run is paused at (a pause key ``approval-1-retry-…`` waits at ``approval-1``)."""
     state = prefect.get(f"/flow_runs/{run_id}").json()["state"]
-    return state["state_details"].get("pause_key") if state["type"] == "PAUSED" else None
+    key = state["state_details"].get("pause_key") if state["type"] == "PAUSED" else None
+    return key.split("-retry-")[0] if key else None
+
+
+PHASES = ("to pick-up", "process start", "replay + step")
+
+
+def phases(prefect: httpx.Client, run_id: str, since: datetime) -> dict[str, float]:
+    """Where a step's time went, from the run's own states since the answer: resumed → Pending (the
+    runner's poll), Pending → Running (a new process), Running → Paused (the replay and the step)."""
+    states = prefect.get("/flow_run_states/", params={"flow_run_id": run_id}).json()
+    seen = sorted((datetime.fromisoformat(st["timestamp"]), st["type"]) for st in states)
+    seen = [(at, kind) for at, kind in seen if at >= since]
+    first = {kind: at for at, kind in reversed(seen)}
+    if "RUNNING" not in first or "PAUSED" not in first:
+        return {}
+    resumed = seen[0][0]
+    pending = first.get("PENDING", first["RUNNING"])
+    return {
+        "to pick-up": (pending - resumed).total_seconds(),
+        "process start": (first["RUNNING"] - pending).total_seconds(),
+        "replay + step": (first["PAUSED"] - first["RUNNING"]).total_seconds(),
+    }
 
 
 def until(check: Any, timeout: float = 120) -> float:
@@ -57,6 +81,7 @@ def walk(api: httpx.Client, prefect: httpx.Client, receiver: Receiver, region: s
     until(lambda: waiting_at(prefect, run_id) == "contact")
     took: dict[str, float] = {}
     for name, answer, next_key, notice in STEPS:
+        since = datetime.now(UTC)
         start = time.perf_counter()
         response = api.post(f"/api/incidents/{incident_id}/{name}", json=answer)
         response.raise_for_status()
@@ -67,6 +92,8 @@ def walk(api: httpx.Client, prefect: httpx.Client, receiver: Receiver, region: s
             )
             at_point = max(at_point, heard)
         took[name] = at_point - start
+        for phase, seconds in phases(prefect, run_id, since).items():
+            took[f"{name}:{phase}"] = seconds
     return took
 
 
@@ -104,7 +131,11 @@ def main() -> None:
 
     for name, *_ in STEPS:
         row(name, [r[name] for r in results])
-    row("all steps", [v for r in results for v in r.values()])
+    row("all steps", [r[name] for r in results for name, *_ in STEPS])
+    for phase in PHASES:  # from the run's state timestamps (Prefect's clock), every step
+        values = [v for r in results for k, v in r.items() if k.endswith(f":{phase}")]
+        if values:
+            row(f"  of which {phase}", values)
     Console().print(table)
 
 

@@ -112,6 +112,8 @@ class PrefectServer:
         log_file = (settings.home() / "prefect-server.log").open("ab")
         command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                    "--port", str(self.port), "--analytics-off"]  # fmt: skip
+        if not settings.get().prefect_services:
+            command.append("--no-services")
         self.proc = subprocess.Popen(
             command,
             env=env,

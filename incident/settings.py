@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     home: Path = Path(".incident")
     db_url: str | None = None
     notify_config: Path | None = None  # apprise YAML whose tags are role names; None: nobody is told
+    notify_retries: int = Field(4, ge=1)  # attempts per channel
+    notify_backoff: float = Field(0.2, ge=0)  # seconds before the second attempt, doubling
+    notify_timeout: float = Field(10.0, ge=0.5)  # the most one attempt may take
     # who people are and how they read
     api_token: str | None = None
     lang: Literal["zh", "en"] = "zh"  # zh-CN, zh_CN.UTF-8, en-US … are read as zh / en
@@ -50,6 +53,9 @@ class Settings(BaseSettings):
     intake_run_wait: float = Field(2.0, ge=0)  # a quiet report's 202 waits this long for its run
     intake_batch: int = Field(200, gt=0)  # reports recorded per transaction at most
     background_nice: int = Field(15, ge=0, le=19)
+    # Prefect's services (late runs, automations, the task-run recorder …) in the Prefect server the
+    # service starts itself; off only to measure what they cost (README, Benchmark)
+    prefect_services: bool = True
     # the engine (incident/engine)
     # The name under which workers serve ``incident_response``. Two product databases on one Prefect
     # server need two names: a runner executes every run of the deployments it serves.

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +25,7 @@ from datetime import datetime
 from apprise import Apprise, AppriseAsset, NotifyFormat
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
+from incident import settings
 from models.base import utcnow
 from notifiers import applog
 from notifiers.render import Rendered
@@ -47,27 +47,16 @@ class Outcome:
     sent_at: datetime | None
 
 
-def _env_number(name: str, default: float, minimum: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return max(minimum, float(raw))
-    except ValueError:
-        log.warning("%s=%r is not a number; using %s", name, raw, default)
-        return default
-
-
 def max_attempts() -> int:
-    return int(_env_number("INCIDENT_NOTIFY_RETRIES", 4, 1))
+    return settings.get().notify_retries
 
 
 def backoff() -> float:
-    return _env_number("INCIDENT_NOTIFY_BACKOFF", 0.2, 0.0)
+    return settings.get().notify_backoff
 
 
 def timeout_cap() -> float:
-    return _env_number("INCIDENT_NOTIFY_TIMEOUT", 10.0, 0.5)
+    return settings.get().notify_timeout
 
 
 def _attempt(url: str, notice: Rendered, cap: float) -> None:

@@ -154,7 +154,7 @@ def test_watch_lag_and_backlog_follow_the_rows(any_db: str) -> None:
     ],
 )
 def test_handler_labels(method: str, path: str, handler: str) -> None:
-    from incident.api.web import handler_of
+    from incident.api.requestlog import handler_of
 
     assert handler_of(method, path) == handler
 

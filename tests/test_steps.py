@@ -107,3 +107,11 @@ def test_settings_are_typed_and_read_when_asked(monkeypatch: pytest.MonkeyPatch)
         settings.SettingsError, match="INCIDENT_SWEEP_SECONDS='soon': Input should be a valid number"
     ):
         settings.get()
+
+
+def test_the_readme_lists_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Configuration") :].split("\n### ")[0]
+    internal = {"prefect_db", "worker_ready_file"}  # passed from `incident serve` to its worker
+    for name in set(settings.Settings.model_fields) - internal:
+        assert f"`INCIDENT_{name.upper()}`" in table, name

@@ -1,10 +1,15 @@
-"""A request id per HTTP request, echoed as ``X-Request-ID``, and one access log line per request.
+"""A request id per HTTP request, echoed as ``X-Request-ID``, one access log line per request, and
+every answer counted in ``incident_http_responses_total{handler, code}`` (per process).
 
 Why a pure ASGI middleware, outermost: it sees every answer, the 413 of the body limit and the
 replayed answers of the idempotency middleware included, and the contextvar it sets is inherited by
 everything that answers the request (``run_in_threadpool`` copies the context), so their log lines
 carry the id too. A caller's own ``X-Request-ID`` is kept when it is a plain token, so a trace spans
 the proxy, the CLI and the service; anything else is replaced.
+
+Why the counter here: intake errors (5xx on ``/api/feedback``, ``/api/alarms``, ``/api/integrations/…``)
+must be alertable although every other metric is read from the database, and this is the one place
+that sees every answer's status (once a second middleware did the same work).
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from incident.logs import request_id, request_ids
+from incident.metrics.prometheus import HTTP_RESPONSES
 
 log = logging.getLogger("incident.access")
 HEADER = b"x-request-id"
 ACCEPTED = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+INTAKE = ("/api/feedback", "/api/alarms", "/api/integrations/")
 ABOUT = re.compile(r"^/(?:api/)?(incidents|feedback)/([A-Za-z0-9_-]{1,64})(?:/|$)")
 
 
@@ -30,6 +37,15 @@ def ids_of(path: str) -> dict[str, str]:
     if found is None:
         return {}
     return {("incident_id" if found.group(1) == "incidents" else "feedback_id"): found.group(2)}
+
+
+def handler_of(method: str, path: str) -> str:
+    """The handler label: intake (reports coming in), metrics, the rest of the API, the console."""
+    if method == "POST" and path.startswith(INTAKE):
+        return "intake"
+    if path == "/metrics":
+        return "metrics"
+    return "api" if path.startswith("/api/") or path == "/openapi.json" else "console"
 
 
 class RequestLog:
@@ -61,6 +77,7 @@ class RequestLog:
         finally:
             ms = round((time.perf_counter() - started) * 1000, 1)
             method, path = scope.get("method", ""), scope.get("path", "")
+            HTTP_RESPONSES.labels(handler_of(method, path), f"{min(max(status // 100, 2), 5)}xx").inc()
             log.info(
                 "%s %s %d %.1f ms request_id=%s",
                 method,

@@ -45,6 +45,7 @@ class Batcher:
 
     def __init__(self) -> None:
         self._waiting: list[Waiting] = []
+        self.in_flight = 0  # reports being accepted now: one alone means a quiet service
         self._writer: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="intake")
 
@@ -90,9 +91,6 @@ def batcher() -> Batcher:
     return _batcher
 
 
-_in_flight = 0
-
-
 def runs_of(feedback_id: str) -> tuple[bool, str | None, str | None]:
     """Handled yet, the feedback's run, and its incident's run."""
     with session_scope() as s:
@@ -111,37 +109,14 @@ async def _wait_for_runs(feedback_id: str) -> tuple[str | None, str | None]:
 
 
 async def accept(body: intake.FeedbackIn) -> dict[str, Any]:
-    global _in_flight
-    _in_flight += 1
+    writer = batcher()
+    writer.in_flight += 1
     try:
-        result = await batcher().record(body)
-        quiet = _in_flight == 1
+        result = await writer.record(body)
+        quiet = writer.in_flight == 1
     finally:
-        _in_flight -= 1
+        writer.in_flight -= 1
     run_id = incident_run_id = None
     if quiet and settings.get().intake_run_wait > 0:
         run_id, incident_run_id = await _wait_for_runs(result.feedback_id)
     return {**result.as_json(), "flow_run_id": run_id, "incident_flow_run_id": incident_run_id}
-
-
-def status(feedback_id: str) -> dict[str, Any]:
-    """Where one feedback is: its incident, its flow run (once made) and whether it was handled."""
-    from incident.errors import NotFound
-
-    with session_scope() as s:
-        fb = s.get(Feedback, feedback_id)
-        if fb is None:
-            raise NotFound(f"no feedback {feedback_id}")
-        inc = s.get(Incident, fb.incident_id) if fb.incident_id else None
-        return {
-            "feedback_id": fb.id,
-            "incident_id": fb.incident_id,
-            "kind": fb.kind,
-            "category": fb.category,
-            "received_at": fb.received_at.isoformat(),
-            "opened_incident": fb.opened_incident,
-            "raised_from": fb.raised_from,
-            "flow_run_id": fb.flow_run_id,
-            "incident_flow_run_id": inc.flow_run_id if inc else None,
-            "handled_at": fb.handled_at.isoformat() if fb.handled_at else None,
-        }

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 import playbooks
 from incident.deadlines import service as deadlines
+from incident.errors import NotFound
 from incident.feedback.grading import Signals, grade
 from incident.incidents import timeline
 from incident.inputs import Input
@@ -357,3 +358,24 @@ def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> li
     if events:
         session.execute(insert(TimelineEvent), events)
     return results
+
+
+def status(feedback_id: str) -> dict[str, Any]:
+    """Where one feedback is: its incident, its flow run (once made) and whether it was handled."""
+    with session_scope() as s:
+        fb = s.get(Feedback, feedback_id)
+        if fb is None:
+            raise NotFound(f"no feedback {feedback_id}")
+        inc = s.get(Incident, fb.incident_id) if fb.incident_id else None
+        return {
+            "feedback_id": fb.id,
+            "incident_id": fb.incident_id,
+            "kind": fb.kind,
+            "category": fb.category,
+            "received_at": fb.received_at.isoformat(),
+            "opened_incident": fb.opened_incident,
+            "raised_from": fb.raised_from,
+            "flow_run_id": fb.flow_run_id,
+            "incident_flow_run_id": inc.flow_run_id if inc else None,
+            "handled_at": fb.handled_at.isoformat() if fb.handled_at else None,
+        }

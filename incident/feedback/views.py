@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from incident.api.schemas import JSON_ROUTE, FeedbackAccepted, FeedbackStatus
+from incident.feedback import service
 from incident.feedback.service import FeedbackIn
 
 router = APIRouter()
@@ -24,6 +25,4 @@ async def post_feedback(body: FeedbackIn) -> dict[str, Any]:
 @router.get("/api/feedback/{feedback_id}", response_model=FeedbackStatus, **JSON_ROUTE)
 async def feedback_status(feedback_id: str) -> dict[str, Any]:
     """A 202 in a storm may carry ``flow_run_id: null``: the run is made moments later; see it here."""
-    from incident.feedback import batcher
-
-    return await run_in_threadpool(batcher.status, feedback_id)
+    return await run_in_threadpool(service.status, feedback_id)
