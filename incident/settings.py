@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(256 * 1024, gt=0)
     repeat_window: float = Field(60.0, ge=0)  # an Idempotency-Key's answer is replayed this long
     idempotency_wait: float = Field(60.0, gt=0)  # a repeat waits this long for the first answer
+    idempotency_keep_hours: float = Field(24.0, gt=0)  # answers to Idempotency-Keys are kept this long
     intake_run_wait: float = Field(2.0, ge=0)  # a quiet report's 202 waits this long for its run
     intake_batch: int = Field(200, gt=0)  # reports recorded per transaction at most
     background_nice: int = Field(15, ge=0, le=19)

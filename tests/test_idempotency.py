@@ -5,9 +5,12 @@ timeline and in its database.
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -162,3 +165,46 @@ def test_a_key_out_of_bounds_is_refused(served: Service, key: str) -> None:
         "POST", "/api/incidents/X/contact", json={"by": "A"}, headers={"Idempotency-Key": key}
     )
     assert response.status_code == 422 and response.json().keys() == {"error"}
+
+
+def _execute(service: Service, sql: str, **params: Any) -> None:
+    url = service.env.get("INCIDENT_DB_URL") or f"sqlite:///{service.home / 'incident.db'}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(sql), params)
+    finally:
+        engine.dispose()
+
+
+def test_a_key_whose_first_request_died_is_refused_at_once(served: Service) -> None:
+    """A claim never answered (its process went away) no longer makes every retry wait a minute, and is
+    not acted on again: the first may have acted before it died."""
+    from incident.api.idempotency import request_hash
+
+    inc = _report(served, f"DEAD-{uuid.uuid4().hex[:6]}")
+    key, path, body = uuid.uuid4().hex, f"/api/incidents/{inc}/contact", {"by": "A"}
+    _execute(
+        served,
+        "INSERT INTO idempotency_keys (key, route, request_hash, created_at) VALUES (:k, :r, :h, :at)",
+        k=f"key:{key}", r=path, h=request_hash(path, json.dumps(body).encode()), at="2020-01-01 00:00:00",
+    )  # fmt: skip
+    response = served.api("POST", path, json=body, headers={"Idempotency-Key": key})
+    assert response.status_code == 409 and "interrupted" in response.json()["error"], response.text
+    assert response.elapsed.total_seconds() < 10  # not INCIDENT_IDEMPOTENCY_WAIT
+    assert _events(served, inc, "contacted") == 0  # no second act on a guess
+
+
+def test_old_answers_are_forgotten_by_the_sweep(served: Service) -> None:
+    insert = (
+        "INSERT INTO idempotency_keys (key, route, request_hash, status, body, created_at) "
+        "VALUES (:k, '/api/feedback', :h, 202, '{}', :at)"
+    )
+    _execute(served, insert, k="key:ancient", h="0" * 64, at="2020-01-01 00:00:00")
+    _execute(served, insert, k="key:recent", h="0" * 64, at=datetime.now(UTC).replace(tzinfo=None))
+    count = "SELECT COUNT(*) FROM idempotency_keys WHERE key = :k"
+    deadline = time.monotonic() + 60  # the sweep runs every INCIDENT_SWEEP_SECONDS (2 s in the tests)
+    while _query(served, count, k="key:ancient")[0]:
+        assert time.monotonic() < deadline, "the sweep did not forget a key from 2020"
+        time.sleep(0.5)
+    assert _query(served, count, k="key:recent")[0] == 1

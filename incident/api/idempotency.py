@@ -81,6 +81,28 @@ def _claim(key: str, route: str, digest: str, expires: bool) -> Claim:
             return ("busy" if row.status is None else "stored", row)
 
 
+def _abandoned(row: IdempotencyKey) -> bool:
+    """Claimed, never answered, for longer than any answer takes: its process went away meanwhile."""
+    return row.created_at < utcnow() - timedelta(seconds=settings.get().idempotency_wait)
+
+
+def _still_busy(row: IdempotencyKey) -> str:
+    if not _abandoned(row):
+        return "the first request with this Idempotency-Key is still being answered"
+    # Why not act again: the first may have acted before its process died; a second act could double it.
+    return (
+        f"the first request with this Idempotency-Key (at {row.created_at.isoformat()}) was interrupted "
+        "before it was answered; whether it acted shows on the incident; send a new key to act again"
+    )
+
+
+def purge(older_than: timedelta) -> int:
+    """Forget answers older than this (the worker's sweep calls it): a key is for retries, not forever."""
+    with session_scope() as s:
+        done = s.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - older_than))
+        return int(done.rowcount or 0)
+
+
 def _store(key: str, status: int, body: bytes) -> None:
     with session_scope() as s:
         s.execute(
@@ -184,8 +206,8 @@ class Idempotency:
                 assert row.status is not None and row.body is not None
                 await _answer(send, row.status, row.body.encode(), {b"idempotent-replayed": b"true"})
                 return
-            if time.monotonic() > waited_until:
-                await _error(send, 409, "the first request with this Idempotency-Key is still being answered")
+            if time.monotonic() > waited_until or _abandoned(row):
+                await _error(send, 409, _still_busy(row))
                 return
             await asyncio.sleep(0.05)
         await self._act(scope, body, send, key, expires)

@@ -12,13 +12,15 @@ this worker serves, and:
   started again with Prefect's Run button would drive it again, see ``flows.incident.drives``);
 - **reschedules** a run that Crashed (its process went away), three times at most, and a run left
   Pending by a worker that died before starting it;
-- **starts** the run of every open incident that has none (its first feedback run failed before).
+- **starts** the run of every open incident that has none (its first feedback run failed before);
+- **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``.
 
 Feedback without a run needs no sweep: the rows are the queue (incident/engine/queue.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -39,6 +41,8 @@ from prefect.states import Scheduled
 from sqlalchemy import select
 
 from flows import waiting
+from incident import settings
+from incident.api import idempotency
 from incident.deadlines import service as deadlines
 from incident.incidents import timeline
 from models import LOCK, Deadline, Incident, session_scope, utcnow
@@ -160,4 +164,6 @@ async def sweep_once(deployment_id: UUID) -> dict[str, int]:
             "rescheduled": await reschedule_crashed(client, deployment_id),
         }
     counts["started"] = await start_missing()
+    keep = timedelta(hours=settings.get().idempotency_keep_hours)
+    counts["keys_purged"] = await asyncio.to_thread(idempotency.purge, keep)
     return counts
