@@ -1,10 +1,14 @@
-"""Waiting for people with Prefect's own human-in-the-loop: ``suspend_flow_run`` + run input.
+"""Waiting for people with Prefect's own human-in-the-loop: ``pause_flow_run`` then ``suspend_flow_run``.
 
-Why suspend (not pause, not receive): a suspended run holds no process, so hundreds of incidents can
-wait days for a person; it survives a restart of the service; resuming it from another process (our
-CLI/API, or Prefect's UI with the input form) reschedules it, and the worker's runner executes it
-again from the top. Our database is the source of truth for answers: ``wait_for`` first looks there,
-so an answer typed before the flow reached its waiting point is never lost, and replays are cheap.
+Why suspend: a suspended run holds no process, so hundreds of incidents can wait days for a person; it
+survives a restart of the service; resuming it from another process (our CLI/API, or Prefect's UI
+with the input form) reschedules it, and the worker's runner executes it again from the top, in a new
+process (~2–3 s of Python start-up on this machine). Why a blocking pause first: a person working an
+incident often answers the next step within a minute; for ``INCIDENT_HOT_WAIT_SECONDS`` the run keeps
+its process and an answer moves it on within a second.
+
+Our database is the source of truth for answers: ``wait_for`` first looks there, so an answer typed
+before the flow reached its waiting point is never lost, and replays are cheap.
 ``deliver`` resumes a run whose answer is stored; it is called after each action and by the worker's
 periodic sweep, so an answer stored while Prefect was away is delivered once it is back.
 """
@@ -13,15 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import anyio
 import httpx
+from prefect import runtime
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-from prefect.flow_runs import asuspend_flow_run
+from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from prefect.input import RunInput
+from prefect.states import Running, Scheduled
 
 from incident import settings
 from incident.errors import ActionError
@@ -65,46 +74,122 @@ def describe(incident_id: str, key: str) -> str:
 
 
 async def wait_for(incident_id: str, key: str) -> dict[str, Any]:
-    """The answer for this waiting point: from the database, or after a suspension."""
+    """The answer for this waiting point: from the database, or after a pause.
+
+    First in this process for ``INCIDENT_HOT_WAIT_SECONDS`` (an answer then moves the run on within a
+    second), then suspended (no process held, for days if need be).
+    """
     step = steps.at(key)
+    form = RunInput.subclass_from_base_model_type(step.model)
+    form = form.with_initial_data(description=describe(incident_id, key))
+    hot = settings.get().hot_wait_seconds
     attempt = 0
     while True:
         answer = stored(incident_id, key)
         if answer is not None:
             return answer
-        suspend_key = key if attempt == 0 else f"{key}-retry-{attempt}"
-        form = RunInput.subclass_from_base_model_type(step.model)
-        form = form.with_initial_data(description=describe(incident_id, key))
-        given = await asuspend_flow_run(wait_for_input=form, key=suspend_key)
-        # Only reached when the run was resumed with input our database does not have yet
-        # (for example from Prefect's UI): apply it through the same checks as the CLI.
+        pause = pause_name(key, runtime.flow_run.run_count, attempt)
+        attempt += 1
+        if attempt == 1 and hot > 0:
+            given = await wait_in_process(form, pause, hot)
+            if given is None:  # nobody answered while the process waited: suspend
+                continue
+        else:
+            given = await asuspend_flow_run(wait_for_input=form, key=pause)
+        if stored(incident_id, key) is not None:
+            continue  # our own delivery of a stored answer: the top of the loop returns it
+        # Input our database does not have (for example from Prefect's UI's Resume form): apply it
+        # through the same checks as the CLI.
         fields = given.model_dump() if hasattr(given, "model_dump") else dict(given)
         try:
             step.act(incident_id, step.model.model_validate(fields))
         except ActionError as exc:
-            log.warning("input for %s at %s refused: %s", incident_id, suspend_key, exc.message)
-        attempt += 1
+            log.warning("input for %s at %s refused: %s", incident_id, pause, exc.message)
 
 
-async def pause_key(flow_run_id: str | UUID) -> str | None:
-    """The waiting point a suspended run waits at, or None when it is not suspended."""
+def pause_name(key: str, execution: int, attempt: int) -> str:
+    """The pause key of one pause at a waiting point: the point itself the first time, then unique.
+
+    Why unique: Prefect refuses a key that has fired once in the run, and a run executes again after
+    each suspension. Every name starts with the point (``approval-2-retry-3-1`` waits at ``approval-2``).
+    """
+    return key if execution <= 1 and attempt == 0 else f"{key}-retry-{execution}-{attempt}"
+
+
+async def wait_in_process(form: type[RunInput], key: str, seconds: float) -> Any | None:
+    """Prefect's blocking pause for ``seconds``: the run keeps its process and polls every second, so
+    an answer moves it on at once, without the new process a suspended run needs (~2–3 s to start).
+
+    Why only for a while: a held process costs memory and one of the worker's incident-run slots; most
+    answers come minutes or days later. None when nobody answered: the run then sets itself Running
+    again (the public API; a pause can only turn into a suspension from Running) so it can suspend.
+    The pause's own timeout is far beyond the window: a run whose process died while it waited is
+    found by ``orphaned`` and started again, never failed by Prefect's pause expiry first.
+    """
+    with anyio.move_on_after(seconds):
+        return await apause_flow_run(
+            wait_for_input=form, key=key, timeout=int(seconds) + ORPHAN_MARGIN, poll_interval=1
+        )
+    async with get_client() as client:
+        await client.set_flow_run_state(runtime.flow_run.id, Running(message="waiting on"), force=True)
+    return None
+
+
+ORPHAN_MARGIN = 3600  # seconds past the hot window before Prefect would fail the pause
+
+
+def orphaned(state: State) -> bool:
+    """A blocking pause past its window: its process would have left it, so it has none any more."""
+    details = state.state_details
+    if details.pause_reschedule or details.pause_timeout is None:
+        return False
+    grace = max(10.0, 2 * settings.get().sweep_seconds)
+    return datetime.now(UTC) > details.pause_timeout - timedelta(seconds=ORPHAN_MARGIN - grace)
+
+
+async def paused_state(flow_run_id: str | UUID) -> State | None:
+    """The run's state while it is paused (suspended, or waiting in its process), else None."""
     async with get_client() as client:
         try:
             run = await client.read_flow_run(UUID(str(flow_run_id)))
         except ObjectNotFound:
             return None
-    if run.state is None or not run.state.is_paused():
+    if run.state is None or not run.state.is_paused() or not run.state.state_details.pause_key:
         return None
-    return run.state.state_details.pause_key
+    return run.state
+
+
+async def pause_key(flow_run_id: str | UUID) -> str | None:
+    """The waiting point a paused run waits at, or None when it is not paused."""
+    state = await paused_state(flow_run_id)
+    return point_of(state.state_details.pause_key) if state and state.state_details.pause_key else None
+
+
+def point_of(pause: str) -> str:
+    """The waiting point of a pause key (``approval-2-retry-3-1`` → ``approval-2``)."""
+    return pause.split("-retry-")[0]
 
 
 def answer_for(incident_id: str, key: str) -> dict[str, Any] | None:
     """The stored answer for a pause key (``approval-2-retry-1`` waits for ``approval-2``)."""
-    return stored(incident_id, key.split("-retry-")[0])
+    return stored(incident_id, point_of(key))
 
 
-async def resume(flow_run_id: str, key: str, answer: dict[str, Any]) -> bool:
+async def restart(flow_run_id: str, key: str) -> None:
+    """Start again a run whose blocking pause lost its process (``orphaned``): resumed, it would be
+    Running with nothing running it; rescheduled, a runner executes it and it replays from the top,
+    finding its answers in the database."""
+    async with get_client() as client:
+        message = f"paused at {key}, its process gone: started again"
+        await client.set_flow_run_state(UUID(flow_run_id), Scheduled(message=message), force=True)
+    log.warning("flow run %s %s", flow_run_id, message)
+
+
+async def resume(flow_run_id: str, key: str, answer: dict[str, Any], state: State | None = None) -> bool:
     """Resume a run paused at ``key`` with its answer; False if it had moved on already."""
+    if state is not None and orphaned(state):
+        await restart(flow_run_id, key)
+        return True
     async with get_client() as client:
         result = await client.resume_flow_run(UUID(flow_run_id), run_input=answer)
     if result.status != SetStateStatus.ACCEPT:
@@ -124,13 +209,14 @@ async def deliver(incident_id: str) -> bool:
         flow_run_id = incident.flow_run_id if incident else None
     if not flow_run_id:
         return False
-    key = await pause_key(flow_run_id)
-    if key is None:
+    state = await paused_state(flow_run_id)
+    if state is None or state.state_details.pause_key is None:
         return False
+    key = state.state_details.pause_key
     answer = answer_for(incident_id, key)
     if answer is None:
         return False
-    return await resume(flow_run_id, key, answer)
+    return await resume(flow_run_id, key, answer, state)
 
 
 UNREACHABLE = (httpx.HTTPError, PrefectHTTPStatusError, OSError)

@@ -62,13 +62,14 @@ class Settings(BaseSettings):
     # server need two names: a runner executes every run of the deployments it serves.
     deployment: str = "incident-service"
     run_concurrency: int | None = Field(None, gt=0)
-    incident_runs: int = Field(4, gt=0)
+    incident_runs: int = Field(8, gt=0)  # processes; a run waiting in its process holds one
     poll_seconds: float = Field(1.0, gt=0)
     queue_poll_seconds: float = Field(0.2, gt=0)
     sweep_seconds: float = Field(10.0, gt=0)
     watch_seconds: float = Field(5.0, gt=0)
     stale_claim_seconds: float = Field(120.0, gt=0)
     resume_timeout: float = Field(3.0, gt=0)
+    hot_wait_seconds: float = Field(60.0, ge=0)  # a run waits in its process this long, then suspends
     # between our own processes: the worker child learns these from ``incident serve``
     prefect_db: str = "unknown"
     worker_ready_file: Path | None = None

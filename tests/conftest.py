@@ -163,6 +163,8 @@ def start_service(
         "INCIDENT_WATCH_SECONDS": "1",
         "INCIDENT_POLL_SECONDS": "1",
         "INCIDENT_SWEEP_SECONDS": "2",
+        # Runs wait in their process 5 s, then suspend: the suite walks both ways of waiting.
+        "INCIDENT_HOT_WAIT_SECONDS": "5",
         # Services of this session share one Prefect server: each serves a deployment of its own.
         "INCIDENT_DEPLOYMENT": f"incident-{home.parent.name}-{home.name}"[:60],
         **(extra_env or {}),

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from prefect.client.orchestration import get_client
 
+from flows.waiting import point_of
 from tests.conftest import Service
 
 
@@ -33,10 +34,11 @@ def completes(flow_run_id: str, timeout: float = 30) -> bool:
 
 
 def step(service: Service, incident_id: str, point: str, *command: str) -> dict[str, Any]:
-    """Wait until the run is suspended at ``point`` in Prefect, then answer it with the CLI."""
+    """Wait until the run is paused at ``point`` in Prefect (in its process, or suspended), then answer
+    it with the CLI."""
     shown = service.wait_for_point(incident_id, point)
     run = prefect_run(shown["flow_run_id"])
-    assert run.state.name == "Suspended" and run.state.state_details.pause_key == point
+    assert run.state.is_paused() and point_of(run.state.state_details.pause_key) == point
     return service.cli_json(command[0], incident_id, *command[1:])
 
 

@@ -39,10 +39,17 @@ def test_deployment_ready_and_the_resume_form_says_what_it_waits_for(
     incident_id = _report(service, "UI-1")["incident_id"]
     shown = service.wait_for_point(incident_id, "contact")
     assert _deployment(service, prefect_api)["status"] == "READY"
-    description = _prefect(
-        prefect_api, "GET", f"/flow_runs/{shown['flow_run_id']}/input/suspended-contact-description"
-    )
-    assert incident_id in description and "联系客户" in description and "contact the customer" in description
+    for _ in range(2):  # waiting in its process (paused-…) or suspended (suspended-…): the same form
+        state = _prefect(prefect_api, "GET", f"/flow_runs/{shown['flow_run_id']}")["state"]
+        key = state["state_details"]["run_input_keyset"]["description"]
+        description = _prefect(prefect_api, "GET", f"/flow_runs/{shown['flow_run_id']}/input/{key}")
+        assert incident_id in description and "联系客户" in description
+        deadline = time.monotonic() + 60
+        while state["name"] != "Suspended" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            state = _prefect(prefect_api, "GET", f"/flow_runs/{shown['flow_run_id']}")["state"]
+    assert state["name"] == "Suspended"  # after INCIDENT_HOT_WAIT_SECONDS (5 s in the tests)
+    assert "First contact with the customer" in description and "由 / by: 客服组" in description
 
 
 def test_resume_from_prefect_with_input_takes_the_same_path(service: Service, prefect_api: str) -> None:

@@ -62,6 +62,8 @@ async def waiting_point(flow_run_id: str | None) -> str | None:
 
 def _lookup(ids: list[UUID]) -> dict[str, str]:
     """In a worker thread: parsing hundreds of flow runs must not hold up the event loop."""
+    from flows.waiting import point_of
+
     found: dict[str, str] = {}
     with get_client(sync_client=True) as client:
         for start in range(0, len(ids), PAGE):
@@ -73,7 +75,7 @@ def _lookup(ids: list[UUID]) -> dict[str, str]:
                 limit=PAGE,
             )
             found.update(
-                (str(r.id), r.state.state_details.pause_key)
+                (str(r.id), point_of(r.state.state_details.pause_key))
                 for r in runs
                 if r.state and r.state.state_details.pause_key
             )

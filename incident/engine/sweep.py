@@ -6,10 +6,12 @@ process can crash; none of these restarts the service, so something must look ag
 ``INCIDENT_SWEEP_SECONDS`` it asks Prefect, in one query per state, about the runs of the deployment
 this worker serves, and:
 
-- **delivers** every stored answer whose run still waits at that point (a resume);
+- **delivers** every stored answer whose run still waits at that point (a resume), and starts again a
+  run whose blocking pause lost its process (``waiting.orphaned``: its worker died while it waited);
 - records a **cancelled** run on its incident's timeline and closes the incident with that reason
   (cancel means stop: an operator who cancels a run in Prefect ends that incident's process; a run
-  started again with Prefect's Run button would drive it again, see ``flows.incident.drives``);
+  started again with Prefect's Run button would drive it again, see ``flows.incident.drives``), but
+  starts again a run that Prefect's Runner cancelled because its worker stopped (``RUNNER_STOPPED``);
 - **reschedules** a run that Crashed (its process went away), three times at most, and a run left
   Pending by a worker that died before starting it;
 - **starts** the run of every open incident that has none (its first feedback run failed before);
@@ -90,7 +92,9 @@ async def deliver_waiting(client: PrefectClient, deployment_id: UUID) -> int:
         if not incident_id or not key:
             continue
         answer = waiting.answer_for(incident_id, key)
-        if answer is not None and await waiting.resume(str(run.id), key, answer):
+        if answer is None and run.state and waiting.orphaned(run.state):  # its worker died meanwhile
+            await waiting.restart(str(run.id), key)
+        elif answer is not None and await waiting.resume(str(run.id), key, answer, run.state):
             log.info("delivered the stored answer of %s at %s", incident_id, key)
             delivered += 1
     return delivered
@@ -112,10 +116,27 @@ def close_cancelled(incident_id: str, flow_run_id: str, by: str) -> bool:
     return True
 
 
+# Prefect's Runner cancels the runs it executes when it stops (``Runner.astop``), with this message: a
+# run waiting in its process when its worker stopped is no operator's cancel, and is started again.
+RUNNER_STOPPED = "Runner is shutting down."
+
+
+def still_driving(incident_id: str, flow_run_id: str) -> bool:
+    with session_scope() as s:
+        inc = s.get(Incident, incident_id)
+        return inc is not None and inc.status != "closed" and inc.flow_run_id == flow_run_id
+
+
 async def record_cancelled(client: PrefectClient, deployment_id: UUID) -> int:
     closed = 0
     for run in await runs_in(client, deployment_id, StateType.CANCELLED, RECENT):
         incident_id = _incident_of(run)
+        if incident_id and run.state and run.state.message == RUNNER_STOPPED:
+            if still_driving(incident_id, str(run.id)):
+                message = "its worker stopped while it ran: started again"
+                await client.set_flow_run_state(run.id, Scheduled(message=message), force=True)
+                log.warning("flow run %s of %s: %s", run.id, incident_id, message)
+            continue
         if incident_id and close_cancelled(incident_id, str(run.id), "prefect"):
             log.warning("%s closed: its flow run %s was cancelled in Prefect", incident_id, run.id)
             closed += 1
