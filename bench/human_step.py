@@ -6,7 +6,7 @@ For each step it times, from just before the action's POST, until Prefect shows 
 the next waiting point and, for the steps that send one (propose → approval requested, approve →
 approval decided), the notice has reached the local webhook. Prints p50/p95/max per step and overall.
 
-    python bench/human_step.py [--db sqlite|postgres] [--incidents 10]
+    python bench/human_step.py [--db sqlite|postgres] [--incidents 10] [--env INCIDENT_HOT_WAIT_SECONDS=0]
 """
 
 from __future__ import annotations
@@ -103,9 +103,10 @@ def main() -> None:
     )
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="sqlite")
     parser.add_argument("--incidents", type=int, default=10)
+    parser.add_argument("--env", action="append", default=[], help="a service setting: NAME=VALUE")
     args = parser.parse_args()
     receiver = Receiver()
-    stage = Stage.create(args.db, receiver, {})
+    stage = Stage.create(args.db, receiver, dict(item.split("=", 1) for item in args.env))
     service = Service.start(stage)
     results: list[dict[str, float]] = []
     try:
@@ -118,7 +119,8 @@ def main() -> None:
         receiver.stop()
         stage.cleanup(False)
     table = Table(
-        title=f"Human step → next waiting point with its notices ({args.db}, {len(results)} incidents)"
+        title=f"Human step → next waiting point with its notices ({args.db}, {len(results)} incidents"
+        + "".join(f", {item}" for item in args.env) + ")"
     )
     for column in ("step", "n", "p50", "p95", "max"):
         table.add_column(column, justify="left" if column == "step" else "right")

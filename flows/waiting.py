@@ -117,8 +117,8 @@ def pause_name(key: str, execution: int, attempt: int) -> str:
 
 
 async def wait_in_process(form: type[RunInput], key: str, seconds: float) -> Any | None:
-    """Prefect's blocking pause for ``seconds``: the run keeps its process and polls every second, so
-    an answer moves it on at once, without the new process a suspended run needs (~2–3 s to start).
+    """Prefect's blocking pause for ``seconds``: the run keeps its process and polls Prefect, so
+    an answer moves it on within ``HOT_POLL``, without the new process a suspended run needs (~2–3 s).
 
     Why only for a while: a held process costs memory and one of the worker's incident-run slots; most
     answers come minutes or days later. None when nobody answered: the run then sets itself Running
@@ -128,7 +128,7 @@ async def wait_in_process(form: type[RunInput], key: str, seconds: float) -> Any
     """
     with anyio.move_on_after(seconds):
         return await apause_flow_run(
-            wait_for_input=form, key=key, timeout=int(seconds) + ORPHAN_MARGIN, poll_interval=1
+            wait_for_input=form, key=key, timeout=int(seconds) + ORPHAN_MARGIN, poll_interval=HOT_POLL
         )
     async with get_client() as client:
         await client.set_flow_run_state(runtime.flow_run.id, Running(message="waiting on"), force=True)
@@ -136,6 +136,9 @@ async def wait_in_process(form: type[RunInput], key: str, seconds: float) -> Any
 
 
 ORPHAN_MARGIN = 3600  # seconds past the hot window before Prefect would fail the pause
+# How often a run waiting in its process asks Prefect whether it was resumed: half the answer's delay on
+# average, one light read each time (Prefect types it int; its sleep takes any number).
+HOT_POLL: Any = 0.5
 
 
 def orphaned(state: State) -> bool:

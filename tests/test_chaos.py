@@ -259,3 +259,81 @@ def _feedback_runs(prefect_api: str, feedback_ids: list[str]) -> Counter[str]:
         response.raise_for_status()
         found.update(run["name"] for run in response.json())
     return found
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 24 MB tmpfs (needs root, as CI has): a disk that can really be filled."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(where)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * (1 << 20))
+                out.flush()
+        except OSError:  # ENOSPC: the disk is full
+            pass
+    return filler
+
+
+def test_disk_full_mid_storm(prefect_api: str, inbox: Inbox, small_disk: Path) -> None:
+    """The product's SQLite database on a disk that fills up mid-storm, then is freed: a report is 202
+    (stored, then handled without a restart) or 503 (nothing stored), never a 500 nor a 202 without a row."""
+    home = small_disk / "home"
+    service = start_service(home, prefect_api, inbox)
+    db = f"sqlite:///{home / 'incident.db'}"
+    try:
+        storm = Storm(service.url, service.token)
+        filler: list[Path] = []
+
+        def during(i: int) -> None:
+            if i == 20:
+                filler.append(_fill(small_disk))
+            if i == 60:
+                filler[0].unlink()  # space again
+
+        storm.send(storm_bodies("FULL-1", 100), rate=10, during=during)
+        deadline = time.monotonic() + 120
+        while _sqlite(db, "select count(*) from feedback where handled_at is null")[0][0]:
+            assert time.monotonic() < deadline, "feedback accepted around the full disk was not handled"
+            time.sleep(1)
+        rows = {r[0] for r in _sqlite(db, "select id from feedback")}
+        figures = {
+            "accepted": len(storm.accepted),
+            "202_without_row": len([f for f in storm.accepted if f not in rows]),
+            "refused": dict(storm.refused),
+            "incidents_for_batch": _sqlite(
+                db, "select count(distinct incident_id) from feedback where batch = 'FULL-1'"
+            )[0][0],
+        }
+        print(f"\nchaos: disk full for 40 reports mid-storm: {figures}")
+        assert figures["202_without_row"] == 0
+        assert set(storm.refused) <= {503}, storm.refused  # a full disk refuses with 503, never 500
+        assert figures["incidents_for_batch"] == 1
+        assert len(storm.accepted) + sum(storm.refused.values()) == 100
+    finally:
+        stop_service(service)
+
+
+def _sqlite(url: str, query: str) -> list[tuple[Any, ...]]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(query))]
+    finally:
+        engine.dispose()
