@@ -13,13 +13,16 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from incident.metrics import prometheus
+from tests.conftest import Service
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = sorted((ROOT / "deploy" / "prometheus").glob("*.yml"))
@@ -98,3 +101,57 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     done = check(_dashboard_exprs())
     assert done.returncode == 0, done.stdout + done.stderr
     assert check(["max by (kind (incident_deadlines_missed_total)"]).returncode != 0  # the check can fail
+
+
+PROMETHEUS = shutil.which("prometheus")
+
+
+@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus missing (apt-get install prometheus)")
+def test_a_real_prometheus_scrapes_the_service_and_every_panel_answers(
+    service: Service, tmp_path: Path
+) -> None:
+    """deploy/prometheus/scrape/prometheus.yml pointed at the running service and scraped by Prometheus
+    itself; every dashboard query and alert expression evaluated by it: valid, the service's series there."""
+    from incident.server import free_port
+
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "scrape" / "prometheus.yml").read_text())
+    token = tmp_path / "token"
+    token.write_text(service.token)
+    job = config["scrape_configs"][0]
+    job["authorization"]["credentials_file"] = str(token)
+    job["static_configs"] = [{"targets": [service.url.removeprefix("http://")]}]
+    job["scrape_interval"] = "1s"
+    config["rule_files"] = [str(path) for path in RULES]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    proc = subprocess.Popen(
+        [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"),
+    )  # fmt: skip
+    api = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                targets = httpx.get(f"{api}/targets", timeout=5).json()["data"]["activeTargets"]
+                if targets and targets[0]["health"] == "up" and _has(api, "incident_build_info"):
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "prometheus.log").read_text()[-2000:]
+            time.sleep(0.5)
+        for expr in _dashboard_exprs() + _alert_exprs():
+            answer = httpx.get(f"{api}/query", params={"query": expr}, timeout=10).json()
+            assert answer["status"] == "success", (expr, answer)
+        for present in ('up{job="incident"} == 1', "incident_build_info", "process_resident_memory_bytes",
+                        "incident_http_responses_total", "incident_open_incidents"):  # fmt: skip
+            assert _has(api, present), present
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _has(api: str, expr: str) -> bool:
+    answer = httpx.get(f"{api}/query", params={"query": expr}, timeout=10).json()
+    return answer["status"] == "success" and bool(answer["data"]["result"])

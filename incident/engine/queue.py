@@ -109,6 +109,42 @@ def claim(
     return taken
 
 
+def claim_one(feedback_id: str, now: datetime | None = None) -> Job | None:
+    """Take this one feedback now unless someone has it (the API does so for an urgent one)."""
+    now = now or utcnow()
+    with session_scope() as s:
+        row = s.execute(
+            select(Feedback.incident_id, Feedback.opened_incident, Feedback.raised_from).where(
+                Feedback.id == feedback_id, Feedback.handled_at.is_(None), Feedback.claimed_by.is_(None)
+            )
+        ).first()
+        if row is None:
+            return None
+        won = s.execute(
+            update(Feedback)
+            .where(Feedback.id == feedback_id, Feedback.handled_at.is_(None), Feedback.claimed_by.is_(None))
+            .values(claimed_by=WORKER_ID, claimed_at=now)
+        ).rowcount
+    return Job(feedback_id, row.incident_id, bool(row.opened_incident or row.raised_from)) if won else None
+
+
+async def handle(job: Job) -> bool:
+    """One ``handle_feedback`` flow run, in this process; False when it failed (the row stays claimed
+    and is tried again after a sweep period, by this process or, once it is gone, by any worker)."""
+    from prefect import tags
+
+    from flows.feedback import handle_feedback
+
+    try:
+        labels = [f"incident:{job.incident_id}"] if job.incident_id else []
+        with tags("feedback", *labels):
+            await handle_feedback(job.feedback_id)
+    except Exception:  # logged with its traceback; the row is tried again (see above)
+        log.exception("feedback %s not handled; it is tried again", job.feedback_id)
+        return False
+    return True
+
+
 class Pump:
     """Keeps ``concurrency`` feedback runs going while the queue has work; idles with a short poll.
 
@@ -157,17 +193,8 @@ class Pump:
                     await asyncio.wait_for(self._wake.wait(), poll)
 
     async def _handle(self, job: Job) -> None:
-        from prefect import tags
-
-        from flows.feedback import handle_feedback
-
         try:
-            labels = [f"incident:{job.incident_id}"] if job.incident_id else []
-            with tags("feedback", *labels):
-                await handle_feedback(job.feedback_id)
-            self.handled += 1
-        except Exception:  # logged; the row stays claimed and is tried again after a sweep period
-            log.exception("feedback %s not handled; it is tried again", job.feedback_id)
+            self.handled += await handle(job)
         finally:
             self.running.discard(job.feedback_id)
             self.routine.discard(job.feedback_id)

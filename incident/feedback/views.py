@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -14,12 +15,34 @@ from incident.feedback.service import FeedbackIn
 router = APIRouter()
 
 
+_URGENT: set[asyncio.Task[bool]] = set()  # kept until done: the loop holds tasks only weakly
+
+
 @router.post("/api/feedback", status_code=202, response_model=FeedbackAccepted, **JSON_ROUTE)
 async def post_feedback(body: FeedbackIn) -> dict[str, Any]:
     """Record, grade and open or join an incident; the flow run follows (see its status)."""
     from incident.feedback import batcher
 
-    return await batcher.accept(body)
+    accepted = await batcher.accept(body)
+    major = accepted["level"] == 1 and (accepted.get("opened") or accepted.get("raised_from"))
+    if major and accepted["flow_run_id"] is None:
+        await _handle_now(accepted["feedback_id"])
+    return accepted
+
+
+async def _handle_now(feedback_id: str) -> None:
+    """A report that opened a level-1 incident or raised one to level 1 (the leadership must be told
+    within a second) gets its ``handle_feedback`` flow run here, at once, instead of waiting for a
+    worker's turn behind a storm's reports (the worker is niced below intake, and busy). Rare by nature
+    (twice per incident at most), so intake pays nothing for it in a storm; the worker takes the row
+    over if this process dies meanwhile."""
+    from incident.engine import queue
+
+    job = await run_in_threadpool(queue.claim_one, feedback_id)
+    if job is not None:
+        task = asyncio.create_task(queue.handle(job))
+        _URGENT.add(task)
+        task.add_done_callback(_URGENT.discard)
 
 
 @router.get("/api/feedback/{feedback_id}", response_model=FeedbackStatus, **JSON_ROUTE)
