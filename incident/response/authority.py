@@ -89,9 +89,13 @@ def check(incident_id: str, step: Step, actor: Actor, body: Any, now: datetime |
             raise Conflict(f"{incident_id} is closed")
         category, level = incident.category, incident.level
         if not actor.person:
-            refusal = None if step.action in SERVICE_MAY else (
-                f"the service token is not a person and may not {step.action}; use a person's token "
-                "(INCIDENT_TOKEN, see `incident people add`)"
+            refusal = (
+                None
+                if step.action in SERVICE_MAY
+                else (
+                    f"the service token is not a person and may not {step.action}; use a person's token "
+                    "(INCIDENT_TOKEN, see `incident people add`)"
+                )
             )
             if refusal is None:
                 return body
@@ -102,9 +106,13 @@ def check(incident_id: str, step: Step, actor: Actor, body: Any, now: datetime |
                 return body.model_copy(update={"by": actor.name, "role": data["role"]})
         else:
             needs = allowed_roles(step, category, level)
-            refusal = None if any(actor.holds(r) for r in needs) else (
-                f"{actor.name} may not {step.action} at level {level} of {category} "
-                f"(needs {', '.join(needs)}; holds {', '.join(actor.roles) or 'no role'})"
+            refusal = (
+                None
+                if any(actor.holds(r) for r in needs)
+                else (
+                    f"{actor.name} may not {step.action} at level {level} of {category} "
+                    f"(needs {', '.join(needs)}; holds {', '.join(actor.roles) or 'no role'})"
+                )
             )
             data = {"roles": list(actor.roles)}
             if refusal is None:

@@ -31,7 +31,10 @@ def _route(step: Step) -> None:
     act.__name__ = f"{step.action}_incident"  # the operationId: generated clients get contact_incident()
     act.__doc__ = step.help
     act.__annotations__ = {
-        "request": Request, "incident_id": str, "body": step.model, "return": dict[str, Any]
+        "request": Request,
+        "incident_id": str,
+        "body": step.model,
+        "return": dict[str, Any],
     }
     path = f"/api/incidents/{{incident_id}}/{step.action}"
     router.post(path, response_model=ACTION_OUT[step.action], **JSON_ROUTE)(act)
