@@ -176,6 +176,12 @@ def test_people_commands_list_and_remove(svc: Service) -> None:
     assert again.returncode == 2 and "already in the directory" in again.stderr
     as_person = svc.cli("people", "add", "Y", "--role", "pr", check=False, token=added["token"])
     assert as_person.returncode == 2 and "only the service token" in as_person.stderr
+    contact_list = svc.home / "contacts.yaml"
+    contact_list.write_text("- {name: 导入 甲, roles: [pr]}\n- {name: 导入 乙, roles: 'legal;pr'}\n")
+    imported = svc.cli_json("people", "import", str(contact_list))["people"]
+    assert [(p["name"], p["roles"]) for p in imported] == [("导入 甲", ["pr"]), ("导入 乙", ["legal", "pr"])]
+    twice = svc.cli("people", "import", str(contact_list), check=False)
+    assert twice.returncode == 2 and "already in the directory" in twice.stderr
     assert svc.cli_json("people", "remove", "赵六")["removed"] is True
     gone = svc.api("GET", "/api/incidents", token=added["token"])
     assert gone.status_code == 401  # removed: the token stops working at once
