@@ -232,6 +232,8 @@ def test_the_proposer_may_not_approve_and_a_leader_can(svc: Service) -> None:
     events = svc.cli_json("audit", inc)["events"]
     assert {"at", "who", "action", "incident_id", "outcome"} <= set(events[0])
     assert ("副总 王", "approve", "ok") in [(e["who"], e["action"], e["outcome"]) for e in events]
+    everything = svc.cli_json("audit")["events"]  # every incident's
+    assert {e["incident_id"] for e in events} <= {e["incident_id"] for e in everything}
 
 
 def test_a_forged_resume_through_prefect_changes_nothing(svc: Service, prefect_api: str) -> None:
@@ -275,7 +277,7 @@ def test_a_notice_to_a_role_reaches_its_peoples_own_url(svc: Service) -> None:
 def test_no_token_in_clear_anywhere_in_the_database(svc: Service) -> None:
     made = [svc.person(f"扫描 {i}", "customer_service") for i in range(2)]
     tokens_seen = [*made, *svc.people.values()]
-    secrets_only = [t.rsplit("_", 1)[1] for t in tokens_seen]
+    secrets_only = [t.rsplit("_", 1)[1] for t in tokens_seen] + [svc.token]  # the service token too
     with sqlite3.connect(svc.home / "incident.db") as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
