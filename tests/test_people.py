@@ -27,6 +27,10 @@ from models import Person, TimelineEvent, session_scope
 from tests.conftest import Inbox, Service, start_service, stop_service
 
 
+def refused_resume(shown: dict[str, Any]) -> bool:
+    return any(e["event"] == "resume_refused" for e in shown["timeline"])
+
+
 def _incident(summary: str = "phone battery swelling", **signals: Any) -> str:
     body = intake.FeedbackIn(
         category="product_quality", summary=summary, customer="张伟", product_model="P30", **signals
@@ -246,7 +250,11 @@ def test_a_forged_resume_through_prefect_changes_nothing(svc: Service, prefect_a
     before = svc.show(inc)
     forged = httpx.post(f"{prefect_api}/flow_runs/{run_id}/resume", json={"run_input": {"by": "Mallory"}})
     assert forged.status_code < 300
-    shown = svc.wait_until(inc, lambda s: s.get("waiting_for") == "contact-retry-1", "suspended again", 60)
+    shown = svc.wait_until(
+        inc,
+        lambda s: s.get("waiting_for") == "contact" and refused_resume(s),
+        "the run waiting again at contact after the refused resume",
+    )
     assert shown["status"] == before["status"] and shown["first_contact_at"] is None
     events = [e["event"] for e in shown["timeline"]]
     assert "contacted" not in events and events.count("resume_refused") == 1

@@ -11,6 +11,10 @@ import httpx
 from tests.conftest import Service
 
 
+def refused_resume(shown: dict[str, Any]) -> bool:
+    return any(e["event"] == "resume_refused" for e in shown["timeline"])
+
+
 def _report(service: Service, region: str) -> dict[str, Any]:
     return service.cli_json(
         "report", "--category", "service_failure", "--summary", "师傅没来",
@@ -59,7 +63,11 @@ def test_a_forged_resume_posted_to_prefect_changes_nothing(service: Service, pre
     before = service.wait_for_point(incident_id, "contact")
     run_id = before["flow_run_id"]
     _prefect(prefect_api, "POST", f"/flow_runs/{run_id}/resume", json={"run_input": {"by": "王芳"}})
-    shown = service.wait_for_point(incident_id, "contact-retry-1")
+    shown = service.wait_until(
+        incident_id,
+        lambda s: s.get("waiting_for") == "contact" and refused_resume(s),
+        "the run waiting again at contact after the refused resume",
+    )
     events = [e["event"] for e in shown["timeline"]]
     assert "contacted" not in events and events.count("resume_refused") == 1
     assert shown["first_contact_at"] is None and shown["status"] == before["status"]
