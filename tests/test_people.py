@@ -297,3 +297,17 @@ def test_no_token_in_clear_anywhere_in_the_database(svc: Service) -> None:
                         assert secret not in text, f"{table}.{column} holds a token"
     kept = svc.home / "api-token"
     assert not kept.exists() or kept.stat().st_mode & 0o077 == 0
+
+
+def test_the_service_token_is_generated_once_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from incident.server import resolve_token, token_file
+
+    monkeypatch.setenv("INCIDENT_HOME", str(tmp_path))
+    monkeypatch.delenv("INCIDENT_API_TOKEN", raising=False)
+    first, generated = resolve_token("127.0.0.1")
+    assert generated and resolve_token("127.0.0.1")[0] == first  # a restart finds the same token
+    assert token_file().read_text().strip() == first and token_file().stat().st_mode & 0o077 == 0
+    monkeypatch.setenv("INCIDENT_API_TOKEN", "set-by-the-operator")
+    assert resolve_token("127.0.0.1") == ("set-by-the-operator", False)
