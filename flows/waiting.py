@@ -1,11 +1,11 @@
 """Waiting for people with Prefect's own human-in-the-loop: ``pause_flow_run`` then ``suspend_flow_run``.
 
 Why suspend: a suspended run holds no process, so hundreds of incidents can wait days for a person; it
-survives a restart of the service; resuming it from another process (our CLI/API, or Prefect's UI
-with the input form) reschedules it, and the worker's runner executes it again from the top, in a new
-process (~2–3 s of Python start-up on this machine). Why a blocking pause first: a person working an
-incident often answers the next step within a minute; for ``INCIDENT_HOT_WAIT_SECONDS`` the run keeps
-its process and an answer moves it on within a second.
+survives a restart of the service; resuming it from another process (our CLI/API; input typed into
+Prefect's Resume form is refused, see ``wait_for``) reschedules it, and the worker's runner executes
+it again from the top, in a new process (~2–3 s of Python start-up on this machine). Why a blocking
+pause first: a person working an incident often answers the next step within a minute; for
+``INCIDENT_HOT_WAIT_SECONDS`` the run keeps its process and an answer moves it on within a second.
 
 Our database is the source of truth for answers: ``wait_for`` first looks there, so an answer typed
 before the flow reached its waiting point is never lost, and replays are cheap.
@@ -31,12 +31,13 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from prefect.input import RunInput
 from prefect.states import Running, Scheduled
+from sqlalchemy.exc import IntegrityError
 
 from incident import settings
-from incident.errors import ActionError
+from incident.incidents import timeline
 from incident.response import service as actions
 from incident.response import steps
-from models import Incident, Solution, session_scope
+from models import FlowMark, Incident, Solution, session_scope, utcnow
 from playbooks.vocabulary import label
 
 log = logging.getLogger(__name__)
@@ -67,10 +68,29 @@ def describe(incident_id: str, key: str) -> str:
             zh_roles, en_roles = ("、".join(label("role", r, "zh") for r in roles), ", ".join(roles))
             lines.append(f"由 / by: {zh_roles} ({en_roles})")
     lines.append(
-        f"Record it with `incident {step.action} {incident_id} …` or the console; an answer given here"
+        f"Record it with `incident {step.action} {incident_id} …` or the console (as yourself); an answer"
     )
-    lines.append("goes through the same checks.")
+    lines.append("typed here is refused and recorded: Prefect cannot say who gave it.")
     return "\n\n".join(lines)
+
+
+def refuse_resume(incident_id: str, pause: str, fields: dict[str, Any]) -> bool:
+    """Record (once per pause) that Prefect resumed the run with input the database does not have.
+
+    Once: the mark and the event are written in one transaction, so a replay that meets the same pause
+    again records nothing twice. Only the input's field names are kept, never its values.
+    """
+    keys = sorted(k for k in fields if not k.startswith("_"))
+    detail = f"resumed through Prefect at {pause} with no recorded answer; nothing was applied"
+    try:
+        with session_scope() as s:
+            s.add(FlowMark(incident_id=incident_id, mark=f"resume-refused:{pause}"[:120], at=utcnow()))
+            s.flush()
+            data = {"key": pause, "fields": keys}
+            timeline.add(s, incident_id, "resume_refused", "prefect", detail, data=data)
+    except IntegrityError:
+        return False
+    return True
 
 
 async def wait_for(incident_id: str, key: str) -> dict[str, Any]:
@@ -78,6 +98,12 @@ async def wait_for(incident_id: str, key: str) -> dict[str, Any]:
 
     First in this process for ``INCIDENT_HOT_WAIT_SECONDS`` (an answer then moves the run on within a
     second), then suspended (no process held, for days if need be).
+
+    Only the database answers. Input that arrives through Prefect (its UI's Resume form, or anyone
+    posting ``run_input`` to its API) without the database having the answer changes nothing on the
+    incident: it is recorded as ``resume_refused`` and the run waits again. Why: an answer must go
+    through authentication and authority (``incident.response.authority``), and Prefect's API knows
+    neither who resumed nor their roles.
     """
     step = steps.at(key)
     form = RunInput.subclass_from_base_model_type(step.model)
@@ -98,13 +124,11 @@ async def wait_for(incident_id: str, key: str) -> dict[str, Any]:
             given = await asuspend_flow_run(wait_for_input=form, key=pause)
         if stored(incident_id, key) is not None:
             continue  # our own delivery of a stored answer: the top of the loop returns it
-        # Input our database does not have (for example from Prefect's UI's Resume form): apply it
-        # through the same checks as the CLI.
+        # Input our database does not have (Prefect's UI's Resume form, or a resume posted straight to
+        # Prefect's API): refused, recorded, and the run waits again (suspended: attempt > 1).
         fields = given.model_dump() if hasattr(given, "model_dump") else dict(given)
-        try:
-            step.act(incident_id, step.model.model_validate(fields))
-        except ActionError as exc:
-            log.warning("input for %s at %s refused: %s", incident_id, pause, exc.message)
+        if refuse_resume(incident_id, pause, fields):
+            log.warning("resume of %s at %s through Prefect refused: no answer", incident_id, pause)
 
 
 def pause_name(key: str, execution: int, attempt: int) -> str:

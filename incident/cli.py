@@ -26,6 +26,8 @@ from incident.errors import SettingsError
 from incident.feedback.cli import app as feedback
 from incident.incidents.cli import app as incidents
 from incident.metrics.cli import app as metrics
+from incident.people.cli import app as people
+from incident.people.cli import commands as people_commands
 from incident.records.cli import app as records
 from incident.response.cli import app as response
 from incident.terminal import JsonOpt, call, emit, out
@@ -36,9 +38,10 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Emergency incident response for after-sales service.",
 )
-for sub in (feedback, incidents, response, records, metrics, engine):
+for sub in (feedback, incidents, response, records, metrics, engine, people_commands):
     app.add_typer(sub)  # no name: its commands are the root's (`incident report`, `incident approve` …)
 app.add_typer(database, name="db")
+app.add_typer(people, name="people")
 
 
 def _version(value: bool) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from incident import settings
-from incident.server import healthy, read_json, service_file
+from incident.server import healthy, read_json, service_file, token_file
 
 
 class ServiceError(Exception):
@@ -68,6 +68,16 @@ def _start() -> dict[str, Any]:
     )
 
 
+def credential(info: dict[str, Any]) -> str:
+    """What the CLI presents: ``INCIDENT_TOKEN`` (a person: actions are recorded as them) when set, else
+    the service token (``INCIDENT_API_TOKEN``, or the one the service made and keeps in the home)."""
+    chosen = settings.get().token or settings.get().api_token or info.get("token")
+    if chosen:
+        return chosen
+    kept = token_file()
+    return kept.read_text().strip() if kept.exists() else ""
+
+
 class Client:
     """One CLI invocation's connection to the service.
 
@@ -80,7 +90,7 @@ class Client:
         self._keys: dict[str, str] = {}
         url = settings.get().url
         info: dict[str, Any] = {"url": url} if url else (_running() or _start())
-        token = settings.get().api_token or info.get("token", "")
+        token = credential(info)
         self.http = httpx.Client(
             base_url=info["url"], headers={"Authorization": f"Bearer {token}"}, timeout=60
         )

@@ -1,6 +1,7 @@
 """``incident demo``: domain.md §3's three worked examples, end to end, through the CLI's own calls.
 
-Every human step goes through the same HTTP API the CLI commands use; the flows run in the service.
+Every human step goes through the same HTTP API the CLI commands use, each with the token of the demo
+person who does it (added to the directory first); the flows run in the service.
 The level-1 example includes a rejected proposal, the level-2 one a survey below target.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from incident.records.postmortem import default_path
 
@@ -29,17 +31,17 @@ EXAMPLES: list[dict[str, Any]] = [
         },
         "steps": [
             ("contact", {"by": "王芳", "note": "apologised, promised a spare phone today"}),
-            ("measure", {"kind": "spare_product", "by": "物流 李强"}),
+            ("measure", {"kind": "spare_product", "by": "值班经理 吴", "note": "物流 李强 sends it"}),
             (
                 "cause",
                 {
                     "root": "电芯供应商隔膜缺陷 / separator defect at the cell supplier",
                     "direct": "批次 B2026-11 电池过热鼓包 / batch B2026-11 cells overheat",
                     "stage": "production",
-                    "by": "技术支持组",
+                    "by": "技术支持 刘工",
                 },
             ),
-            ("propose", {"solution": "repair", "by": "技术支持组"}),
+            ("propose", {"solution": "repair", "by": "技术支持 刘工"}),
             (
                 "approve",
                 {
@@ -49,10 +51,13 @@ EXAMPLES: list[dict[str, Any]] = [
                     "reason": "repair does not remove the risk; recall the batch",
                 },
             ),
-            ("propose", {"solution": "recall", "by": "技术支持组", "legal_reviewed": True}),
+            ("propose", {"solution": "recall", "by": "技术支持 刘工", "legal_reviewed": True}),
             ("approve", {"by": "总经理 陈总", "role": "leadership"}),
-            ("confirm", {"result": "satisfied"}),
-            ("survey", {"speed": 5, "result": 5, "attitude": 4, "suggestion": "faster first call"}),
+            ("confirm", {"result": "satisfied", "by": "王芳"}),
+            (
+                "survey",
+                {"speed": 5, "result": 5, "attitude": 4, "suggestion": "faster first call", "by": "王芳"},
+            ),
         ],
     },
     {
@@ -69,20 +74,30 @@ EXAMPLES: list[dict[str, Any]] = [
         },
         "steps": [
             ("contact", {"by": "客服 赵敏"}),
-            ("measure", {"kind": "coupon", "note": "50-yuan coupon"}),
+            ("measure", {"kind": "coupon", "note": "50-yuan coupon", "by": "值班经理 吴"}),
             (
                 "cause",
                 {
                     "root": "dispatch system did not notify delays",
                     "direct": "warehouse backlog",
                     "stage": "service",
+                    "by": "质量管控 钱工",
                 },
             ),
-            ("propose", {"solution": "compensate", "note": "+6 months warranty"}),
+            ("propose", {"solution": "compensate", "note": "+6 months warranty", "by": "质量管控 钱工"}),
             ("approve", {"by": "部门负责人 周", "role": "dept_head"}),
-            ("confirm", {"result": "satisfied"}),
-            ("survey", {"speed": 2, "result": 3, "attitude": 3, "suggestion": "tell us before it is late"}),
-            ("survey", {"speed": 4, "result": 5, "attitude": 5}),
+            ("confirm", {"result": "satisfied", "by": "客服 赵敏"}),
+            (
+                "survey",
+                {
+                    "speed": 2,
+                    "result": 3,
+                    "attitude": 3,
+                    "suggestion": "tell us before it is late",
+                    "by": "客服 赵敏",
+                },
+            ),
+            ("survey", {"speed": 4, "result": 5, "attitude": 5, "by": "客服 赵敏"}),
         ],
     },
     {
@@ -98,19 +113,47 @@ EXAMPLES: list[dict[str, Any]] = [
         },
         "steps": [
             ("contact", {"by": "客服 孙丽"}),
-            ("measure", {"kind": "alternative", "note": "pick up at the nearby store"}),
+            ("measure", {"kind": "alternative", "note": "pick up at the nearby store", "by": "值班经理 吴"}),
             (
                 "cause",
-                {"root": "rainstorm closed the roads", "direct": "courier stopped", "stage": "external"},
+                {
+                    "root": "rainstorm closed the roads",
+                    "direct": "courier stopped",
+                    "stage": "external",
+                    "by": "物流 李强",
+                },
             ),
-            ("propose", {"solution": "reroute_logistics"}),
+            ("propose", {"solution": "reroute_logistics", "by": "物流 李强"}),
             ("approve", {"by": "部门负责人 周", "role": "dept_head"}),
-            ("confirm", {"result": "neutral"}),
-            ("survey", {"speed": 4, "result": 4, "attitude": 5}),
+            ("confirm", {"result": "neutral", "by": "客服 孙丽"}),
+            ("survey", {"speed": 4, "result": 4, "attitude": 5, "by": "客服 孙丽"}),
         ],
     },
 ]
 ROUTES = {"contact", "measure", "cause", "propose", "approve", "confirm", "survey"}
+# The demo's people (incident people add): every step is recorded with its person's own token, as when
+# people type the commands with INCIDENT_TOKEN set; ``by`` in the steps names whose token is used.
+PEOPLE: dict[str, list[str]] = {
+    "王芳": ["customer_service"],
+    "客服 赵敏": ["customer_service"],
+    "客服 孙丽": ["customer_service"],
+    "值班经理 吴": ["duty_manager"],
+    "技术支持 刘工": ["technical_support"],
+    "质量管控 钱工": ["quality_control"],
+    "物流 李强": ["logistics"],
+    "总经理 陈总": ["leadership"],
+    "部门负责人 周": ["dept_head"],
+}
+
+
+def demo_people(call: Call) -> dict[str, str]:
+    """Add the demo's people (again, with fresh tokens, when an earlier demo added them): name → token."""
+    listed = {p["name"] for p in call(False, "GET", "/api/people")["people"]}
+    for name in PEOPLE:
+        if name in listed:
+            call(False, "DELETE", f"/api/people/{quote(name, safe='')}")
+    body = {"people": [{"name": name, "roles": roles} for name, roles in PEOPLE.items()]}
+    return {p["name"]: p["token"] for p in call(False, "POST", "/api/people/import", json=body)["people"]}
 
 
 def wait_closed(call: Call, incident_id: str, timeout: float = 180) -> dict[str, Any]:
@@ -123,12 +166,15 @@ def wait_closed(call: Call, incident_id: str, timeout: float = 180) -> dict[str,
 
 
 def run_demo(call: Call) -> dict[str, Any]:
+    tokens = demo_people(call)
     opened = []
     for example in EXAMPLES:
         reported = call(False, "POST", "/api/feedback", json=example["report"])
         for action, body in example["steps"]:
             assert action in ROUTES
-            call(False, "POST", f"/api/incidents/{reported['incident_id']}/{action}", json=body)
+            as_person = {"Authorization": f"Bearer {tokens[body['by']]}"}
+            path = f"/api/incidents/{reported['incident_id']}/{action}"
+            call(False, "POST", path, json=body, headers=as_person)
         opened.append(reported)
     results = []
     for reported in opened:

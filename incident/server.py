@@ -183,14 +183,37 @@ def _loop_factory() -> Any:
     return uvloop.new_event_loop
 
 
+TOKEN_FILE = "api-token"
+
+
+def token_file() -> Path:
+    return settings.home() / TOKEN_FILE
+
+
 def resolve_token(host: str) -> tuple[str, bool]:
-    """The API token, and whether it was generated here (then only service.json holds it)."""
+    """The service token, and whether it was made here (then ``service.json`` carries it too).
+
+    Stable across restarts: without ``INCIDENT_API_TOKEN`` it is generated once and kept in
+    ``INCIDENT_HOME/api-token`` (mode 0600, created exclusively so two starters agree), so scripts and
+    the console's login keep working after a restart.
+    """
     token = settings.get().api_token
     if token:
         return token, False
     if not is_loopback(host):
         raise ServeError("INCIDENT_API_TOKEN is required when serving on a non-loopback address")
-    return secrets.token_urlsafe(24), True
+    path = token_file()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        kept = path.read_text().strip()
+        if kept:
+            return kept, True
+        path.unlink(missing_ok=True)
+        return resolve_token(host)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(24))
+    return path.read_text().strip(), True
 
 
 def _lock() -> TextIO:

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     notify_backoff: float = Field(0.2, ge=0)  # seconds before the second attempt, doubling
     notify_timeout: float = Field(10.0, ge=0.5)  # the most one attempt may take
     # who people are and how they read
-    api_token: str | None = None
+    api_token: str | None = None  # the service token; unset: generated once, kept in the home (server.py)
+    token: str | None = None  # INCIDENT_TOKEN: the CLI's credential, a person's token (incident/people)
     lang: Literal["zh", "en"] = "zh"  # zh-CN, zh_CN.UTF-8, en-US … are read as zh / en
     tz: str | None = None  # IANA zone for what people read; None: UTC
     public_url: str | None = None  # the console's address in notices

@@ -9,6 +9,7 @@ from models.idempotency import IdempotencyKey
 from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
 from models.notification import Delivery
+from models.people import Person
 from models.record import Record
 from models.response import CauseAnalysis, Confirmation, Contact, Measure, Solution, Survey
 
@@ -26,6 +27,7 @@ __all__ = [
     "IdempotencyKey",
     "Incident",
     "Measure",
+    "Person",
     "Record",
     "Solution",
     "Survey",

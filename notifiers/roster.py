@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
-from apprise import AppriseConfig
+from apprise import Apprise, AppriseConfig
 
 from incident import settings
 from notifiers import applog
@@ -132,6 +132,48 @@ def current() -> Roster:
     if path is None:
         return Roster(source=None, note="INCIDENT_NOTIFY_CONFIG is not set")
     return load(path)
+
+
+def _person_channel(name: str, url: str, roles: frozenset[str]) -> Channel | None:
+    with applog.capture() as problems:
+        server = Apprise.instantiate(url)
+    if server is None or problems:
+        log.warning("person %s: apprise cannot use a notify URL (%s); skipped", name, "; ".join(problems))
+        return None
+    return Channel(url=server.url(privacy=False), redacted=redact(server.url(privacy=True)), roles=roles)
+
+
+def with_people(base: Roster) -> Roster:
+    """The roster plus the directory's people: each person's URLs serve the roles they hold.
+
+    Read per notice (one small query), so a person added or removed is told, or not, from the next
+    notice on. A URL both in the roster and a person's serves the union of their roles (told once).
+    A person's URL apprise cannot use is skipped with a warning: one person's typo must not silence
+    everyone else's channels.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from models import Person, session_scope
+
+    try:
+        with session_scope() as s:
+            people = [(p.name, list(p.notify or []), frozenset(p.roles or [])) for p in s.query(Person)]
+    except SQLAlchemyError as exc:  # the roster's own channels are still told
+        log.error("the directory of people cannot be read; only the roster is told: %s", exc)
+        return base
+    merged: dict[str, Channel] = {channel.url: channel for channel in base.channels}
+    for name, urls, roles in people:
+        for url in urls:
+            channel = _person_channel(name, url, roles & set(known_roles()))
+            if channel is None or not channel.roles:
+                continue
+            known = merged.get(channel.url)
+            if known is not None:
+                channel = Channel(url=known.url, redacted=known.redacted, roles=known.roles | channel.roles)
+            merged[channel.url] = channel
+    if len(merged) == len(base.channels) and not people:
+        return base
+    return Roster(source=base.source, channels=tuple(merged.values()), note=base.note if not merged else None)
 
 
 def check() -> Roster:

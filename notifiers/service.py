@@ -8,6 +8,7 @@ Why these rules:
 - One URL tagged with several of the targeted roles receives the notice once; it is logged once
   per role (same status, attempts and error on each row), so "who was told" stays per role.
 - A role with no URL (or no config at all) gets one ``no_recipient`` row with url ``-``.
+- A role's people (the directory, ``models.Person``) are told on their own URLs besides the roster's.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ async def notify(
         ctx["incident_id"] = incident_id
     notice = render(kind, ctx, lang)
     try:
-        roster = roster_mod.current()
+        roster = roster_mod.with_people(roster_mod.current())
     except roster_mod.RosterError as exc:
         log.error("notice %s for %s not sent: %s", kind, incident_id, exc)
         results = [DeliveryResult(role, NO_URL, "failed", 0, str(exc)) for role in wanted]

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -72,19 +73,61 @@ class Inbox:
         return [m for m in self.collect() if incident_id in (m.get("title", "") + m.get("message", ""))]
 
 
+# The steps only a person may record (incident/response/authority.py): the harness acts as one.
+PERSON_STEPS = {"approve", "confirm", "survey"}
+DEFAULT_ACTOR = {"approve": "approver", "confirm": "customer", "survey": "customer_service"}
+DEFAULT_ROLE = {"confirm": "customer_service", "survey": "customer_service"}
+
+
+def _option(args: tuple[str, ...], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args[:-1] else None
+
+
 @dataclass
 class Service:
     home: Path
     url: str
-    token: str
+    token: str  # the service token
     env: dict[str, str]
     inbox: Inbox
     proc: subprocess.Popen[bytes]
+    people: dict[str, str] = field(default_factory=dict)  # name → personal token, of people made here
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def person(self, name: str, *roles: str, notify: tuple[str, ...] = ()) -> str:
+        """A person of the directory with these roles (made through the API once): their token."""
+        if name not in self.people:
+            body = {"name": name, "roles": list(roles), "notify": list(notify)}
+            made = self.api("POST", "/api/people", json=body, token=self.token)
+            if made.status_code == 409:  # made by an earlier service on this home: a fresh token
+                quoted = quote(name, safe="")
+                assert self.api("DELETE", f"/api/people/{quoted}", token=self.token).status_code == 200
+                made = self.api("POST", "/api/people", json=body, token=self.token)
+            assert made.status_code == 201, made.text
+            self.people[name] = made.json()["token"]
+        return self.people[name]
+
+    def acting(self, action: str, by: str | None, role: str | None) -> str | None:
+        """The token to record a human step with: the steps only people may record (approve, confirm,
+        survey) are recorded as the person named by ``by`` (made on first use, with ``role`` or the
+        step's role); the others with the service token, as scripts do."""
+        if action not in PERSON_STEPS:
+            return None
+        name = by or DEFAULT_ACTOR[action]
+        wanted = role if role in ROLES else DEFAULT_ROLE.get(action, "leadership")
+        return self.person(name, wanted)
+
+    def cli(
+        self, *args: str, check: bool = True, token: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``incident …`` as a user types it; ``token`` (else see ``acting``) becomes INCIDENT_TOKEN."""
+        env = dict(self.env)
+        if token is None and args:
+            token = self.acting(args[0], _option(args, "--by"), _option(args, "--role"))
+        if token is not None and token != self.token:
+            env["INCIDENT_TOKEN"] = token
         result = subprocess.run(
             [sys.executable, "-m", "incident.cli", *args],
-            env=self.env,
+            env=env,
             capture_output=True,
             text=True,
             timeout=120,
@@ -93,11 +136,17 @@ class Service:
             raise AssertionError(f"incident {' '.join(args)} exited {result.returncode}: {result.stderr}")
         return result
 
-    def cli_json(self, *args: str) -> dict[str, Any]:
-        return json.loads(self.cli(*args, "--json").stdout)
+    def cli_json(self, *args: str, token: str | None = None) -> dict[str, Any]:
+        return json.loads(self.cli(*args, "--json", token=token).stdout)
 
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+    def api(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+        """One HTTP request with ``token`` (else a person for the steps only people record, see
+        ``acting``, else the service token)."""
+        action = path.rsplit("/", 1)[-1]
+        if token is None and method.upper() == "POST" and path.startswith("/api/incidents/"):
+            body = kwargs.get("json") or {}
+            token = self.acting(action, body.get("by"), body.get("role"))
+        headers = {"Authorization": f"Bearer {token or self.token}", **kwargs.pop("headers", {})}
         return httpx.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
 
     def show(self, incident_id: str) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def test_the_same_approval_twice_at_once_resumes_the_flow_once(service: Service)
     body = {"by": "陈总", "role": "leadership"}
 
     async def both() -> list[httpx.Response]:
-        headers = {"Authorization": f"Bearer {service.token}"}
+        headers = {"Authorization": f"Bearer {service.person('陈总', 'leadership')}"}
         async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=30) as client:
             return list(
                 await asyncio.gather(

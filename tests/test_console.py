@@ -22,11 +22,12 @@ from tests.conftest import Service
 HOSTILE = "{{ 7*7 }} <script>alert(1)</script> 请回电 13812345678"
 
 
-def browser(service: Service, login: bool = True) -> httpx.Client:
-    """A cookie-keeping client, logged in through the form like a person would."""
+def browser(service: Service, login: bool = True, token: str | None = None) -> httpx.Client:
+    """A cookie-keeping client, logged in through the form like a person would (``token``: a person's;
+    else the service token)."""
     client = httpx.Client(base_url=service.url, follow_redirects=False, timeout=30)
     if login:
-        response = client.post("/login", data={"token": service.token, "next": "/"})
+        response = client.post("/login", data={"token": token or service.token, "next": "/"})
         assert response.status_code == 303, response.text
     return client
 
@@ -184,8 +185,9 @@ def test_form_actions_record_who_did_it_and_redirect_with_a_flash(
 
 
 def test_approval_with_a_wrong_role_is_refused_then_the_right_role_resumes_the_run(
-    service: Service, client: httpx.Client
+    service: Service,
 ) -> None:
+    """Logged in as a department head: a role they do not hold is refused and recorded, theirs approves."""
     inc = report(
         service, "--category", "service_failure", "--summary", "technician missed", "--customers", "20"
     )
@@ -198,6 +200,14 @@ def test_approval_with_a_wrong_role_is_refused_then_the_right_role_resumes_the_r
         service.wait_for_point(inc, point)
         service.cli_json(command[0], inc, *command[1:])
     service.wait_for_point(inc, "approval-1")
+    client = browser(service, token=service.person("刘部长", "dept_head"))
+    try:
+        _approve_in_the_console(service, client, inc)
+    finally:
+        client.close()
+
+
+def _approve_in_the_console(service: Service, client: httpx.Client, inc: str) -> None:
     page = client.get(f"/incidents/{inc}")
     assert '<details class="action" id="form-approve" open>' in page.text
     token = csrf(page.text)
@@ -207,10 +217,12 @@ def test_approval_with_a_wrong_role_is_refused_then_the_right_role_resumes_the_r
         data={"by": "周", "role": "leadership", "decision": "approve", "csrf": token},
     )
     assert refused.status_code == 403
-    assert "role &#39;leadership&#39; may not approve a level-2 solution (needs dept_head)" in refused.text
+    assert (
+        "刘部长 does not hold role &#39;leadership&#39; (a level-2 solution needs dept_head)" in refused.text
+    )
     assert 'data-event="approval_refused"' in refused.text
     refusal = [e for e in events(service, inc) if e["event"] == "approval_refused"]
-    assert [e["by"] for e in refusal] == ["周"]
+    assert [e["by"] for e in refusal] == ["刘部长"]  # who is logged in, whatever the form said
     assert service.show(inc)["solutions"][0]["status"] == "pending"
 
     approved = client.post(

@@ -220,7 +220,7 @@ def test_console_in_chromium(driver: Any, console_service: Service, tmp_path: Pa
     driver.find_element(By.NAME, "token").send_keys("not-the-token")
     follow(driver, driver.find_element(By.CSS_SELECTOR, "#login-form button"))
     assert text(driver, "#login-error") == "Wrong token."
-    driver.find_element(By.NAME, "token").send_keys(service.token)
+    driver.find_element(By.NAME, "token").send_keys(service.person("陈总", "leadership"))  # a person's
     follow(driver, driver.find_element(By.CSS_SELECTOR, "#login-form button"))
     assert driver.current_url == service.url + "/"
     assert driver.execute_script("return document.cookie") == ""  # HttpOnly: scripts never see the token
@@ -259,12 +259,14 @@ def test_console_in_chromium(driver: Any, console_service: Service, tmp_path: Pa
         service.cli_json(command[0], inc, *command[1:])
     reload_until(driver, lambda: "approval-1" in text(driver, "#waiting"), "the approval waiting point")
 
-    # A wrong role is refused (403 page) and recorded; the right role resumes the Prefect run.
+    # A role the person does not hold is refused (403 page) and recorded as them; theirs resumes the run.
     fill(driver, "approve", by="周经理", role="dept_head")
     submit(driver, "approve", "#approve-button")
-    assert "may not approve a level-1 solution (needs leadership)" in text(driver, "#error")
+    assert "陈总 does not hold role 'dept_head' (a level-1 solution needs leadership)" in text(
+        driver, "#error"
+    )
     refused = driver.find_elements(By.CSS_SELECTOR, '#timeline tr[data-event="approval_refused"]')
-    assert [r.find_elements(By.TAG_NAME, "td")[2].text for r in refused] == ["周经理"]
+    assert [r.find_elements(By.TAG_NAME, "td")[2].text for r in refused] == ["陈总"]
     assert service.show(inc)["waiting_for"] == "approval-1"
 
     fill(driver, "approve", by="陈总", role="leadership")
@@ -274,7 +276,11 @@ def test_console_in_chromium(driver: Any, console_service: Service, tmp_path: Pa
     reload_until(driver, lambda: "confirmation-1" in text(driver, "#waiting"), "the confirmation point")
     assert service.show(inc)["waiting_for"] == "confirmation-1"
 
-    # Finish it in the browser: the customer's confirmation, then the survey.
+    # Finish it in the browser as the customer service agent: the confirmation, then the survey.
+    driver.delete_all_cookies()
+    driver.get(f"{service.url}/login?next=/incidents/{inc}")
+    driver.find_element(By.NAME, "token").send_keys(service.person("王芳", "customer_service"))
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "#login-form button"))
     fill(driver, "confirm", by="王芳", result="satisfied")
     submit(driver, "confirm")
     reload_until(driver, lambda: "survey-1" in text(driver, "#waiting"), "the survey point")

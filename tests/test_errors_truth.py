@@ -126,6 +126,7 @@ def test_approvals_by_188_to_200_character_names_are_200_over_http(any_db: str) 
     """Where PostgreSQL answered 503 every time: the real API app and its own routes."""
     from incident.api.app import create_app
     from incident.feedback import service as intake
+    from incident.people import service as people
     from incident.response import service as actions
 
     inc = intake.record(_longest_feedback()).incident_id
@@ -143,7 +144,9 @@ def test_approvals_by_188_to_200_character_names_are_200_over_http(any_db: str) 
             )
             assert proposed.status_code == 200, proposed.text
             body = {"by": "驳" * length, "role": role, "reject": length < 200, "reason": "too costly"}
-            decided = client.post(f"/api/incidents/{inc}/approve", json=body, headers=auth)
+            person = people.add(people.PersonIn(name="驳" * length, roles=[role]))["token"]  # who decides
+            as_person = {"Authorization": f"Bearer {person}"}
+            decided = client.post(f"/api/incidents/{inc}/approve", json=body, headers=as_person)
             assert decided.status_code == 200, (length, decided.text)
 
 

@@ -63,8 +63,10 @@ def _report(service: Service, batch: str) -> str:
 
 
 def _at_once(service: Service, path: str, body: dict[str, Any], key: str | None) -> list[httpx.Response]:
-    """N identical POSTs released together, each on its own connection (threads)."""
-    headers = {"Authorization": f"Bearer {service.token}"}
+    """N identical POSTs released together, each on its own connection (threads); the steps only people
+    record are sent with that person's token (``Service.acting``)."""
+    token = service.acting(path.rsplit("/", 1)[-1], body.get("by"), body.get("role")) or service.token
+    headers = {"Authorization": f"Bearer {token}"}
     if key is not None:
         headers["Idempotency-Key"] = key
     clients = [httpx.Client(base_url=service.url, headers=headers, timeout=60) for _ in range(N)]

@@ -71,6 +71,12 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
         ("/api/incidents/{incident_id}/notifications", "get", "200"): "NotificationsOut",
         ("/api/incidents/{incident_id}/records", "get", "200"): "RecordsOut",
         ("/api/metrics", "get", "200"): "MetricsOut",
+        ("/api/people", "get", "200"): "PeopleOut",
+        ("/api/people", "post", "201"): "PersonAdded",
+        ("/api/people/import", "post", "201"): "PeopleAdded",
+        ("/api/people/{name}", "delete", "200"): "PersonRemoved",
+        ("/api/audit", "get", "200"): "AuditOut",
+        ("/api/audit/{incident_id}", "get", "200"): "AuditOut",
     }
     for (path, method, status), model in expected.items():
         schema = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]

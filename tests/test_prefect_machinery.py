@@ -11,6 +11,10 @@ import httpx
 from tests.conftest import Service
 
 
+def refused_resume(shown: dict[str, Any]) -> bool:
+    return any(e["event"] == "resume_refused" for e in shown["timeline"])
+
+
 def _report(service: Service, region: str) -> dict[str, Any]:
     return service.cli_json(
         "report", "--category", "service_failure", "--summary", "师傅没来",
@@ -52,13 +56,24 @@ def test_deployment_ready_and_the_resume_form_says_what_it_waits_for(
     assert "First contact with the customer" in description and "由 / by: 客服组" in description
 
 
-def test_resume_from_prefect_with_input_takes_the_same_path(service: Service, prefect_api: str) -> None:
+def test_a_forged_resume_posted_to_prefect_changes_nothing(service: Service, prefect_api: str) -> None:
+    """Prefect's API knows neither who resumed nor their roles: input our database lacks is refused,
+    recorded (``resume_refused``) and the run suspends again; the real answer still moves it on."""
     incident_id = _report(service, "UI-2")["incident_id"]
-    run_id = service.wait_for_point(incident_id, "contact")["flow_run_id"]
+    before = service.wait_for_point(incident_id, "contact")
+    run_id = before["flow_run_id"]
     _prefect(prefect_api, "POST", f"/flow_runs/{run_id}/resume", json={"run_input": {"by": "王芳"}})
-    shown = service.wait_for_point(incident_id, "measure")
-    contacted = [e for e in shown["timeline"] if e["event"] == "contacted"]
-    assert [e["by"] for e in contacted] == ["王芳"]
+    shown = service.wait_until(
+        incident_id,
+        lambda s: s.get("waiting_for") == "contact" and refused_resume(s),
+        "the run waiting again at contact after the refused resume",
+    )
+    events = [e["event"] for e in shown["timeline"]]
+    assert "contacted" not in events and events.count("resume_refused") == 1
+    assert shown["first_contact_at"] is None and shown["status"] == before["status"]
+    service.cli_json("contact", incident_id, "--by", "王芳")
+    moved = service.wait_for_point(incident_id, "measure")
+    assert [e["by"] for e in moved["timeline"] if e["event"] == "contacted"] == ["王芳"]
 
 
 def test_cancel_in_prefect_is_on_the_timeline_and_closes_the_incident(

@@ -1,12 +1,13 @@
 """The HTTP API served by ``incident serve`` (interface.md): the CLI, scripts and the console use it.
 
-Every route but ``/healthz`` needs the bearer token. Bodies are the same pydantic models the CLI
-validates with; bad input is a 4xx with a one-line ``error`` and stores nothing.
+Every route but ``/healthz`` needs a bearer token: the service token (``INCIDENT_API_TOKEN``) or a
+person's own (``incident people add``); ``request.state.actor`` then says who acts.
+Bodies are the same pydantic models the CLI validates with; bad input is a 4xx with a one-line
+``error`` and stores nothing.
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
@@ -16,11 +17,12 @@ from incident import settings
 from incident.api import errors as http_errors
 from incident.api import idempotency, requestlog
 from incident.api.bodylimit import BodyLimit
-from incident.api.credentials import bearer
+from incident.api.credentials import bearer, identify
 from incident.api.errors import validation_message
 from incident.feedback import views as feedback
 from incident.incidents import views as incidents
 from incident.metrics import views as metrics
+from incident.people import views as people
 from incident.records import views as records
 from incident.response import views as response
 
@@ -45,8 +47,10 @@ def create_app(token: str) -> FastAPI:
     ) -> None:
         # async: FastAPI runs a sync dependency in a worker thread, a thread hop on every request
         given = bearer(request.headers.get(TOKEN_HEADER)) or request.cookies.get("incident_token", "")
-        if not secrets.compare_digest(given.encode(), token.encode()):
+        actor = await identify(given, token)
+        if actor is None:
             raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+        request.state.actor = actor  # who acts: the routes record it (incident/response/authority.py)
 
     app.add_middleware(idempotency.Idempotency, token=token)  # inside BodyLimit: reads bodies already bounded
     app.add_middleware(BodyLimit, limit=settings.get().max_body_bytes)  # before anything reads a body
@@ -58,7 +62,7 @@ def create_app(token: str) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    for domain in (feedback, incidents, response, records, metrics):  # each folder's views.py
+    for domain in (feedback, incidents, response, records, metrics, people):  # each folder's views.py
         app.include_router(domain.router, dependencies=[Depends(authorised)])
     idempotency.document(app)  # the Idempotency-Key header in /openapi.json
     return app

@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import re
-import secrets
 import time
 from datetime import timedelta
 from typing import Any
@@ -38,7 +37,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from incident import settings
-from incident.api.credentials import presented
+from incident.api.credentials import identify, presented
 from models import IdempotencyKey, session_scope, utcnow
 from models.idempotency import KEY_LENGTH
 
@@ -154,8 +153,8 @@ class Idempotency:
             return
         headers = dict(scope["headers"])
         given = headers.get(b"idempotency-key")
-        authorised = secrets.compare_digest(presented(headers).encode(), self.token.encode())
-        if not authorised or (given is None and path == FEEDBACK):
+        actor = await identify(presented(headers), self.token)
+        if actor is None or (given is None and path == FEEDBACK):
             await self.app(scope, receive, send)  # the API answers 401, or acts as ever
             return
         body, more = b"", True
@@ -165,7 +164,9 @@ class Idempotency:
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
-        digest = request_hash(path, body)
+        # A person's keys and duplicates are theirs: one person's key never replays another's answer.
+        mine = b"" if not actor.person else b"\x00" + actor.name.encode()
+        digest = request_hash(path, body + mine)
         if given is None:
             key, expires = f"auto:{digest}", True
         else:
@@ -174,6 +175,9 @@ class Idempotency:
                 await _error(send, 422, f"Idempotency-Key must be 1 to {KEY_LENGTH} characters")
                 return
             key, expires = f"key:{text}", False
+            if actor.person:
+                mixed = hashlib.sha256(mine + b"\x00" + text.encode()).hexdigest()
+                key = f"key:p:{mixed}"
         await self._once(scope, body, send, key, path, digest, expires)
 
     async def _once(

@@ -259,5 +259,43 @@ def content(text: tuple[str, ...] = (), binary: tuple[str, ...] = ()) -> dict[in
     return {200: {"description": "the document", "content": media}}
 
 
+class PersonOut(Out):
+    name: str
+    roles: list[str]
+
+
+class PeopleOut(Out):
+    """``GET /api/people``: names and roles only (no contact details, never a token)."""
+
+    people: list[PersonOut]
+
+
+class PersonAdded(PersonOut):
+    """The person added, with their token: shown this once, stored only hashed."""
+
+    token: str
+
+
+class PeopleAdded(Out):
+    people: list[PersonAdded]
+
+
+class PersonRemoved(Out):
+    name: str
+    removed: bool
+
+
+class AuditEvent(Out):
+    at: str
+    who: str
+    action: str
+    incident_id: str | None = None
+    outcome: Literal["ok", "refused"]
+
+
+class AuditOut(Out):
+    events: list[AuditEvent]
+
+
 # What every JSON route declares: unset fields left out, and the error answers it can give.
 JSON_ROUTE: dict[str, Any] = {"response_model_exclude_unset": True, "responses": errors()}

@@ -24,7 +24,7 @@ async def login(request: Request) -> Response:
     form = await auth.read_form(request)
     target = auth.safe_next(form.get("next"))
     token = form.get("token", "").strip()
-    if not token or not auth.token_matches(token, request):
+    if not token or await auth.who(request, token) is None:
         error = "Wrong token." if token else "Enter the API token."
         return page(request, "login.html.j2", status=401, next=target, error=error)
     response = RedirectResponse(target, status_code=303)

@@ -1,4 +1,5 @@
-"""Console login: the API token, typed once, kept in the HttpOnly ``incident_token`` cookie.
+"""Console login: a person's token (or the service token), typed once, kept in the HttpOnly
+``incident_token`` cookie. Actions from the console are recorded as that person, as from the CLI.
 
 Why the same token and cookie as the API (incident/api.py accepts it): one secret to hand out and to
 rotate. The cookie is HttpOnly (page scripts never see it) and SameSite=Lax (other sites cannot post
@@ -15,7 +16,9 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import Request
 
-from incident.api.credentials import bearer
+from incident.api.credentials import bearer, identify
+from incident.people import service as people
+from incident.people.service import Actor
 
 COOKIE = "incident_token"
 COOKIE_MAX_AGE = 12 * 3600  # one shift
@@ -38,23 +41,38 @@ def given_token(request: Request) -> str:
 
 
 def token_matches(given: str, request: Request) -> bool:
-    return secrets.compare_digest(given.encode(), server_token(request).encode())
+    """The service token, or a person's token this process has verified lately (``people.cached``)."""
+    if secrets.compare_digest(given.encode(), server_token(request).encode()):
+        return True
+    return bool(given) and people.cached(given) is not None
+
+
+async def who(request: Request, given: str | None = None) -> Actor | None:
+    """Who the request's (or ``given``) token is: verified once, then answered from the cache."""
+    actor = await identify(given_token(request) if given is None else given, server_token(request))
+    if given is None:
+        request.state.actor = actor
+    return actor
 
 
 def logged_in(request: Request) -> bool:
+    if getattr(request.state, "actor", None) is not None:
+        return True
     return token_matches(given_token(request), request)
 
 
 async def require_login(request: Request) -> None:
     """FastAPI dependency of every console page and form (async: no worker-thread hop per request)."""
-    if not logged_in(request):
+    if await who(request) is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
 
 
 def csrf_token(request: Request) -> str:
     """A value only someone holding the token can compute; every console form posts it back."""
-    return hmac.new(server_token(request).encode(), b"incident-console-csrf", hashlib.sha256).hexdigest()
+    mine = hashlib.sha256(given_token(request).encode()).hexdigest().encode()  # per credential
+    key = server_token(request).encode()
+    return hmac.new(key, b"incident-console-csrf:" + mine, hashlib.sha256).hexdigest()
 
 
 def csrf_ok(request: Request, form: dict[str, str]) -> bool:

@@ -25,6 +25,7 @@ from incident.console.render import LANG, page, secure, set_flash
 from incident.errors import ActionError, NotFound
 from incident.incidents import service as views
 from incident.records.documents import RECORD_KINDS, available, build_dossier, i18n, title
+from incident.response.authority import perform
 from incident.response.steps import BY_ACTION
 from models import session_scope
 from playbooks import vocabulary
@@ -137,7 +138,8 @@ async def act(request: Request, incident_id: str, name: str) -> Response:
         )
     step = BY_ACTION[name]
     try:
-        result = await run_in_threadpool(step.act, incident_id, body)
+        actor = getattr(request.state, "actor", None)
+        result = await run_in_threadpool(perform, step, incident_id, body, actor)
     except ActionError as exc:
         return await incident_page(request, incident_id, status=exc.status, error=exc.message, form=name)
     delivery = await try_deliver(incident_id)

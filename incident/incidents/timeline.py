@@ -21,6 +21,8 @@ EVENTS = (
     "solution_approved",
     "solution_rejected",
     "approval_refused",
+    "action_refused",
+    "resume_refused",
     "confirmed",
     "survey_recorded",
     "follow_up_round",

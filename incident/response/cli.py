@@ -79,8 +79,10 @@ def propose(
 @app.command()
 def approve(
     incident_id: str,
-    by: Annotated[str, typer.Option(help="approver's name")],
-    role: Annotated[str, typer.Option(help="approver's role: leadership (L1) or dept_head (L2/L3)")],
+    by: Annotated[str | None, typer.Option(help="approver's name (INCIDENT_TOKEN: the person's)")] = None,
+    role: Annotated[
+        str | None, typer.Option(help="leadership (L1) or dept_head (L2/L3); one the person holds")
+    ] = None,
     reject: bool = False,
     reason: str | None = None,
     legal_reviewed: bool = False,

@@ -44,8 +44,10 @@ class ProposeIn(Answer):
 
 
 class ApproveIn(Answer):
-    by: str = Name
-    role: str = Field(min_length=1, max_length=32)
+    """``by`` and ``role`` may be left out with a person's token: the directory says who and in which role."""
+
+    by: str | None = Field(None, min_length=1, max_length=200)
+    role: str | None = Field(None, min_length=1, max_length=32)
     reject: bool = False
     reason: str | None = Note
     legal_reviewed: bool = False

@@ -168,6 +168,8 @@ def approve(incident_id: str, body: ApproveIn, now: datetime | None = None) -> d
         sol = _latest(s, Solution, inc.id, round=inc.solution_round, status="pending")
         if sol is None:
             raise Conflict(f"{incident_id}: no proposed solution awaits approval")
+        if not body.by or not body.role:
+            raise BadInput("an approval needs by and role")
         if body.role != sol.approver_role:
             refused = (
                 f"role {body.role!r} may not approve a level-{inc.level} solution (needs {sol.approver_role})"

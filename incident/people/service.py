@@ -1,0 +1,165 @@
+"""The directory of people: add, list, remove, import an emergency contact list, and who a token is.
+
+Who may manage it: the service token only (``views.py``): the directory is where authority comes from,
+so a person may not grant themselves a role. Names are unique; the roles are the vocabulary's
+(``playbooks.roles()``); a person's apprise URLs are told whatever their roles are told, besides the
+roster's URLs (``notifiers``). Adding many (an import) is one transaction: one bad row stores nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import playbooks
+from incident.errors import BadInput, Conflict, NotFound
+from incident.inputs import Input
+from incident.people import tokens
+from models import Person, session_scope, utcnow
+from models.people import NAME_LENGTH
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who a request is: a person of the directory (their roles), or the service token (no roles)."""
+
+    name: str
+    roles: tuple[str, ...] = field(default=())
+    person: bool = True
+
+    def holds(self, role: str) -> bool:
+        return role in self.roles
+
+
+SERVICE = Actor("service token", (), person=False)
+_cache: tokens.Cache[Actor] = tokens.Cache()
+
+
+class PersonIn(Input):
+    name: str = Field(min_length=1, max_length=NAME_LENGTH)
+    roles: list[str] = Field(min_length=1, max_length=20)
+    notify: list[str] = Field(default_factory=list, max_length=20)
+    phone: str | None = Field(None, max_length=64)
+    email: str | None = Field(None, max_length=254)
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        known = playbooks.roles()
+        for role in value:
+            if role not in known:
+                raise ValueError(f"unknown role {role!r}; use one of {', '.join(known)}")
+        return list(dict.fromkeys(value))
+
+    @field_validator("notify")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if "://" not in url or len(url) > 2000:
+                raise ValueError(f"not an apprise URL: {url[:80]!r} (scheme://…)")
+        return list(dict.fromkeys(u.strip() for u in value))
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and "@" not in value:
+            raise ValueError("not an e-mail address")
+        return value
+
+
+class PeopleIn(Input):
+    people: list[PersonIn] = Field(min_length=1, max_length=1000)
+
+
+def _public(person: Person) -> dict[str, Any]:
+    return {"name": person.name, "roles": list(person.roles)}
+
+
+def _insert(session: Session, body: PersonIn) -> dict[str, Any]:
+    made = tokens.make()
+    session.add(
+        Person(
+            name=body.name,
+            roles=body.roles,
+            notify=body.notify,
+            phone=body.phone,
+            email=body.email,
+            token_id=made.token_id,
+            token_hash=made.token_hash,
+            created_at=utcnow(),
+        )
+    )
+    return {"name": body.name, "roles": body.roles, "token": made.token}
+
+
+def add_many(bodies: list[PersonIn]) -> list[dict[str, Any]]:
+    """Add people in one transaction; each one's token is in the answer and nowhere else."""
+    names = [b.name for b in bodies]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise BadInput(f"name given twice: {', '.join(twice)}")
+    try:
+        with session_scope() as s:
+            taken = s.scalars(select(Person.name).where(Person.name.in_(names))).all()
+            if taken:
+                raise Conflict(f"already in the directory: {', '.join(sorted(taken))}")
+            added = [_insert(s, body) for body in bodies]
+    except IntegrityError as exc:  # the same name added at the same moment by someone else
+        raise Conflict(f"already in the directory: {', '.join(names)}") from exc
+    return added
+
+
+def add(body: PersonIn) -> dict[str, Any]:
+    return add_many([body])[0]
+
+
+def list_people(session: Session | None = None) -> list[dict[str, Any]]:
+    if session is None:
+        with session_scope() as s:
+            return list_people(s)
+    return [_public(p) for p in session.scalars(select(Person).order_by(Person.name))]
+
+
+def remove(name: str) -> dict[str, Any]:
+    """Remove a person: their token stops working at once (this process forgets it too)."""
+    with session_scope() as s:
+        person = s.scalars(select(Person).where(Person.name == name)).first()
+        if person is None:
+            raise NotFound(f"no person named {name!r}")
+        s.delete(person)
+    _cache.forget(name)
+    return {"name": name, "removed": True}
+
+
+def identify(token: str) -> Actor | None:
+    """The person a personal token belongs to, or None. Cached (``tokens.py``): one argon2 per TTL."""
+    cached = _cache.get(token)
+    if cached is not None:
+        return cached
+    ident = tokens.token_id(token)
+    if ident is None:
+        return None
+    with session_scope() as s:
+        person = s.scalars(select(Person).where(Person.token_id == ident)).first()
+        if person is None:
+            return None
+        name, roles, token_hash = person.name, tuple(person.roles), person.token_hash
+    if not tokens.verify(token, token_hash):
+        return None
+    actor = Actor(name, roles)
+    _cache.put(token, actor, name)
+    return actor
+
+
+def cached(token: str) -> Actor | None:
+    """The person a token is known to be without touching the database or argon2 (None: not known yet)."""
+    return _cache.get(token)
+
+
+def forget_all() -> None:
+    _cache.clear()

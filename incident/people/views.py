@@ -1,0 +1,60 @@
+"""HTTP routes of the directory: ``/api/people`` (list, add, import, remove) and ``/api/audit``.
+
+Listing is open to every credential; adding, importing and removing need the service token (a person
+may not grant themselves a role). ``app.py`` mounts this router behind authentication like the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from incident.api.schemas import JSON_ROUTE, AuditOut, PeopleAdded, PeopleOut, PersonAdded, PersonRemoved
+from incident.errors import Forbidden
+from incident.people import audit, service
+from incident.people.service import PeopleIn, PersonIn
+
+router = APIRouter()
+
+
+def _admin(request: Request) -> None:
+    actor = getattr(request.state, "actor", None)
+    if actor is None or actor.person:
+        raise Forbidden("only the service token (INCIDENT_API_TOKEN) manages the directory of people")
+
+
+@router.get("/api/people", response_model=PeopleOut, **JSON_ROUTE)
+async def list_people() -> dict[str, Any]:
+    return {"people": await run_in_threadpool(service.list_people)}
+
+
+@router.post("/api/people", status_code=201, response_model=PersonAdded, **JSON_ROUTE)
+async def add_person(request: Request, body: PersonIn) -> dict[str, Any]:
+    """Add a person; the answer carries their token, shown this once and stored only hashed."""
+    _admin(request)
+    return await run_in_threadpool(service.add, body)
+
+
+@router.post("/api/people/import", status_code=201, response_model=PeopleAdded, **JSON_ROUTE)
+async def import_people(request: Request, body: PeopleIn) -> dict[str, Any]:
+    """Add a contact list's people in one transaction (one bad or taken name: nobody is added)."""
+    _admin(request)
+    return {"people": await run_in_threadpool(service.add_many, body.people)}
+
+
+@router.delete("/api/people/{name}", response_model=PersonRemoved, **JSON_ROUTE)
+async def remove_person(request: Request, name: str) -> dict[str, Any]:
+    _admin(request)
+    return await run_in_threadpool(service.remove, name)
+
+
+@router.get("/api/audit", response_model=AuditOut, **JSON_ROUTE)
+async def audit_all() -> dict[str, Any]:
+    return {"events": await run_in_threadpool(audit.events, None)}
+
+
+@router.get("/api/audit/{incident_id}", response_model=AuditOut, **JSON_ROUTE)
+async def audit_one(incident_id: str) -> dict[str, Any]:
+    return {"events": await run_in_threadpool(audit.events, incident_id)}

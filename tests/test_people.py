@@ -1,0 +1,313 @@
+"""People, not just roles: the directory, personal tokens, authority from identity, the audit.
+
+In-process tests use a fresh migrated database (``db``); the end-to-end ones share one real
+``incident serve`` of their own (module-scoped ``svc``: its database is scanned for tokens in clear).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from incident.errors import BadInput, Conflict, Forbidden, NotFound
+from incident.feedback import service as intake
+from incident.people import contacts, tokens
+from incident.people import service as people
+from incident.people.service import SERVICE, PersonIn
+from incident.response import authority
+from incident.response.steps import BY_ACTION
+from models import Person, TimelineEvent, session_scope
+from tests.conftest import Inbox, Service, start_service, stop_service
+
+
+def refused_resume(shown: dict[str, Any]) -> bool:
+    return any(e["event"] == "resume_refused" for e in shown["timeline"])
+
+
+def _incident(summary: str = "phone battery swelling", **signals: Any) -> str:
+    body = intake.FeedbackIn(
+        category="product_quality", summary=summary, customer="张伟", product_model="P30", **signals
+    )
+    incident_id = intake.record(body).incident_id
+    assert incident_id
+    return incident_id
+
+
+def _events(incident_id: str, event: str) -> list[TimelineEvent]:
+    with session_scope() as s:
+        return list(s.query(TimelineEvent).filter_by(incident_id=incident_id, event=event))
+
+
+# --- the directory, in process -------------------------------------------------------------------
+
+
+def test_add_list_remove_and_the_token_is_only_hashed(db: str) -> None:
+    added = people.add(PersonIn(name="王芳", roles=["customer_service"], notify=["json://localhost/x"]))
+    assert set(added) == {"name", "roles", "token"} and added["token"].startswith("inc_")
+    assert people.list_people() == [{"name": "王芳", "roles": ["customer_service"]}]
+    with session_scope() as s:
+        row = s.query(Person).one()
+        assert added["token"] not in (row.token_hash, row.token_id) and row.token_hash.startswith(
+            "$argon2id$"
+        )
+    actor = people.identify(added["token"])
+    assert actor is not None and actor.name == "王芳" and actor.roles == ("customer_service",)
+    assert people.cached(added["token"]) == actor  # verified once, then from memory
+    assert people.identify(added["token"][:-1] + "x") is None
+    with pytest.raises(Conflict, match="already in the directory: 王芳"):
+        people.add(PersonIn(name="王芳", roles=["pr"]))
+    assert people.remove("王芳") == {"name": "王芳", "removed": True}
+    assert people.cached(added["token"]) is None and people.identify(added["token"]) is None
+    with pytest.raises(NotFound):
+        people.remove("王芳")
+
+
+def test_bad_people_are_refused_naming_the_field(db: str) -> None:
+    from pydantic import ValidationError
+
+    for fields, word in (
+        ({"name": "A", "roles": ["boss"]}, "unknown role 'boss'"),
+        ({"name": "A", "roles": []}, "roles"),
+        ({"name": "A", "roles": ["pr"], "notify": ["not a url"]}, "not an apprise URL"),
+        ({"name": "", "roles": ["pr"]}, "name"),
+    ):
+        with pytest.raises(ValidationError, match=word):
+            PersonIn(**fields)
+
+
+def test_cache_expires_and_digests_only() -> None:
+    cache: tokens.Cache[str] = tokens.Cache(ttl=0.05)
+    cache.put("inc_secret", "who", "A")
+    assert cache.get("inc_secret") == "who" and "inc_secret" not in repr(cache._entries)
+    time.sleep(0.06)
+    assert cache.get("inc_secret") is None
+
+
+def test_import_a_contact_list_all_or_nobody(db: str, tmp_path: Path) -> None:
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text(
+        "姓名,角色,电话,邮箱,通知\n陈总,leadership,13800000000,chen@example.com,\n周,dept_head;cs_director,,,json://h/zhou\n"
+    )
+    rows = contacts.read(csv_file)
+    assert rows[1] == {"name": "周", "roles": ["dept_head", "cs_director"], "notify": ["json://h/zhou"]}
+    added = people.add_many([PersonIn(**r) for r in rows])
+    assert [p["name"] for p in added] == ["陈总", "周"]
+    yaml_file = tmp_path / "contacts.yaml"
+    yaml_file.write_text("people:\n  - {name: 新人, roles: [pr]}\n  - {name: 周, roles: [legal]}\n")
+    with pytest.raises(Conflict, match="周"):
+        people.add_many([PersonIn(**r) for r in contacts.read(yaml_file)])
+    assert [p["name"] for p in people.list_people()] == ["周", "陈总"]  # 新人 was not added either
+    (tmp_path / "bad.csv").write_text("name,rank\nA,1\n")
+    with pytest.raises(BadInput, match="line 2: unknown column 'rank'"):
+        contacts.read(tmp_path / "bad.csv")
+
+
+# --- authority, in process ------------------------------------------------------------------------
+
+
+def test_authority_from_identity_in_process(db: str) -> None:
+    inc = _incident(injury=True)  # level 1: leadership approves
+    tech = people.identify(people.add(PersonIn(name="刘工", roles=["technical_support"]))["token"])
+    boss = people.identify(
+        people.add(PersonIn(name="陈总", roles=["leadership", "technical_support"]))["token"]
+    )
+    clerk = people.identify(people.add(PersonIn(name="小李", roles=["pr"]))["token"])
+    assert tech and boss and clerk
+    step = BY_ACTION
+    authority.perform(step["contact"], inc, step["contact"].model(by="typed"), SERVICE)  # lenient
+    with pytest.raises(Forbidden, match="小李 may not cause"):
+        authority.perform(
+            step["cause"], inc, step["cause"].model(root="r", direct="d", stage="production"), clerk
+        )
+    authority.perform(step["cause"], inc, step["cause"].model(root="r", direct="d", stage="production"), tech)
+    authority.perform(step["propose"], inc, step["propose"].model(solution="replace", by="someone"), boss)
+    with pytest.raises(Forbidden, match="service token is not a person"):
+        authority.perform(step["approve"], inc, step["approve"].model(by="x", role="leadership"), SERVICE)
+    with pytest.raises(Forbidden, match="proposed this solution"):
+        authority.perform(step["approve"], inc, step["approve"].model(), boss)
+    with pytest.raises(Forbidden, match="刘工 does not hold role 'leadership'"):
+        authority.perform(step["approve"], inc, step["approve"].model(by="陈总", role="leadership"), tech)
+    refused = _events(inc, "approval_refused")
+    assert [e.by for e in refused] == ["service token", "陈总", "刘工"]
+    assert [e.by for e in _events(inc, "cause_recorded")] == ["刘工"]
+    assert [e.by for e in _events(inc, "solution_proposed")] == ["陈总"]  # --by is the person, not the text
+    from incident.people import audit
+
+    outcomes = [(e["who"], e["action"], e["outcome"]) for e in audit.events(inc)]
+    assert ("小李", "cause", "refused") in outcomes and ("刘工", "cause", "ok") in outcomes
+    assert ("service token", "approve", "refused") in outcomes
+
+
+# --- end to end: one service of this module's own ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def svc(prefect_api: str, inbox: Inbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = start_service(tmp_path_factory.mktemp("people"), prefect_api, inbox)
+    yield service
+    stop_service(service)
+
+
+def _l1_at_approval(svc: Service, batch: str, proposer_token: str | None = None) -> str:
+    inc = svc.cli_json(
+        "report", "--category", "product_quality", "--summary", "smoke from charger", "--customer", "王伟",
+        "--product-model", "C9", "--batch", batch, "--injury",
+    )["incident_id"]  # fmt: skip
+    svc.cli_json("contact", inc, "--by", "客服 A")
+    svc.cli_json("measure", inc, "--kind", "temporary_refund")
+    svc.cli_json("cause", inc, "--root", "bad solder", "--direct", "short", "--stage", "production")
+    svc.cli_json("propose", inc, "--solution", "replace", token=proposer_token)
+    svc.wait_for_point(inc, "approval-1")
+    return inc
+
+
+def test_people_commands_list_and_remove(svc: Service) -> None:
+    added = svc.cli_json("people", "add", "赵六", "--role", "pr", "--role", "legal", "--phone", "1380000",
+                         "--notify", f"json://127.0.0.1:{svc.inbox.server.port}/person-zhao")  # fmt: skip
+    assert added["name"] == "赵六" and added["roles"] == ["pr", "legal"] and added["token"].startswith("inc_")
+    listed = svc.cli_json("people", "list")["people"]
+    assert {"name": "赵六", "roles": ["pr", "legal"]} in listed and all("token" not in p for p in listed)
+    bad = svc.cli("people", "add", "X", "--role", "boss", check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown role 'boss'" in bad.stderr
+    again = svc.cli("people", "add", "赵六", "--role", "pr", check=False)
+    assert again.returncode == 2 and "already in the directory" in again.stderr
+    as_person = svc.cli("people", "add", "Y", "--role", "pr", check=False, token=added["token"])
+    assert as_person.returncode == 2 and "only the service token" in as_person.stderr
+    contact_list = svc.home / "contacts.yaml"
+    contact_list.write_text("- {name: 导入 甲, roles: [pr]}\n- {name: 导入 乙, roles: 'legal;pr'}\n")
+    imported = svc.cli_json("people", "import", str(contact_list))["people"]
+    assert [(p["name"], p["roles"]) for p in imported] == [("导入 甲", ["pr"]), ("导入 乙", ["legal", "pr"])]
+    twice = svc.cli("people", "import", str(contact_list), check=False)
+    assert twice.returncode == 2 and "already in the directory" in twice.stderr
+    assert svc.cli_json("people", "remove", "赵六")["removed"] is True
+    gone = svc.api("GET", "/api/incidents", token=added["token"])
+    assert gone.status_code == 401  # removed: the token stops working at once
+    assert "赵六" not in [p["name"] for p in svc.cli_json("people", "list")["people"]]
+
+
+def test_a_person_without_the_approver_role_is_refused_by_cli_and_api(svc: Service) -> None:
+    proposer = svc.person("提案人 孙", "technical_support")
+    inc = _l1_at_approval(svc, "PEOPLE-1", proposer)
+    pr = svc.person("公关 钱", "pr")
+    cli = svc.cli("approve", inc, "--role", "leadership", check=False, token=pr)
+    assert cli.returncode == 2 and cli.stderr.count("\n") == 1
+    assert "公关 钱 does not hold role 'leadership'" in cli.stderr
+    api = svc.api(
+        "POST", f"/api/incidents/{inc}/approve", token=pr, json={"by": "陈总", "role": "leadership"}
+    )
+    assert api.status_code == 403 and "公关 钱" in api.json()["error"]
+    service_token = svc.api("POST", f"/api/incidents/{inc}/approve", token=svc.token,
+                            json={"by": "陈总", "role": "leadership"})  # fmt: skip
+    assert service_token.status_code == 403 and "not a person" in service_token.json()["error"]
+    cli_service = svc.cli(
+        "approve", inc, "--by", "陈总", "--role", "leadership", check=False, token=svc.token
+    )
+    assert cli_service.returncode == 2 and "not a person" in cli_service.stderr
+    shown = svc.show(inc)
+    refusals = [e["by"] for e in shown["timeline"] if e["event"] == "approval_refused"]
+    assert refusals == ["公关 钱", "公关 钱", "service token", "service token"]
+    assert shown["waiting_for"] == "approval-1" and shown["solutions"][0]["status"] == "pending"
+    audit = svc.cli_json("audit", inc)["events"]
+    assert {"who": "公关 钱", "action": "approve", "outcome": "refused", "incident_id": inc}.items() <= audit[
+        -4
+    ].items()
+
+
+def test_the_proposer_may_not_approve_and_a_leader_can(svc: Service) -> None:
+    both = svc.person("总经理 陈总", "leadership", "technical_support")
+    inc = _l1_at_approval(svc, "PEOPLE-2", both)
+    refused = svc.cli("approve", inc, check=False, token=both)
+    assert refused.returncode == 2 and "proposed this solution and may not approve it" in refused.stderr
+    other = svc.person("副总 王", "leadership")
+    assert svc.cli_json("approve", inc, token=other)["approved"] is True  # no --by/--role: the directory's
+    shown = svc.wait_for_point(inc, "confirmation-1")
+    by_event = {e["event"]: e["by"] for e in shown["timeline"]}
+    assert (
+        by_event["solution_approved"] == "副总 王 (leadership)"
+        and by_event["approval_refused"] == "总经理 陈总"
+    )
+    events = svc.cli_json("audit", inc)["events"]
+    assert {"at", "who", "action", "incident_id", "outcome"} <= set(events[0])
+    assert ("副总 王", "approve", "ok") in [(e["who"], e["action"], e["outcome"]) for e in events]
+    everything = svc.cli_json("audit")["events"]  # every incident's
+    assert {e["incident_id"] for e in events} <= {e["incident_id"] for e in everything}
+
+
+def test_a_forged_resume_through_prefect_changes_nothing(svc: Service, prefect_api: str) -> None:
+    reported = svc.cli_json(
+        "report", "--category", "service_failure", "--summary", "师傅没来",
+        "--service", "install", "--region", "forged-1", "--customer", "韩梅梅",
+    )  # fmt: skip
+    inc = reported["incident_id"]
+    run_id = svc.wait_for_point(inc, "contact")["flow_run_id"]
+    before = svc.show(inc)
+    forged = httpx.post(f"{prefect_api}/flow_runs/{run_id}/resume", json={"run_input": {"by": "Mallory"}})
+    assert forged.status_code < 300
+    shown = svc.wait_until(
+        inc,
+        lambda s: s.get("waiting_for") == "contact" and refused_resume(s),
+        "the run waiting again at contact after the refused resume",
+    )
+    assert shown["status"] == before["status"] and shown["first_contact_at"] is None
+    events = [e["event"] for e in shown["timeline"]]
+    assert "contacted" not in events and events.count("resume_refused") == 1
+    assert "Mallory" not in json.dumps(shown, ensure_ascii=False)
+    svc.cli_json("contact", inc, "--by", "王芳")  # the real answer still moves the run on
+    moved = svc.wait_for_point(inc, "measure")
+    assert [e["by"] for e in moved["timeline"] if e["event"] == "contacted"] == ["王芳"]
+    assert [e["event"] for e in moved["timeline"]].count("resume_refused") == 1  # replays record it once
+
+
+def test_a_notice_to_a_role_reaches_its_peoples_own_url(svc: Service) -> None:
+    svc.person("法务 冯", "legal", notify=(f"json://127.0.0.1:{svc.inbox.server.port}/person-feng",))
+    reported = svc.cli_json(
+        "report", "--category", "product_quality", "--summary", "battery fire",
+        "--customer", "李雷", "--product-model", "Z1", "--batch", "NOTE-1", "--injury",
+    )  # fmt: skip
+    inc = reported["incident_id"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        mine = [m for m in svc.inbox.for_incident(inc) if m["role"] == "person-feng"]
+        if mine:
+            break
+        time.sleep(0.5)
+    assert mine, "the legal person's own URL was not told"
+    assert any(m["role"] == "legal" for m in svc.inbox.for_incident(inc))  # the roster's URL too
+
+
+def test_no_token_in_clear_anywhere_in_the_database(svc: Service) -> None:
+    made = [svc.person(f"扫描 {i}", "customer_service") for i in range(2)]
+    tokens_seen = [*made, *svc.people.values()]
+    secrets_only = [t.rsplit("_", 1)[1] for t in tokens_seen] + [svc.token]  # the service token too
+    with sqlite3.connect(svc.home / "incident.db") as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+            for column in columns:
+                for (value,) in conn.execute(f'SELECT "{column}" FROM "{table}"'):
+                    text = value if isinstance(value, str) else str(value)
+                    for secret in secrets_only:
+                        assert secret not in text, f"{table}.{column} holds a token"
+    kept = svc.home / "api-token"
+    assert not kept.exists() or kept.stat().st_mode & 0o077 == 0
+
+
+def test_the_service_token_is_generated_once_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from incident.server import resolve_token, token_file
+
+    monkeypatch.setenv("INCIDENT_HOME", str(tmp_path))
+    monkeypatch.delenv("INCIDENT_API_TOKEN", raising=False)
+    first, generated = resolve_token("127.0.0.1")
+    assert generated and resolve_token("127.0.0.1")[0] == first  # a restart finds the same token
+    assert token_file().read_text().strip() == first and token_file().stat().st_mode & 0o077 == 0
+    monkeypatch.setenv("INCIDENT_API_TOKEN", "set-by-the-operator")
+    assert resolve_token("127.0.0.1") == ("set-by-the-operator", False)
