@@ -26,6 +26,8 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stormkit import Receiver, Service, Stage  # noqa: E402
 
+# Each step as the person who does it (issue 11): the service token may not approve.
+PEOPLE = {"王芳": ["customer_service", "cs_manager"], "李部长": ["dept_head"]}
 STEPS: list[tuple[str, dict[str, Any], str, str | None]] = [
     ("contact", {"by": "王芳"}, "measure", None),
     ("measure", {"kind": "expedite"}, "cause", None),
@@ -72,7 +74,19 @@ def until(check: Any, timeout: float = 120) -> float:
     return time.perf_counter()
 
 
-def walk(api: httpx.Client, prefect: httpx.Client, receiver: Receiver, region: str) -> dict[str, float]:
+def people(api: httpx.Client) -> dict[str, str]:
+    """The bench's people and their tokens (made with the service token, as an administrator would)."""
+    made = {}
+    for name, roles in PEOPLE.items():
+        response = api.post("/api/people", json={"name": name, "roles": roles})
+        response.raise_for_status()
+        made[name] = response.json()["token"]
+    return made
+
+
+def walk(
+    api: httpx.Client, prefect: httpx.Client, receiver: Receiver, region: str, tokens: dict[str, str]
+) -> dict[str, float]:
     body = {"category": "service_failure", "summary": "technician never came", "service": "install",
             "region": region, "customer": "李雷"}  # fmt: skip
     incident_id = api.post("/api/feedback", json=body).json()["incident_id"]
@@ -83,7 +97,10 @@ def walk(api: httpx.Client, prefect: httpx.Client, receiver: Receiver, region: s
     for name, answer, next_key, notice in STEPS:
         since = datetime.now(UTC)
         start = time.perf_counter()
-        response = api.post(f"/api/incidents/{incident_id}/{name}", json=answer)
+        person = tokens[answer.get("by", "王芳")]
+        response = api.post(
+            f"/api/incidents/{incident_id}/{name}", json=answer, headers={"Authorization": f"Bearer {person}"}
+        )
         response.raise_for_status()
         at_point = until(lambda k=next_key: waiting_at(prefect, run_id) == k)
         if notice:
@@ -112,8 +129,9 @@ def main() -> None:
     try:
         api = httpx.Client(base_url=service.url, headers={"Authorization": "Bearer storm"}, timeout=60)
         prefect = httpx.Client(base_url=service.prefect_api, timeout=30)
+        tokens = people(api)
         for i in range(args.incidents):
-            results.append(walk(api, prefect, receiver, f"HS-{i}"))
+            results.append(walk(api, prefect, receiver, f"HS-{i}", tokens))
     finally:
         service.stop()
         receiver.stop()

@@ -39,8 +39,8 @@ async def _handle_now(feedback_id: str) -> None:
     from incident.engine import queue
 
     job = await run_in_threadpool(queue.claim_one, feedback_id)
-    if job is not None:
-        task = asyncio.create_task(queue.handle(job))
+    if job is not None:  # in a thread with its own loop: the flow's database calls block only it
+        task = asyncio.create_task(asyncio.to_thread(asyncio.run, queue.handle(job)))
         _URGENT.add(task)
         task.add_done_callback(_URGENT.discard)
 
