@@ -34,8 +34,8 @@ async def _handle_now(feedback_id: str) -> None:
     """A report that opened a level-1 incident or raised one to level 1 (the leadership must be told
     within a second) gets its ``handle_feedback`` flow run here, at once, instead of waiting for a
     worker's turn behind a storm's reports (the worker is niced below intake, and busy). Rare by nature
-    (twice per incident at most), so intake pays nothing for it in a storm; the worker takes the row
-    over if this process dies meanwhile."""
+    (once per incident at most), so intake pays nothing for it in a storm; a worker takes the row over
+    at once if this process dies, and after ``INCIDENT_STALE_CLAIM_SECONDS`` if its run failed here."""
     from incident.engine import queue
 
     job = await run_in_threadpool(queue.claim_one, feedback_id)
