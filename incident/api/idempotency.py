@@ -38,12 +38,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from incident import settings
 from incident.api.credentials import identify, presented
+from incident.response.steps import BY_ACTION
 from models import IdempotencyKey, session_scope, utcnow
 from models.idempotency import KEY_LENGTH
 
 log = logging.getLogger(__name__)
 
-ACTIONS = re.compile(r"^/api/incidents/[^/]+/(contact|measure|cause|propose|approve|confirm|survey)$")
+# The human steps' routes, from their one table (a step added there is covered here too).
+ACTIONS = re.compile(rf"^/api/incidents/[^/]+/({'|'.join(map(re.escape, BY_ACTION))})$")
 FEEDBACK = "/api/feedback"
 UNREACHABLE = (OperationalError, InterfaceError, PoolTimeout)
 

@@ -88,11 +88,11 @@ def postmortem(
         fail("--format must be md, html or pdf and --lang zh or en", as_json)
     params = {"format": format, "lang": lang}
     response = download(f"/api/incidents/{incident_id}/postmortem", params, as_json)
-    path = Path(write(out_path or default_path(incident_id, lang, format), response.content))
+    path = write(out_path or default_path(incident_id, lang, format), response.content)
     emit(
         {
             "incident_id": incident_id,
-            "path": str(path.resolve()),
+            "path": path,
             "due_at": response.headers.get("X-Postmortem-Due") or None,
         },
         as_json,
