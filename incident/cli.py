@@ -1,100 +1,132 @@
-"""The ``incident`` command: the domain folders' sub-apps mounted on one typer app.
+"""The ``incident`` command: the domain folders' commands on one argparse parser.
 
-Every command takes ``--json`` and then prints one JSON object; input is validated with the API's own
-pydantic models, so bad input is one line on stderr and exit code 2 before anything is sent or stored
-(``incident/terminal.py``). Where a command lives: ``incident/<noun>/cli.py`` (``report`` in feedback,
-``list``/``show``/``notifications`` in incidents, the human steps in response, ``records``/``postmortem``
-in records, ``metrics``, ``db`` in database, ``serve``/``worker`` in engine).
+Every command that talks to the service takes ``--json`` and then prints one JSON object; a usage error
+or an input the service refuses is one line on stderr and exit 2, before anything is stored
+(``incident/terminal.py`` says why this is the standard library's argparse and not typer). Where a command
+lives: ``incident/<noun>/cli.py`` (``report`` in feedback, ``list``/``show``/``notifications`` in
+incidents, the human steps in response, ``records``/``postmortem`` in records, ``metrics``, ``people``
+and ``audit`` in people, ``db`` in database, ``serve``/``worker`` in engine).
 
-Why the application modules are imported inside the commands: ``incident --version``, shell completion
-and ``incident db`` must answer in a fraction of a second and without the service's stack (FastAPI, the
-ORM's models, Prefect); only the command that runs pays for what it needs.
+Why nothing heavy is imported here: a command must answer within 3× a bare Python start
+(``bench/cli_speed.py``), so only the command that runs pays for what it needs (FastAPI, the ORM's
+models, Prefect are imported inside ``serve``, ``worker``, ``db`` and ``demo``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import sys
-from typing import Annotated
+from collections.abc import Sequence
 
-import typer
-from typer._click.exceptions import ClickException  # typer >= 0.29 vendors click
-
-from incident.database.cli import app as database
-from incident.engine.cli import app as engine
+from incident.database.cli import commands as database
+from incident.engine.cli import commands as engine
 from incident.errors import SettingsError
-from incident.feedback.cli import app as feedback
-from incident.incidents.cli import app as incidents
-from incident.metrics.cli import app as metrics
-from incident.people.cli import app as people
-from incident.people.cli import commands as people_commands
-from incident.records.cli import app as records
-from incident.response.cli import app as response
-from incident.terminal import JsonOpt, call, emit, out
+from incident.feedback.cli import commands as feedback
+from incident.incidents.cli import commands as incidents
+from incident.metrics.cli import commands as metrics
+from incident.people.cli import commands as people
+from incident.people.cli import root as people_root
+from incident.records.cli import commands as records
+from incident.response.cli import commands as response
+from incident.terminal import Args, Exit, Group, Parser, call, emit, say, word
 
-app = typer.Typer(
-    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
-    pretty_exceptions_enable=False,
-    no_args_is_help=True,
-    help="Emergency incident response for after-sales service.",
-)
-for sub in (feedback, incidents, response, records, metrics, engine, people_commands):
-    app.add_typer(sub)  # no name: its commands are the root's (`incident report`, `incident approve` …)
-app.add_typer(database, name="db")
-app.add_typer(people, name="people")
+root = Group()
+GROUPS = (feedback, incidents, response, records, metrics, people_root, root, engine, database, people)
 
 
-def _version(value: bool) -> None:
-    if value:
-        from importlib.metadata import version
-
-        print(f"incident {version('incident-orchestrator')}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    show_version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
-    ] = False,
-) -> None:
-    """Emergency incident response for after-sales service."""
-
-
-@app.command()
-def demo(as_json: JsonOpt = False) -> None:
+@root.command("demo")
+def demo(a: Args) -> None:
     """Run domain.md's three worked examples end to end and print where their post-mortems are."""
     from incident.demo import run_demo
 
-    emit(
-        run_demo(call),
-        as_json,
-        lambda d: [
-            out.print(  # a path must stay on one line to be copied
-                f"{r['incident_id']} L{r['level']} {r['category']}: {r['status']} → {r['postmortem']}",
-                soft_wrap=True,
-            )
-            for r in d["incidents"]
-        ],
-    )
+    def human(d: dict[str, object]) -> None:
+        for r in d["incidents"]:  # type: ignore[attr-defined]
+            grade = f"{word('level_short', r['level'])} {word('category', r['category'])}"
+            say(f"{r['incident_id']} {grade}: {word('status', r['status'])} → {r['postmortem']}")
+
+    emit(run_demo(call), a.json, human)
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return f"incident {version('incident-orchestrator')}"
+
+
+class _Version(argparse.Action):
+    """``--version`` answered when met, without building the rest."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(_version())
+        raise Exit(0)
+
+
+def parser(argv: Sequence[str] = (), everything: bool = False) -> Parser:
+    """The whole command line; only the commands named in ``argv`` get their options (building all of
+    them costs more than a command may take, and ``incident --help`` lists names and help only), unless
+    ``everything`` (shell completion)."""
+    named = _Everything() if everything else set(argv[:2])
+    top = Parser(prog="incident", description="Emergency incident response for after-sales service.")
+    top.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
+    subs = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for group in GROUPS:
+        target = subs
+        if group.name:
+            nested = subs.add_parser(group.name, help=group.help, description=group.help)
+            target = nested.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=Parser)
+            nested.set_defaults(run=lambda _a, p=nested: p.print_help(), json=False)
+            if group.name not in named:
+                continue
+        for command in group.commands:
+            sub = target.add_parser(command.name, help=command.help, description=command.run.__doc__)
+            sub.set_defaults(run=command.run, json=False)
+            if command.name not in named:
+                continue
+            for option in command.options:
+                sub.add_argument(*option.flags, **option.kwargs)
+            if command.takes_json:
+                sub.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    top.set_defaults(run=lambda _a: top.print_help(), json=False)
+    return top
+
+
+class _Everything(set[str]):
+    def __contains__(self, _: object) -> bool:
+        return True
+
+
+def _complete() -> None:
+    """Shell completion through argcomplete, which answers and exits when the shell asks (its
+    ``_ARGCOMPLETE`` variable); see the README for ``register-python-argcomplete incident``."""
+    if "_ARGCOMPLETE" in os.environ:
+        import argcomplete
+
+        argcomplete.autocomplete(parser(everything=True))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        _complete()
+        args = parser(argv).parse_args(argv)
+        args.run(args)
+    except Exit as exc:
+        return exc.code
+    except SettingsError as exc:  # a wrong INCIDENT_* variable: one line naming it, exit 2
+        message = str(exc)
+        if "--json" in argv:
+            print(json.dumps({"error": message}, ensure_ascii=False))
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 def main() -> None:
-    try:
-        code = app(standalone_mode=False)  # returns (not raises) the code of typer.Exit
-    except ClickException as exc:  # unknown option, missing argument: one line, exit 2
-        message = exc.format_message()
-        if "--json" in sys.argv:
-            print(json.dumps({"error": message}, ensure_ascii=False))
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
-    except typer.Abort:
-        sys.exit(130)
-    except SettingsError as exc:  # a wrong INCIDENT_* variable: one line naming it, exit 2
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(code if isinstance(code, int) else 0)
+    sys.exit(run())
 
 
 if __name__ == "__main__":

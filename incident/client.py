@@ -1,6 +1,8 @@
 """How commands reach the service: ``service.json`` in INCIDENT_HOME, started in the background if absent.
 
-Kept free of Prefect imports so a CLI command starts in a fraction of a second.
+Why the standard library (``urllib``) and not httpx: a command must answer within 3× a bare Python
+start (issue 12), and importing httpx alone costs about that much. One invocation makes one or two
+requests to a local service, so a connection pool buys nothing here.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlencode
+from urllib.request import Request, urlopen
 
-import httpx
-
-from incident import settings
-from incident.server import healthy, read_json, service_file, token_file
+from incident import environ
 
 
 class ServiceError(Exception):
@@ -29,17 +33,46 @@ class ServiceError(Exception):
         self.message, self.status = message, status
 
 
+class Response:
+    """What a command reads of an answer: status, headers, bytes, and the JSON in them."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], content: bytes) -> None:
+        self.status_code, self.headers, self.content = status, headers, content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urlopen(url.rstrip("/") + "/healthz", timeout=timeout) as answer:
+            return bool(answer.status == 200)
+    except (OSError, ValueError):  # URLError, refused, timed out, reset, a malformed URL
+        return False
+
+
 def _running() -> dict[str, Any] | None:
-    info = read_json(service_file())
+    info = read_json(environ.service_file())
     if info and healthy(info["url"]):
         return info
     return None
 
 
 def _start() -> dict[str, Any]:
-    log_path = settings.home() / "serve.log"
+    log_path = environ.home() / "serve.log"
     print(
-        f"incident: no service for {settings.home()}; starting one in the background (log: {log_path})",
+        f"incident: no service for {environ.home()}; starting one in the background (log: {log_path})",
         file=sys.stderr,
     )
     with log_path.open("ab") as log:
@@ -50,7 +83,7 @@ def _start() -> dict[str, Any]:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    deadline = time.monotonic() + settings.get().start_timeout
+    deadline = time.monotonic() + environ.start_timeout()
     while time.monotonic() < deadline:
         info = _running()
         if info:
@@ -63,19 +96,25 @@ def _start() -> dict[str, Any]:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty log)"]
             raise ServiceError(f"the service did not start: {tail[0]}", 1)
         time.sleep(0.3)
-    raise ServiceError(
-        f"the service did not start within {settings.get().start_timeout:.0f} s; see {log_path}", 1
-    )
+    raise ServiceError(f"the service did not start within {environ.start_timeout():.0f} s; see {log_path}", 1)
 
 
 def credential(info: dict[str, Any]) -> str:
     """What the CLI presents: ``INCIDENT_TOKEN`` (a person: actions are recorded as them) when set, else
     the service token (``INCIDENT_API_TOKEN``, or the one the service made and keeps in the home)."""
-    chosen = settings.get().token or settings.get().api_token or info.get("token")
+    chosen = environ.token() or environ.api_token() or info.get("token")
     if chosen:
-        return chosen
-    kept = token_file()
+        return str(chosen)
+    kept = environ.token_file()
     return kept.read_text().strip() if kept.exists() else ""
+
+
+def _message(status: int, reason: str, body: bytes) -> str:
+    try:
+        message = json.loads(body).get("error") or body.decode(errors="replace")
+    except (ValueError, AttributeError):
+        message = body.decode(errors="replace")
+    return str(message).splitlines()[0] if str(message).strip() else reason or f"HTTP {status}"
 
 
 class Client:
@@ -86,33 +125,69 @@ class Client:
     while two invocations of the same command are two acts.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = 60) -> None:
         self._keys: dict[str, str] = {}
-        url = settings.get().url
-        info: dict[str, Any] = {"url": url} if url else (_running() or _start())
-        token = credential(info)
-        self.http = httpx.Client(
-            base_url=info["url"], headers={"Authorization": f"Bearer {token}"}, timeout=60
-        )
+        self.configured = environ.url()
+        # The service file is trusted until a request finds nobody there (then the service is started):
+        # a health check before every command would double its round trips.
+        info = {"url": self.configured} if self.configured else read_json(environ.service_file())
+        self._use(info or _start())
+        self.timeout = timeout
 
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        if method.upper() == "POST":
-            request_id = f"{path} {json.dumps(kwargs.get('json'), sort_keys=True, default=str)}"
-            key = self._keys.setdefault(request_id, str(uuid.uuid4()))
-            kwargs["headers"] = {"Idempotency-Key": key, **kwargs.get("headers", {})}
+    def _use(self, info: dict[str, Any]) -> None:
+        self.base_url = str(info["url"]).rstrip("/")
+        self.token = credential(info)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        method = method.upper()
+        sent = {"Authorization": f"Bearer {self.token}", **(headers or {})}
+        body = None
+        if json is not None:
+            body = _dumps(json).encode()
+            sent["Content-Type"] = "application/json"
+        if method == "POST":
+            key = self._keys.setdefault(f"{path} {_dumps(json)}", str(uuid.uuid4()))
+            sent.setdefault("Idempotency-Key", key)
+        query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        suffix = path + (f"?{urlencode(query, doseq=True)}" if query else "")
         try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:  # refused, timed out, reset: one line, not a traceback
-            raise ServiceError(f"cannot reach the service at {self.http.base_url}: {exc}", 0) from exc
-        if response.status_code >= 400:
-            try:
-                message = response.json().get("error") or response.text
-            except ValueError:
-                message = response.text
-            raise ServiceError(
-                str(message).splitlines()[0] if message else response.reason_phrase, response.status_code
-            )
-        return response
+            return self._send(suffix, body, sent, method)
+        except ServiceError as exc:
+            if exc.status or self.configured or _running():
+                raise
+            self._use(_start())  # the service file named a service that is gone
+            sent["Authorization"] = f"Bearer {self.token}"
+            return self._send(suffix, body, sent, method)
+
+    def _send(self, suffix: str, body: bytes | None, headers: dict[str, str], method: str) -> Response:
+        request = Request(self.base_url + suffix, data=body, headers=headers, method=method)
+        try:
+            with urlopen(request, timeout=self.timeout) as answer:
+                return Response(answer.status, answer.headers, answer.read())
+        except HTTPError as exc:
+            raise ServiceError(_message(exc.code, exc.reason, exc.read()), exc.code) from None
+        except (URLError, OSError) as exc:  # refused, timed out, reset: one line, not a traceback
+            reason = getattr(exc, "reason", exc)
+            raise ServiceError(f"cannot reach the service at {self.base_url}: {reason}", 0) from None
 
     def json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        return self.call(method, path, **kwargs).json()
+        answer: dict[str, Any] = self.call(method, path, **kwargs).json()
+        return answer
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value

@@ -22,29 +22,18 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
 
 from incident import settings
+from incident.environ import service_file, token_file
 
 log = logging.getLogger("incident.serve")
 
 
 class ServeError(RuntimeError):
     """The service cannot start; the message says why (the CLI exits 2 with it)."""
-
-
-def service_file() -> Path:
-    return settings.home() / "service.json"
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def healthy(url: str, path: str = "/healthz", timeout: float = 2.0) -> bool:
@@ -181,13 +170,6 @@ def _loop_factory() -> Any:
     except ImportError:
         return None
     return uvloop.new_event_loop
-
-
-TOKEN_FILE = "api-token"
-
-
-def token_file() -> Path:
-    return settings.home() / TOKEN_FILE
 
 
 def resolve_token(host: str) -> tuple[str, bool]:

@@ -1,65 +1,127 @@
-"""What every command shares: one JSON object with ``--json``, one line and exit 2 for bad input.
+"""What every command shares: its declaration, one JSON object with ``--json``, one line and exit 2 on error.
 
-Why a module of its own: each domain folder has its ``cli.py`` (a typer sub-app the root ``incident``
-command mounts), and all of them must fail, print and call the service in exactly the same way. Only
-typer, rich and pydantic are imported here: ``incident --version`` and completion stay fast; each
-command imports what it needs when it runs. Colour follows rich, which honours ``NO_COLOR``.
+Why the standard library (argparse, urllib) and not typer, rich and httpx: issue 12 asks every command to
+answer within 3× a bare ``python3 -c "import json, urllib.request"``, and importing typer and rich alone
+took about that (``bench/cli_speed.py`` prints the ratio). A command is a plain function taking the
+parsed arguments, declared with its options beside it in its domain's ``cli.py``; the input is
+validated by the service with the API's own pydantic models (a 4xx is exit 2 with the field named, and
+nothing is stored), so the two can't disagree. Commands that run locally (``serve``, ``db``, ``demo``)
+import what they need inside the function.
+
+What a person reads is written for people: the words come from the playbooks' vocabulary (zh by default,
+``INCIDENT_LANG=en``), times are local (``INCIDENT_TZ``, else the machine's zone, its name shown), and a
+table never cuts a cell, so an id can always be copied.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
+import os
 import sys
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import typer
-from rich.console import Console
+from incident import environ
 
 if TYPE_CHECKING:
-    import httpx
-    from pydantic import BaseModel
+    from incident.client import Response
 
-out = Console()
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
+Args = argparse.Namespace
+Run = Callable[[Args], None]
+
+
+class Exit(Exception):
+    """A command's end with this exit code (the root turns it into ``sys.exit``)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One ``argparse.add_argument`` call: its flags (or a positional name) and keywords."""
+
+    flags: tuple[str, ...]
+    kwargs: dict[str, Any]
+
+
+def opt(*flags: str, **kwargs: Any) -> Opt:
+    return Opt(flags, kwargs)
+
+
+INCIDENT = Opt(("incident_id",), {"metavar": "ID", "help": "the incident, e.g. INC-20261202-0001"})
+
+
+def flag(name: str, help: str | None = None) -> Opt:
+    """A yes/no option, with its ``--no-`` form."""
+    return opt(name, action=argparse.BooleanOptionalAction, default=False, help=help)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    run: Run
+    options: tuple[Opt, ...]
+    takes_json: bool
+
+    @property
+    def help(self) -> str:
+        return (self.run.__doc__ or "").strip().splitlines()[0] if self.run.__doc__ else ""
+
+
+@dataclass
+class Group:
+    """One ``cli.py``'s commands; with a ``name`` they sit under it (``incident db upgrade``)."""
+
+    name: str | None = None
+    help: str = ""
+    commands: list[Command] = field(default_factory=list)
+
+    def command(self, name: str | None = None, *options: Opt, json: bool = True) -> Callable[[Run], Run]:
+        def register(run: Run) -> Run:
+            self.commands.append(Command(name or run.__name__.rstrip("_"), run, options, json))
+            return run
+
+        return register
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that says a usage error in one line, exit 2 (and as JSON when ``--json`` was given)."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see: {self.prog} --help)", "--json" in sys.argv[1:])
 
 
 def fail(message: str, as_json: bool, code: int = 2) -> NoReturn:
     if as_json:
         print(json.dumps({"error": message}, ensure_ascii=False))
     print(f"error: {message}", file=sys.stderr)
-    raise typer.Exit(code)
-
-
-def build(model: type[BaseModel], as_json: bool, **fields: Any) -> BaseModel:
-    """Validate with the API's own model, so bad input never leaves this machine."""
-    from pydantic import ValidationError
-
-    from incident.api.errors import validation_message
-
-    try:
-        return model(**{k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        fail(validation_message(list(exc.errors())), as_json)
+    raise Exit(code)
 
 
 def call(as_json: bool, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
     """One JSON request to the service (started if needed); its 4xx is exit 2, the rest exit 1."""
-    from incident.client import Client, ServiceError
-
-    try:
-        return Client().json(method, path, **kwargs)
-    except ServiceError as exc:
-        fail(exc.message, as_json, 2 if 400 <= exc.status < 500 else 1)
+    return _answer(as_json, method, path, **kwargs).json()  # type: ignore[no-any-return]
 
 
-def download(path: str, params: dict[str, Any], as_json: bool) -> httpx.Response:
+def download(path: str, params: dict[str, Any], as_json: bool) -> Response:
     """GET bytes from the service; 4xx → exit 2 with the service's one-line message."""
+    return _answer(as_json, "GET", path, params=params)
+
+
+def _answer(as_json: bool, method: str, path: str, **kwargs: Any) -> Response:
     from incident.client import Client, ServiceError
 
     try:
-        return Client().call("GET", path, params=params)
+        return Client().call(method, path, **kwargs)
     except ServiceError as exc:
         fail(exc.message, as_json, 2 if 400 <= exc.status < 500 else 1)
 
@@ -77,4 +139,101 @@ def emit(data: dict[str, Any], as_json: bool, human: Callable[[dict[str, Any]], 
         human(data)
     else:
         for key, value in data.items():
-            out.print(f"[bold]{key}[/]: {value}")
+            say(f"{word('field', key)}: {text(value, key)}")
+
+
+def say(line: str = "") -> None:
+    print(line)
+
+
+# --- words, times and tables for people -------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _vocabulary(path: Path) -> dict[str, dict[str, dict[str, str]]]:
+    """The playbooks' vocabulary as written (``playbooks.vocabulary`` validates the same file; importing
+    that package here would cost pydantic). Kept as JSON in the home beside its YAML's size and time:
+    importing a YAML parser costs a third of a command's budget, reading JSON almost nothing."""
+    stat = path.stat()
+    digest = hashlib.sha1(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    kept = environ.home() / "cache" / f"vocabulary-{digest}.json"
+    try:
+        return json.loads(kept.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        pass
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    words = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}  # noqa: S506 (a safe loader)
+    kept.parent.mkdir(exist_ok=True)
+    partial = kept.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(words, ensure_ascii=False), encoding="utf-8")
+    partial.replace(kept)  # atomic: a concurrent command reads the old file or the whole new one
+    return words  # type: ignore[no-any-return]
+
+
+def _vocabulary_file() -> Path:
+    folder = os.environ.get("INCIDENT_PLAYBOOKS")  # as ``playbooks.folder()`` reads it
+    if folder and (Path(folder) / "vocabulary.yaml").exists():
+        return Path(folder) / "vocabulary.yaml"
+    from importlib.util import find_spec
+
+    spec = find_spec("playbooks")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) / "vocabulary.yaml"
+
+
+def word(domain: str, code: object) -> str:
+    """The vocabulary's word for ``code`` in INCIDENT_LANG; the code itself when it has none."""
+    if code is None or code == "":
+        return ""
+    key = str(code).lower() if isinstance(code, bool) else str(code)
+    entry = _vocabulary(_vocabulary_file()).get(domain, {}).get(key)
+    return entry.get(environ.lang(), key) if entry else key
+
+
+def when(value: str | None) -> str:
+    """An ISO 8601 time as people read it: local (INCIDENT_TZ or the machine's), to the minute, zone named."""
+    if not value:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    local = moment.astimezone(environ.zone())
+    return local.strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def text(value: object, key: str = "") -> str:
+    """A value for people: no ``None``/``False``/dict reprs."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return word("bool", value)
+    if isinstance(value, dict):
+        return ", ".join(f"{word('field', k)} {text(v, k)}" for k, v in value.items()) or "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(text(v) for v in value) or "—"
+    if isinstance(value, str) and (key.endswith(("_at", "_deadline")) or key == "at"):
+        return when(value)
+    if key in ("level", "raised_from") and isinstance(value, int):
+        return word("level_short", value)
+    if isinstance(value, str) and key in ("delivery", "category", "status"):
+        return word(key, value)
+    return str(value)
+
+
+def _width(cell: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in cell)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Aligned columns that never cut a cell (a wide table wraps in the terminal instead)."""
+    cells = [[str(h) for h in headers], *([str(c) for c in row] for row in rows)]
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        say("  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            say("  ".join("─" * w for w in widths))
+    if len(cells) == 1:
+        say(word("field", "none"))

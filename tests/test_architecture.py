@@ -8,6 +8,8 @@ would fail at import time.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -28,7 +30,7 @@ LOWER = {
 DOMAINS = ("feedback", "incidents", "response", "deadlines", "records", "metrics", "people")
 SAME_NAMES = {"__init__", "service", "views", "cli"}
 # A command's module may load only this at start-up (`incident --version` and completion stay fast).
-CLI_MAY_LOAD = ("incident.terminal", "incident.errors")
+CLI_MAY_LOAD = ("incident.terminal", "incident.errors", "incident.environ")
 
 
 def modules() -> dict[str, Path]:
@@ -143,7 +145,7 @@ def test_domain_folders_keep_the_same_file_names() -> None:
             leaf = name.rsplit(".", 1)[-1]
             if "APIRouter(" in text:
                 assert leaf == "views", f"{name} defines HTTP routes: they belong in views.py"
-            if "typer.Typer(" in text:
+            if " = Group(" in text:
                 assert leaf == "cli", f"{name} defines commands: they belong in cli.py"
 
 
@@ -153,3 +155,20 @@ def test_commands_load_nothing_heavy_at_start_up() -> None:
         if name == "incident.cli" or name.endswith(".cli") and name.startswith("incident."):
             heavy = [m for m in top[name] if not m.endswith(".cli") and not under(m, CLI_MAY_LOAD)]
             assert not heavy, f"{name} imports {heavy} at module level; import them inside the command"
+
+
+HEAVY = ("typer", "rich", "httpx", "pydantic", "pydantic_settings", "yaml", "sqlalchemy", "prefect",
+         "fastapi")  # fmt: skip
+
+
+def test_a_command_that_asks_the_service_loads_only_the_standard_library() -> None:
+    """What ``incident show ID`` loads before its request (issue 12: within 3× a bare Python start)."""
+    probe = (
+        "import sys\n"
+        "from incident.cli import parser\n"
+        "import incident.client\n"
+        "parser(['show', 'INC1']).parse_args(['show', 'INC1'])\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r}))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout

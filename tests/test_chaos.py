@@ -337,3 +337,59 @@ def _sqlite(url: str, query: str) -> list[tuple[Any, ...]]:
             return [tuple(r) for r in conn.execute(sa.text(query))]
     finally:
         engine.dispose()
+
+
+def _runs_in(prefect_api: str, feedback_ids: list[str], state: str) -> int:
+    """How many ``handle_feedback`` runs of these feedback Prefect shows in ``state`` (RUNNING: zombies)."""
+    body = {
+        "flows": {"name": {"any_": ["handle_feedback"]}},
+        "flow_runs": {"name": {"any_": sorted(set(feedback_ids))}, "state": {"type": {"any_": [state]}}},
+    }
+    response = httpx.post(f"{prefect_api}/flow_runs/count", json=body, timeout=30)
+    response.raise_for_status()
+    return int(response.json())
+
+
+def test_worker_sigkilled_mid_storm(prefect_api: str, inbox: Inbox, tmp_path: Path) -> None:
+    """The worker (it executes the flow runs) is SIGKILLed while a storm is being handled: the service
+    starts another at once and the new one finishes the work; nothing lost, nothing done twice."""
+    home = tmp_path / "home"
+    service = start_service(home, prefect_api, inbox)
+    db = f"sqlite:///{home / 'incident.db'}"
+    try:
+        [worker] = children_of(service.proc.pid)
+        storm = Storm(service.url, service.token)
+
+        def during(i: int) -> None:
+            if i == 40:
+                os.kill(int(worker), signal.SIGKILL)
+
+        storm.send(storm_bodies("KILLW-1", 120), rate=20, during=during)
+        deadline = time.monotonic() + 150
+        while _sqlite(db, "select count(*) from feedback where handled_at is null")[0][0]:
+            assert time.monotonic() < deadline, "feedback accepted around the killed worker was not handled"
+            time.sleep(1)
+        rows = {r[0] for r in _sqlite(db, "select id from feedback")}
+        runs = _feedback_runs(prefect_api, storm.accepted)
+        incidents = {r[0] for r in _sqlite(db, "select id from incidents")}
+        figures = {
+            "accepted": len(storm.accepted),
+            "202_without_row": len([f for f in storm.accepted if f not in rows]),
+            "feedback_runs_completed_twice": sum(1 for n in runs.values() if n > 1),
+            "feedback_without_completed_run": len([f for f in storm.accepted if runs.get(f, 0) == 0]),
+            "runs_left_running": _runs_in(prefect_api, storm.accepted, "RUNNING"),
+            "duplicate_notices": duplicate_notices(inbox, incidents),
+            "incidents_for_batch": _sqlite(
+                db, "select count(distinct incident_id) from feedback where batch = 'KILLW-1'"
+            )[0][0],
+            "refused": dict(storm.refused),
+        }
+        print(f"\nchaos: worker SIGKILLed mid-storm (report 40 of 120): {figures}")
+        assert figures["202_without_row"] == 0 and not storm.refused
+        assert figures["feedback_runs_completed_twice"] == 0
+        assert figures["duplicate_notices"] == 0 and figures["incidents_for_batch"] == 1
+        assert children_of(service.proc.pid) not in ([], [worker]), "the worker was replaced"
+        [(batch_incident,)] = _sqlite(db, "select distinct incident_id from feedback where batch = 'KILLW-1'")
+        service.wait_for_point(batch_incident, "contact")
+    finally:
+        stop_service(service)

@@ -350,7 +350,7 @@ def test_metrics_cli_and_api(service: Service, tmp_path: Path) -> None:
     png = service.api("GET", "/api/metrics/chart.png", params={"months": 6})
     assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
     human = service.cli("metrics", "--month", month)
-    assert "response p50" in human.stdout and "recurrence rate" in human.stdout
+    assert "响应时间" in human.stdout and "重复发生率" in human.stdout and "None" not in human.stdout
     bad = service.cli("metrics", "--month", "2026-13", "--json", check=False)
     assert bad.returncode == 2 and "2026-11" in bad.stderr
     wrong = service.api("GET", "/api/metrics", params={"month": "13/2026"})

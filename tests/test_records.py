@@ -200,7 +200,7 @@ def test_records_refuse_unknown_ids_kinds_and_formats(service: Service) -> None:
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert service.cli("records", "INC19990101001", check=False).returncode == 2
     human = service.cli("records", inc)
-    assert "level_determination" in human.stdout and "not yet" in human.stdout
+    assert "level_determination" in human.stdout and "尚未生成" in human.stdout
 
 
 def test_a_joining_report_leaves_the_archive_to_a_later_pending_one(any_db: str) -> None:

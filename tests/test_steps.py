@@ -1,6 +1,6 @@
 """The one table of human steps, the one vocabulary and the one settings object hold for every edge.
 
-These read the real modules (the CLI's typer app, the API's OpenAPI document, the console's form reader,
+These read the real modules (the CLI's parser, the API's OpenAPI document, the console's form reader,
 the flows' Resume form) and check each against ``incident.response.steps``: a step the table gains or
 loses shows up here as an edge that disagrees.
 """
@@ -11,16 +11,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-import typer.main
 import yaml
 
 import playbooks
 from incident import settings
 from incident.api.app import create_app
 from incident.api.schemas import ACTION_OUT
-from incident.cli import app as cli_app
+from incident.cli import parser
 from incident.console.forms import to_body
+from incident.feedback.service import FeedbackIn
 from incident.records.documents import i18n
+from incident.response.cli import commands as step_commands
 from incident.response.steps import BY_ACTION, BY_POINT, STEPS, at, who_does
 from playbooks import vocabulary
 
@@ -33,11 +34,24 @@ def test_the_table_names_the_seven_steps_of_the_guide() -> None:
     assert at("approval-2-retry-1") is BY_ACTION["approve"]
 
 
-def test_cli_commands_are_the_steps_with_their_help() -> None:
-    group = typer.main.get_command(cli_app)
+def _options(command: str) -> set[str]:
+    """The fields a command sends: its parser's option destinations but the common ones."""
+    sub = parser([command])._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    return {a.dest for a in sub._actions} - {"help", "json", "incident_id"}
+
+
+def test_cli_commands_are_the_steps_with_their_help_and_fields() -> None:
+    by_name = {c.name: c for c in step_commands.commands}
+    assert set(by_name) == set(ACTIONS)
     for step in STEPS:
-        command = group.commands[step.action]  # type: ignore[attr-defined]
-        assert command.help.split("\n")[0] == step.help, step.action
+        assert by_name[step.action].help == step.help, step.action
+        fields = step.model.model_fields
+        required = {name for name, info in fields.items() if info.is_required()}
+        assert required <= _options(step.action) <= set(fields), step.action
+
+
+def test_cli_report_takes_every_field_of_the_apis_model() -> None:
+    assert _options("report") == set(FeedbackIn.model_fields)
 
 
 def test_api_routes_are_the_steps_with_their_models() -> None:

@@ -9,13 +9,11 @@ import only SQLAlchemy and Alembic (no FastAPI, no Prefect), so they work while 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+from incident.terminal import Args, Group, emit, fail, opt
 
-from incident.terminal import JsonOpt, emit, fail
-
-app = typer.Typer(name="db", no_args_is_help=True, help="The product's database schema (Alembic migrations).")
+commands = Group("db", "The product's database schema (Alembic migrations).")
 
 
 def _redacted(url: str) -> str:
@@ -80,23 +78,21 @@ def run(as_json: bool, work: Callable[[str], dict[str, Any]]) -> None:
     emit({"database": _redacted(url), **data}, as_json)
 
 
-@app.command()
-def upgrade(
-    revision: Annotated[str, typer.Argument(help="target revision")] = "head", as_json: JsonOpt = False
-) -> None:
+@commands.command("upgrade", opt("revision", nargs="?", default="head", help="target revision"))
+def upgrade(a: Args) -> None:
     """Upgrade the schema to REV (default: head, the newest this version ships)."""
     from models import migrate
 
     def work(url: str) -> dict[str, Any]:
         before = migrate.current(url)
-        migrate.upgrade(url, revision)
+        migrate.upgrade(url, a.revision)
         return {"from": before, "revision": migrate.current(url), "head": migrate.head()}
 
-    run(as_json, work)
+    run(a.json, work)
 
 
-@app.command()
-def current(as_json: JsonOpt = False) -> None:
+@commands.command("current")
+def current(a: Args) -> None:
     """The database's revision (null: never migrated) and the head this version ships."""
     from models import migrate
 
@@ -104,20 +100,17 @@ def current(as_json: JsonOpt = False) -> None:
         rev, head = migrate.current(url), migrate.head()
         return {"revision": rev, "head": head, "up_to_date": rev == head}
 
-    run(as_json, work)
+    run(a.json, work)
 
 
-@app.command()
-def downgrade(
-    revision: Annotated[str, typer.Argument(help="target revision: an id, -1, or base (drops all)")],
-    as_json: JsonOpt = False,
-) -> None:
+@commands.command("downgrade", opt("revision", help="target revision: an id, -1, or base (drops all)"))
+def downgrade(a: Args) -> None:
     """Downgrade the schema to REV. ``base`` drops every table of the product (its data too)."""
     from models import migrate
 
     def work(url: str) -> dict[str, Any]:
         before = migrate.current(url)
-        migrate.downgrade(revision, url)
+        migrate.downgrade(a.revision, url)
         return {"from": before, "revision": migrate.current(url)}
 
-    run(as_json, work)
+    run(a.json, work)

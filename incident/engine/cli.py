@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-import typer
+from incident.terminal import Args, Group, fail, opt
 
-from incident.terminal import fail
-
-app = typer.Typer()
+commands = Group()
 
 
-@app.command()
-def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
+@commands.command(
+    "serve",
+    opt("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"),
+    opt("--port", type=int, default=8765, help="port (0: any free one; default 8765)"),
+    json=False,
+)
+def serve(a: Args) -> None:
     """Run the service: HTTP API, flow runs and the deadline watcher (until stopped)."""
     from incident.database.cli import preflight
     from incident.server import ServeError, run
 
     preflight()  # a wrong INCIDENT_DB_URL is one line here, not a migration's traceback
     try:
-        run(host, port)
+        run(a.host, a.port)
     except ServeError as exc:
         fail(str(exc), False)
 
 
-@app.command()
-def worker() -> None:
+@commands.command("worker", json=False)
+def worker(a: Args) -> None:
     """Run one more flow worker (another machine, the same PREFECT_API_URL and INCIDENT_DB_URL)."""
     import os
 

@@ -1,53 +1,47 @@
-"""``incident report``: one feedback from a terminal, validated with the API's own model first."""
+"""``incident report``: one feedback from a terminal, validated by the API's own model (``FeedbackIn``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from incident.terminal import Args, Group, call, emit, flag, opt
 
-import typer
+commands = Group()
 
-from incident.terminal import JsonOpt, build, call, emit
+TEXT = {  # the report's text fields and what they take (the API's FeedbackIn checks them)
+    "category": "product_quality | service_failure | special_scenario",
+    "summary": "what the customer says",
+    "customer": "the customer's name",
+    "contact": "phone or e-mail (kept internal, always masked)",
+    "order": None,
+    "evidence": "photos, tickets or links that back it up",
+    "product_model": None,
+    "serial": None,
+    "batch": None,
+    "service": "the failing service (service failures)",
+    "region": None,
+    "cause": "the outside cause (special scenarios)",
+    "purchase_date": None,
+    "occurred_at": None,
+    "impact": None,
+    "mood": "agitated calm anxious",
+    "outage": "regional",
+}
+FLAGS = ("media", "injury", "property_loss", "brand_risk", "big_loss", "compensation_demand")
 
-app = typer.Typer()
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
-@app.command()
-def report(
-    category: Annotated[
-        str | None, typer.Option(help="product_quality | service_failure | special_scenario")
-    ] = None,
-    summary: Annotated[str | None, typer.Option(help="what the customer says")] = None,
-    customer: str | None = None,
-    contact: Annotated[
-        str | None, typer.Option(help="phone or e-mail (kept internal, always masked)")
-    ] = None,
-    order: str | None = None,
-    channel: Annotated[str, typer.Option(help="phone app web email social store internal")] = "phone",
-    kind: Annotated[str, typer.Option(help="complaint suggestion inquiry praise alarm")] = "complaint",
-    product_model: str | None = None,
-    serial: str | None = None,
-    batch: str | None = None,
-    service: Annotated[str | None, typer.Option(help="the failing service (service failures)")] = None,
-    region: str | None = None,
-    cause: Annotated[str | None, typer.Option(help="the outside cause (special scenarios)")] = None,
-    purchase_date: str | None = None,
-    occurred_at: str | None = None,
-    impact: str | None = None,
-    mood: Annotated[str | None, typer.Option(help="agitated calm anxious")] = None,
-    customers: Annotated[int, typer.Option(help="customers this report speaks for")] = 1,
-    media: bool = False,
-    injury: bool = False,
-    property_loss: bool = False,
-    brand_risk: bool = False,
-    outage: Annotated[str | None, typer.Option(help="regional")] = None,
-    big_loss: bool = False,
-    compensation_demand: bool = False,
-    as_json: JsonOpt = False,
-) -> None:
+@commands.command(
+    "report",
+    *(opt(_option(name), help=help) for name, help in TEXT.items()),
+    opt("--channel", default="phone", help="phone app web email social store internal"),
+    opt("--kind", default="complaint", help="complaint suggestion inquiry praise alarm"),
+    opt("--customers", type=int, default=1, help="customers this report speaks for"),
+    *(flag(_option(name)) for name in FLAGS),
+)
+def report(a: Args) -> None:
     """Record one feedback, grade it, open or join its incident, start its flow run."""
-    fields = {k: v for k, v in locals().items() if k != "as_json"}  # first: before any local name
-    from incident.feedback.service import FeedbackIn
-
-    body = build(FeedbackIn, as_json, **fields)
-    data = call(as_json, "POST", "/api/feedback", json=body.model_dump(exclude_none=True))
-    emit(data, as_json)
+    names = (*TEXT, "channel", "kind", "customers", *FLAGS)
+    body = {name: getattr(a, name) for name in names if getattr(a, name) is not None}
+    emit(call(a.json, "POST", "/api/feedback", json=body), a.json)

@@ -2,79 +2,97 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-from rich.table import Table
+from incident.terminal import INCIDENT, Args, Group, call, emit, flag, say, table, text, when, word
 
-from incident.terminal import JsonOpt, call, emit, out
+commands = Group()
 
-app = typer.Typer()
+
+def _next_deadline(row: dict[str, Any]) -> str:
+    nxt = row.get("next_deadline") or {}
+    if not nxt:
+        return "—"
+    return f"{word('deadline', nxt.get('kind'))} {when(nxt.get('due_at'))}"
 
 
 def _incident_table(rows: list[dict[str, Any]]) -> None:
-    table = Table("incident", "level", "category", "status", "customers", "next deadline")
-    for row in rows:
-        nxt = row.get("next_deadline") or {}
-        table.add_row(
-            row["incident_id"],
-            f"L{row['level']}",
-            row["category"],
-            row["status"],
-            str(row["customers"]),
-            f"{nxt.get('kind', '')} {nxt.get('due_at', '')}".strip(),
-        )
-    out.print(table)
+    heads = ("incident", "level", "category", "status", "customers", "next_deadline")
+    table(
+        [word("field", h) for h in heads],
+        (
+            (
+                row["incident_id"],
+                word("level_short", row["level"]),
+                word("category", row["category"]),
+                word("status", row["status"]),
+                row["customers"],
+                _next_deadline(row),
+            )
+            for row in rows
+        ),
+    )
 
 
-@app.command("list")
-def list_(
-    open_only: Annotated[bool, typer.Option("--open", help="only open incidents")] = False,
-    as_json: JsonOpt = False,
-) -> None:
+@commands.command("list", flag("--open", "only open incidents"))
+def list_(a: Args) -> None:
     """Incidents, newest first."""
-    data = call(as_json, "GET", "/api/incidents", params={"open": open_only})
-    emit(data, as_json, lambda d: _incident_table(d["incidents"]))
+    data = call(a.json, "GET", "/api/incidents", params={"open": a.open})
+    emit(data, a.json, lambda d: _incident_table(d["incidents"]))
 
 
 def _show_human(data: dict[str, Any]) -> None:
-    out.print(
-        f"[bold]{data['incident_id']}[/] L{data['level']} {data['category']} — {data['status']}, "
-        f"{data['customers']} customer(s); waiting for: {data.get('waiting_for') or '-'}"
+    say(
+        f"{data['incident_id']}  {word('level_short', data['level'])} {word('category', data['category'])}"
+        f" — {word('status', data['status'])}, {word('field', 'customers')} {data['customers']};"
+        f" {word('field', 'waiting_for')}: {word('duty', data.get('waiting_for')) or '—'}"
     )
-    out.print(data["summary"])
-    table = Table("at", "event", "by", "detail")
-    for event in data["timeline"]:
-        table.add_row(event["at"][:19], event["event"], event["by"], event.get("detail") or "")
-    out.print(table)
-    deadlines = Table("deadline", "due", "state")
-    for d in data["deadlines"]:
-        deadlines.add_row(d["kind"], d["due_at"][:19], d["state"])
-    out.print(deadlines)
+    say(data["summary"])
+    say()
+    table(
+        [word("field", h) for h in ("at", "event", "by", "detail")],
+        (
+            (when(e["at"]), word("event", e["event"]), e["by"], e.get("detail") or "")
+            for e in data["timeline"]
+        ),
+    )
+    say()
+    table(
+        [word("field", h) for h in ("deadline", "due_at", "state")],
+        (
+            (word("deadline", d["kind"]), when(d["due_at"]), word("deadline_state", d["state"]))
+            for d in data["deadlines"]
+        ),
+    )
 
 
-@app.command()
-def show(incident_id: str, as_json: JsonOpt = False) -> None:
+@commands.command("show", INCIDENT)
+def show(a: Args) -> None:
     """One incident with its timeline and deadlines."""
-    emit(call(as_json, "GET", f"/api/incidents/{incident_id}"), as_json, _show_human)
+    emit(call(a.json, "GET", f"/api/incidents/{a.incident_id}"), a.json, _show_human)
 
 
 def _deliveries(data: dict[str, Any]) -> None:
-    table = Table("at", "notice", "role", "channel", "status", "attempts", "error")
-    for d in data["deliveries"]:
-        table.add_row(
-            str(d.get("created_at", ""))[:19],
-            d["notice"],
-            d["role"],
-            d["url"],
-            d["status"],
-            str(d["attempts"]),
-            d.get("error") or "",
-        )
-    out.print(table)
+    heads = ("at", "notice", "role", "channel", "status", "attempts", "error")
+    table(
+        [word("field", h) for h in heads],
+        (
+            (
+                when(d.get("created_at")),
+                d["notice"],
+                word("role", d["role"]),
+                d["url"],
+                word("delivery", d["status"]),
+                d["attempts"],
+                text(d.get("error")),
+            )
+            for d in data["deliveries"]
+        ),
+    )
 
 
-@app.command()
-def notifications(incident_id: str, as_json: JsonOpt = False) -> None:
+@commands.command("notifications", INCIDENT)
+def notifications(a: Args) -> None:
     """The delivery log of an incident's notices."""
-    emit(call(as_json, "GET", f"/api/incidents/{incident_id}/notifications"), as_json, _deliveries)
+    path = f"/api/incidents/{a.incident_id}/notifications"
+    emit(call(a.json, "GET", path), a.json, _deliveries)

@@ -3,58 +3,54 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-from rich.table import Table
+from incident.terminal import Args, Group, call, download, emit, opt, say, table, text, word, write
 
-from incident.terminal import JsonOpt, call, download, emit, fail, out, write
+commands = Group()
+SATISFACTION = ("share", "target", "met")
 
-app = typer.Typer()
+
+def _counts(domain: str, counts: dict[str, int]) -> str:
+    return "，".join(f"{word(domain, k)} {v}" for k, v in counts.items()) or "—"
 
 
 def _metrics_human(d: dict[str, Any]) -> None:
-    sat = d["satisfaction"]
-    out.print(
-        f"[bold]{d['month'] or 'all months'}[/]: {d['incidents']} incident(s), {d['open']} open; "
-        f"by level {d['by_level']}; by category {d['by_category']}"
+    w = lambda key: word("field", key)  # noqa: E731
+    say(
+        f"{d['month'] or w('all_months')}: {w('incidents')} {d['incidents']}, {w('open')} {d['open']}; "
+        f"{_counts('level_short', d['by_level'])}; {_counts('category', d['by_category'])}"
     )
-    out.print(
-        f"response p50 {d['response_minutes_p50']} min, p90 {d['response_minutes_p90']} min "
-        f"({d['contacted']} contacted); handling p50 {d['handling_hours_p50']} h ({d['resolved']} resolved)"
+    p50, p90 = text(d["response_minutes_p50"]), text(d["response_minutes_p90"])
+    say(
+        f"{w('response_minutes')} p50 {p50} / p90 {p90} ({w('contacted')} {d['contacted']}); "
+        f"{w('handling_hours')} p50 {text(d['handling_hours_p50'])} ({w('resolved')} {d['resolved']})"
     )
-    table = Table("level", "surveys", "good (≥4)", "share", "target", "met")
-    for level, row in sat["by_level"].items():
-        table.add_row(
-            level,
-            str(row["surveys"]),
-            str(row["good"]),
-            str(row["share"]),
-            str(row["target"]),
-            str(row["met"]),
-        )
-    out.print(table)
-    out.print(f"recurrence rate {d['recurrence_rate']}; missed deadlines {d['missed_deadlines']}")
+    table(
+        [w(h) for h in ("level", "surveys", "good", "share", "target", "met")],
+        (
+            (word("level_short", lv), r["surveys"], r["good"], *(text(r[k]) for k in SATISFACTION))
+            for lv, r in d["satisfaction"]["by_level"].items()
+        ),
+    )
+    missed = d["missed_deadlines"]
+    say(f"{w('recurrence_rate')} {text(d['recurrence_rate'])}; {w('missed_deadlines')} {missed}")
     for row in d["top_recurring"]:
-        out.print(f"  {row['incidents']}× {row['problem']}  ({', '.join(row['incident_ids'])})")
+        say(f"  {row['incidents']}× {row['problem']}  ({', '.join(row['incident_ids'])})")
     if d.get("chart"):
-        out.print(f"chart: {d['chart']}")
+        say(f"{w('chart')}: {d['chart']}")
 
 
-@app.command()
-def metrics(
-    month: Annotated[str | None, typer.Option(help="YYYY-MM (default: all incidents)")] = None,
-    chart: Annotated[Path | None, typer.Option(help="write a PNG line chart of the last 12 months")] = None,
-    as_json: JsonOpt = False,
-) -> None:
+@commands.command(
+    "metrics",
+    opt("--month", help="YYYY-MM (default: all incidents)"),
+    opt("--chart", type=Path, help="write a PNG line chart of the last 12 months"),
+)
+def metrics(a: Args) -> None:
     """Response and handling time, satisfaction vs target, recurrence, missed deadlines, counts."""
-    from incident.metrics.service import MONTH
-
-    if month is not None and not MONTH.match(month):
-        fail(f"--month must look like 2026-11, got {month!r}", as_json)
-    params = {"month": month} if month else {}
-    data = call(as_json, "GET", "/api/metrics", params=params)
-    if chart is not None:
-        response = download("/api/metrics/chart.png", {**params, "months": 12}, as_json)
-        data["chart"] = write(chart, response.content)
-    emit(data, as_json, _metrics_human)
+    params = {"month": a.month} if a.month else {}
+    data = call(a.json, "GET", "/api/metrics", params=params)
+    if a.chart is not None:
+        response = download("/api/metrics/chart.png", {**params, "months": 12}, a.json)
+        data["chart"] = write(a.chart, response.content)
+    emit(data, a.json, _metrics_human)

@@ -8,90 +8,81 @@ one the service keeps in ``INCIDENT_HOME``): unset ``INCIDENT_TOKEN`` to use it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-import typer
+from incident.terminal import Args, Group, call, emit, fail, opt, say, table, when, word
 
-from incident.terminal import JsonOpt, build, call, emit, fail, out
-
-app = typer.Typer(help="The directory of people: who they are, their roles, how they are told.")
-commands = typer.Typer()  # mounted on the root: `incident audit`
+commands = Group("people", "The directory of people: who they are, their roles, how they are told.")
+root = Group()  # mounted on the root: `incident audit`
 
 
 def _people_table(rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
+    shown = rows and "token" in rows[0]
+    table(
+        [word("field", h) for h in ("name", "roles", *(["token"] if shown else []))],
+        (
+            (r["name"], "，".join(word("role", x) for x in r["roles"]), *([r["token"]] if shown else []))
+            for r in rows
+        ),
+    )
 
-    table = Table("name", "roles", *(["token (shown once)"] if rows and "token" in rows[0] else []))
-    for row in rows:
-        table.add_row(row["name"], ", ".join(row["roles"]), *([row["token"]] if "token" in row else []))
-    out.print(table, soft_wrap=True)
 
-
-@app.command()
-def add(
-    name: str,
-    role: Annotated[list[str], typer.Option("--role", help="a role of the vocabulary; repeat for more")],
-    notify: Annotated[list[str] | None, typer.Option("--notify", help="an apprise URL; repeat")] = None,
-    phone: str | None = None,
-    email: str | None = None,
-    as_json: JsonOpt = False,
-) -> None:
+@commands.command(
+    "add",
+    opt("name", help="the person's name as the team writes it"),
+    opt("--role", action="append", required=True, help="a role of the vocabulary; repeat for more"),
+    opt("--notify", action="append", default=[], help="an apprise URL; repeat"),
+    opt("--phone"),
+    opt("--email"),
+)
+def add(a: Args) -> None:
     """Add a person with their roles; prints their token, shown this once."""
-    from incident.people.service import PersonIn
-
-    body = build(PersonIn, as_json, name=name, roles=role, notify=notify or [], phone=phone, email=email)
-    emit(call(as_json, "POST", "/api/people", json=body.model_dump(exclude_none=True)), as_json,
-         lambda d: _people_table([d]))  # fmt: skip
+    body = {"name": a.name, "roles": a.role, "notify": a.notify, "phone": a.phone, "email": a.email}
+    body = {k: v for k, v in body.items() if v is not None}
+    emit(call(a.json, "POST", "/api/people", json=body), a.json, lambda d: _people_table([d]))
 
 
-@app.command("list")
-def list_(as_json: JsonOpt = False) -> None:
+@commands.command("list")
+def list_(a: Args) -> None:
     """Everyone in the directory with their roles."""
-    emit(call(as_json, "GET", "/api/people"), as_json, lambda d: _people_table(d["people"]))
+    emit(call(a.json, "GET", "/api/people"), a.json, lambda d: _people_table(d["people"]))
 
 
-@app.command()
-def remove(name: str, as_json: JsonOpt = False) -> None:
+@commands.command("remove", opt("name"))
+def remove(a: Args) -> None:
     """Remove a person; their token stops working at once."""
-    emit(call(as_json, "DELETE", f"/api/people/{quote(name, safe='')}"), as_json,
-         lambda d: out.print(f"removed {d['name']}"))  # fmt: skip
+    data = call(a.json, "DELETE", f"/api/people/{quote(a.name, safe='')}")
+    emit(data, a.json, lambda d: say(f"{word('field', 'removed')} {d['name']}"))
 
 
-@app.command("import")
-def import_(
-    file: Annotated[Path, typer.Argument(help="an emergency contact list: .csv or .yaml")],
-    as_json: JsonOpt = False,
-) -> None:
+@commands.command("import", opt("file", type=Path, help="an emergency contact list: .csv or .yaml"))
+def import_(a: Args) -> None:
     """Add the people of an emergency contact list (CSV or YAML); all or nobody."""
-    from pydantic import ValidationError
-
-    from incident.api.errors import validation_message
     from incident.errors import ActionError
     from incident.people import contacts
-    from incident.people.service import PeopleIn
 
     try:
-        body = PeopleIn.model_validate({"people": contacts.read(file)})
+        people = contacts.read(a.file)
     except ActionError as exc:
-        fail(exc.message, as_json)
-    except ValidationError as exc:
-        fail(validation_message(list(exc.errors())), as_json)
-    data = call(as_json, "POST", "/api/people/import", json=body.model_dump(exclude_none=True))
-    emit(data, as_json, lambda d: _people_table(d["people"]))
+        fail(exc.message, a.json)
+    data = call(a.json, "POST", "/api/people/import", json={"people": people})
+    emit(data, a.json, lambda d: _people_table(d["people"]))
 
 
-@commands.command()
-def audit(incident_id: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt = False) -> None:
+@root.command("audit", opt("incident_id", nargs="?", metavar="ID", help="one incident (omit: all)"))
+def audit(a: Args) -> None:
     """Who did or tried what, when and on which incident (outcome ok or refused)."""
-    path = f"/api/audit/{quote(incident_id, safe='')}" if incident_id else "/api/audit"
+    path = f"/api/audit/{quote(a.incident_id, safe='')}" if a.incident_id else "/api/audit"
 
     def human(data: dict[str, Any]) -> None:
-        from rich.table import Table
+        table(
+            [word("field", h) for h in ("at", "who", "action", "incident", "outcome")],
+            (
+                (when(e["at"]), e["who"], e["action"], e["incident_id"] or "—",
+                 word("outcome", e["outcome"]))
+                for e in data["events"]
+            ),  # fmt: skip
+        )
 
-        table = Table("at", "who", "action", "incident", "outcome")
-        for e in data["events"]:
-            table.add_row(e["at"][:19], e["who"], e["action"], e["incident_id"] or "", e["outcome"])
-        out.print(table)
-
-    emit(call(as_json, "GET", path), as_json, human)
+    emit(call(a.json, "GET", path), a.json, human)

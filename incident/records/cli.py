@@ -3,97 +3,76 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-from rich.table import Table
+from incident import environ
+from incident.terminal import INCIDENT, Args, Group, call, download, emit, opt, say, table, when, word, write
 
-from incident.terminal import JsonOpt, call, download, emit, fail, out, write
+commands = Group()
+LANG = opt("--lang", choices=("zh", "en"), default=None, help="zh | en (default: INCIDENT_LANG)")
+FORMAT = opt("--format", choices=("md", "html", "pdf"), default="md", help="md | html | pdf")
+OUT = opt("--out", type=Path, default=None, help="file to write")
 
-app = typer.Typer()
+
+def _documents(incident_id: str) -> Path:
+    """Where downloads go by default: the home's documents folder, as the service writes them."""
+    return environ.home() / "documents" / incident_id
 
 
 def _records_table(data: dict[str, Any]) -> None:
-    from incident import settings
-
-    table = Table()
-    table.add_column("kind", no_wrap=True)  # what --kind takes
-    table.add_column("title")
-    table.add_column("formats", no_wrap=True)
-    table.add_column("updated (UTC)", no_wrap=True)
-    for r in data["records"]:
-        table.add_row(
-            r["kind"],
-            r["title"][settings.get().lang],
-            " ".join(r["formats"]) if r["available"] else "not yet",
-            (r["updated_at"] or "")[:16].replace("T", " "),
-        )
-    out.print(table)
-    out.print(
-        f"download: incident records {data['incident_id']} --kind KIND [--lang zh|en] [--format md|html|pdf]"
+    lang = environ.lang()
+    table(
+        [word("field", h) for h in ("kind", "title", "formats", "updated_at")],
+        (
+            (
+                r["kind"],  # what --kind takes
+                r["title"][lang],
+                " ".join(r["formats"]) if r["available"] else word("field", "not_yet"),
+                when(r["updated_at"]),
+            )
+            for r in data["records"]
+        ),
     )
+    say(f"incident records {data['incident_id']} --kind KIND [--lang zh|en] [--format md|html|pdf]")
 
 
-@app.command()
-def records(
-    incident_id: str,
-    kind: Annotated[str | None, typer.Option(help="one of the seven records")] = None,
-    lang: Annotated[str, typer.Option(help="zh | en")] = "zh",
-    format: Annotated[str, typer.Option("--format", help="md | html | pdf")] = "md",
-    out_path: Annotated[Path | None, typer.Option("--out", help="file to write")] = None,
-    as_json: JsonOpt = False,
-) -> None:
+@commands.command(
+    "records", INCIDENT, opt("--kind", help="one of the seven records (omit: list them)"), LANG, FORMAT, OUT
+)
+def records(a: Args) -> None:
     """List the seven archived records, or download one with --kind (writes a file, prints its path)."""
-    from incident import settings
-    from models.record import RECORD_KINDS
-
-    if kind is None:
-        data = call(as_json, "GET", f"/api/incidents/{incident_id}/records")
-        emit(data, as_json, _records_table)
+    if a.kind is None:
+        emit(call(a.json, "GET", f"/api/incidents/{a.incident_id}/records"), a.json, _records_table)
         return
-    if kind not in RECORD_KINDS or lang not in ("zh", "en") or format not in ("md", "html", "pdf"):
-        fail(
-            f"--kind must be one of {', '.join(RECORD_KINDS)}, --lang zh|en, --format md|html|pdf",
-            as_json,
-        )
-    response = download(
-        f"/api/incidents/{incident_id}/records/{kind}", {"lang": lang, "format": format}, as_json
-    )
-    path = out_path or settings.documents_dir() / incident_id / f"{kind}.{lang}.{format}"
+    lang = a.lang or environ.lang()
+    params = {"lang": lang, "format": a.format}
+    response = download(f"/api/incidents/{a.incident_id}/records/{a.kind}", params, a.json)
+    path = a.out or _documents(a.incident_id) / f"{a.kind}.{lang}.{a.format}"
     emit(
         {
-            "incident_id": incident_id,
-            "kind": kind,
+            "incident_id": a.incident_id,
+            "kind": a.kind,
             "lang": lang,
-            "format": format,
+            "format": a.format,
             "path": write(path, response.content),
             "updated_at": response.headers.get("X-Record-Updated"),
         },
-        as_json,
+        a.json,
     )
 
 
-@app.command()
-def postmortem(
-    incident_id: str,
-    format: Annotated[str, typer.Option("--format", help="md | html | pdf")] = "md",
-    lang: Annotated[str, typer.Option(help="zh | en")] = "zh",
-    out_path: Annotated[Path | None, typer.Option("--out", help="file to write")] = None,
-    as_json: JsonOpt = False,
-) -> None:
+@commands.command("postmortem", INCIDENT, FORMAT, LANG, OUT)
+def postmortem(a: Args) -> None:
     """Render the 5W1H post-mortem (a draft until the incident is closed)."""
-    from incident.records.postmortem import default_path
-
-    if format not in ("md", "html", "pdf") or lang not in ("zh", "en"):
-        fail("--format must be md, html or pdf and --lang zh or en", as_json)
-    params = {"format": format, "lang": lang}
-    response = download(f"/api/incidents/{incident_id}/postmortem", params, as_json)
-    path = write(out_path or default_path(incident_id, lang, format), response.content)
+    lang = a.lang or environ.lang()
+    params = {"format": a.format, "lang": lang}
+    response = download(f"/api/incidents/{a.incident_id}/postmortem", params, a.json)
+    path = a.out or _documents(a.incident_id) / f"postmortem.{lang}.{a.format}"
     emit(
         {
-            "incident_id": incident_id,
-            "path": path,
+            "incident_id": a.incident_id,
+            "path": write(path, response.content),
             "due_at": response.headers.get("X-Postmortem-Due") or None,
         },
-        as_json,
+        a.json,
     )
