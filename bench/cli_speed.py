@@ -7,9 +7,10 @@ the same line run by the interpreter the CLI uses (the fairer baseline: same bin
 rounds interleave all commands, so a busy moment of the machine touches every row alike; the table
 shows medians and each ratio to both baselines, measured in this one run.
 
-    python bench/cli_speed.py [--rounds 15] [--cli PATH_TO_incident]
+    python bench/cli_speed.py [--rounds 15] [--before PATH_TO_AN_OLDER_incident]
 
-``--cli`` times another build of the command (an older checkout's venv) against the same service.
+``--before`` also times another build of the command (an older checkout's venv) against the same
+service, interleaved with this one, so before and after are measured in the same run.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from stormkit import Receiver, Service, Stage  # noqa: E402
 BASE = ["-c", "import json, urllib.request"]
 
 
-def commands(cli: str, incident_id: str) -> dict[str, list[str]]:
-    return {
+def commands(cli: str, incident_id: str, tag: str = "") -> dict[str, list[str]]:
+    rows = {
         "incident --version": [cli, "--version"],
         "incident list": [cli, "list"],
         "incident list --json": [cli, "list", "--json"],
@@ -46,6 +47,7 @@ def commands(cli: str, incident_id: str) -> dict[str, list[str]]:
         "incident contact ID (an act)": [cli, "contact", incident_id, "--by", "王芳"],
         "incident report (bad input, exit 2)": [cli, "report", "--summary", "x", "--kind", "nope"],
     }
+    return {f"{tag}{name}": argv for name, argv in rows.items()}
 
 
 def once(argv: list[str], env: dict[str, str]) -> float:
@@ -58,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--cli", default=str(Path(sys.executable).with_name("incident")))
+    parser.add_argument("--before", help="an older build's incident command, timed alongside")
     args = parser.parse_args()
     receiver = Receiver()
     stage = Stage.create("sqlite", receiver)
@@ -72,6 +75,7 @@ def main() -> None:
             "python3 -c 'import json, urllib.request' (PATH)": [shutil.which("python3") or "python3", *BASE],
             "same line, the CLI's interpreter": [sys.executable, *BASE],
             **commands(args.cli, incident_id),
+            **(commands(args.before, incident_id, "before: ") if args.before else {}),
         }
         times: dict[str, list[float]] = {name: [] for name in rows}
         for _ in range(args.rounds):
@@ -93,8 +97,13 @@ def show(times: dict[str, list[float]], rounds: int) -> None:
     for name, median in medians.items():
         table.add_row(name, f"{median * 1000:.0f}", f"{median / path_base:.2f}", f"{median / own_base:.2f}")
     Console().print(table)
-    worst = max(list(medians.items())[2:], key=lambda item: item[1])
-    print(f"slowest command: {worst[0]} at {worst[1] / own_base:.2f}× the same interpreter's bare start")
+    commands_only = list(medians.items())[2:]
+    for build in ("now", "before"):
+        rows = [(n, m) for n, m in commands_only if n.startswith("before: ") == (build == "before")]
+        if rows:
+            name, worst = max(rows, key=lambda item: item[1])
+            ratios = f"{worst / own_base:.2f}× the same interpreter, {worst / path_base:.2f}× python3 on PATH"
+            print(f"slowest ({build}): {name} at {ratios}")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     stale_claim_seconds: float = Field(120.0, gt=0)
     resume_timeout: float = Field(3.0, gt=0)
     hot_wait_seconds: float = Field(60.0, ge=0)  # a run waits in its process this long, then suspends
+    zombie_seconds: float = Field(90.0, ge=10)  # a Running run silent this long: Crashed (engine/zombies)
     # between our own processes: the worker child learns these from ``incident serve``
     prefect_db: str = "unknown"
     worker_ready_file: Path | None = None

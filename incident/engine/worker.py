@@ -1,7 +1,7 @@
 """``incident worker``: executes the flow runs, on Prefect's own machinery.
 
 One process (``incident serve`` starts one; start more, on more machines, with ``incident worker``
-against the same Prefect server and product database) does four things:
+against the same Prefect server and product database) does five things:
 
 - serves the deployment ``incident_response/<INCIDENT_DEPLOYMENT>`` with Prefect's ``Runner`` (what
   ``flow.serve`` uses): it polls Prefect for the deployment's scheduled runs (a new incident, a run
@@ -10,7 +10,9 @@ against the same Prefect server and product database) does four things:
 - handles the feedback: rows without a run are claimed from the database and each becomes an
   in-process ``handle_feedback`` flow run (incident/engine/queue.py);
 - sweeps every ``INCIDENT_SWEEP_SECONDS`` (incident/engine/sweep.py);
-- watches the deadlines every ``INCIDENT_WATCH_SECONDS`` (flows/deadlines.py).
+- watches the deadlines every ``INCIDENT_WATCH_SECONDS`` (flows/deadlines.py);
+- turns Prefect's heartbeats on and keeps the automation that marks silent runs Crashed
+  (incident/engine/zombies.py), which the sweep then reschedules.
 
 Why the incident runs in a process each and the feedback in-process: an incident run is resumed a
 handful of times over days and may render documents for seconds; a runner's process is what Prefect
@@ -37,7 +39,10 @@ FINISH_SECONDS = 10.0  # on stop, the feedback runs in flight get this long; not
 
 
 def main() -> None:
+    from incident.engine import zombies
     from incident.engine.logfilter import use_in_prefect
+
+    zombies.enable_heartbeats()  # before Prefect reads its settings; the runner's processes inherit it
 
     use_in_prefect()
     __import__("incident.logs").logs.configure("worker")  # INCIDENT_LOG_FORMAT=text|json
@@ -95,6 +100,8 @@ async def work(prefect_db: str) -> None:
         asyncio.create_task(_every(settings.get().sweep_seconds, lambda: _sweep(deployment_id), "sweep")),
         asyncio.create_task(_every(settings.get().watch_seconds, _watch, "deadline watcher")),
     ]
+    # done once (its end must not end the worker, unlike the loops above)
+    setup = asyncio.create_task(_until_done(lambda: _zombie_automation(deployment_id), "zombie automation"))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -108,7 +115,7 @@ async def work(prefect_db: str) -> None:
         Path(ready).write_text(str(os.getpid()))
     waiter = asyncio.create_task(stopping.wait())
     await asyncio.wait([waiter, runner_task, *background], return_when=asyncio.FIRST_COMPLETED)
-    for task in background:
+    for task in (*background, setup):
         task.cancel()
     left = await pump.finish(FINISH_SECONDS)
     if not runner_task.done():
@@ -126,6 +133,23 @@ async def _every(seconds: float, work: Callable[[], Awaitable[object]], what: st
         except Exception:  # the database or Prefect away: logged, and the next pass tries again
             log.exception("%s failed; trying again in %.0f s", what, seconds)
         await asyncio.sleep(seconds)
+
+
+async def _until_done(work: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``work`` once; while Prefect or the database is away, try again every sweep interval."""
+    while True:
+        try:
+            await work()
+            return
+        except Exception:  # Prefect away at start-up: logged, and tried again
+            log.exception("%s failed; trying again in %.0f s", what, settings.get().sweep_seconds)
+        await asyncio.sleep(settings.get().sweep_seconds)
+
+
+async def _zombie_automation(deployment_id: UUID) -> None:
+    from incident.engine.zombies import ensure_automation
+
+    await ensure_automation(deployment_id)
 
 
 async def _sweep(deployment_id: UUID) -> None:

@@ -1,0 +1,81 @@
+"""A run left ``Running`` by a process that vanished is marked ``Crashed`` by Prefect's automation and
+rescheduled by the sweep (incident/engine/zombies.py).
+
+The zombie is made with Prefect's public API, as a lost machine leaves one: a run of the service's
+deployment put straight into ``Running`` with no process behind it, so no heartbeat and no state
+change ever follows. The service runs with ``INCIDENT_ZOMBIE_SECONDS=10`` (Prefect's least) so the test
+waits seconds, not minutes; the automation, the triggers service that fires it and the sweep are the
+real ones.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import Inbox, start_service, stop_service
+
+
+def _states(prefect_api: str, run_id: str) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{prefect_api}/flow_run_states/", params={"flow_run_id": run_id}, timeout=10)
+    answer.raise_for_status()
+    return sorted(answer.json(), key=lambda s: s["timestamp"])
+
+
+def _automations(prefect_api: str) -> set[str]:
+    answer = httpx.post(f"{prefect_api}/automations/filter", json={}, timeout=10)
+    answer.raise_for_status()
+    return {a["name"] for a in answer.json()}
+
+
+def test_a_silent_running_run_is_crashed_then_rescheduled(
+    prefect_api: str, inbox: Inbox, tmp_path: Path
+) -> None:
+    service = start_service(tmp_path / "home", prefect_api, inbox, {"INCIDENT_ZOMBIE_SECONDS": "10"})
+    try:
+        name = service.env["INCIDENT_DEPLOYMENT"]
+        automation = f"incident: crash silent runs of incident_response/{name}"
+        deadline = time.monotonic() + 60
+        while automation not in _automations(prefect_api):
+            assert time.monotonic() < deadline, "the worker did not create the zombie automation"
+            time.sleep(1)
+        deployment = httpx.get(f"{prefect_api}/deployments/name/incident_response/{name}", timeout=10).json()
+        created = httpx.post(
+            f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",
+            json={"parameters": {"incident_id": "INC19990101999"}, "state": {"type": "RUNNING"}},
+            timeout=10,
+        )
+        created.raise_for_status()
+        run_id = created.json()["id"]
+        started = time.monotonic()
+        deadline = started + 90
+        while True:
+            kinds = [s["type"] for s in _states(prefect_api, run_id)]
+            if "CRASHED" in kinds and kinds.index("CRASHED") < len(kinds) - 1:
+                break  # crashed, and something came after it
+            assert time.monotonic() < deadline, f"the zombie was not crashed and rescheduled: {kinds}"
+            time.sleep(1)
+        states = _states(prefect_api, run_id)
+        crashed = next(s for s in states if s["type"] == "CRASHED")
+        after = [s for s in states if s["timestamp"] > crashed["timestamp"]]
+        print(f"\nzombie: Crashed after {crashed['timestamp']}, then {[s['type'] for s in after]}")
+        assert "no heartbeat for 10 s" in crashed["message"]
+        assert after[0]["type"] == "SCHEDULED" and "rescheduled by the sweep" in after[0]["message"]
+        # A run that waits for a person (Paused, maybe Suspended: no process by design) is no zombie.
+        paused = httpx.post(
+            f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",
+            json={"parameters": {"incident_id": "INC19990101998"}, "state": {"type": "RUNNING"}},
+            timeout=10,
+        ).json()["id"]
+        httpx.post(
+            f"{prefect_api}/flow_runs/{paused}/set_state",
+            json={"state": {"type": "PAUSED", "name": "Suspended"}, "force": True},
+            timeout=10,
+        ).raise_for_status()
+        time.sleep(15)
+        assert [s["type"] for s in _states(prefect_api, paused)][-1] == "PAUSED"
+    finally:
+        stop_service(service)
