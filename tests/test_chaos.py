@@ -386,7 +386,8 @@ def test_worker_sigkilled_mid_storm(prefect_api: str, inbox: Inbox, tmp_path: Pa
         }
         print(f"\nchaos: worker SIGKILLed mid-storm (report 40 of 120): {figures}")
         assert figures["202_without_row"] == 0 and not storm.refused
-        assert figures["feedback_runs_completed_twice"] == 0
+        assert figures["feedback_runs_completed_twice"] == 0 and figures["runs_left_running"] == 0
+        assert figures["feedback_without_completed_run"] == 0
         assert figures["duplicate_notices"] == 0 and figures["incidents_for_batch"] == 1
         assert children_of(service.proc.pid) not in ([], [worker]), "the worker was replaced"
         [(batch_incident,)] = _sqlite(db, "select distinct incident_id from feedback where batch = 'KILLW-1'")
