@@ -285,7 +285,8 @@ def test_a_notice_to_a_role_reaches_its_peoples_own_url(svc: Service) -> None:
 def test_no_token_in_clear_anywhere_in_the_database(svc: Service) -> None:
     made = [svc.person(f"扫描 {i}", "customer_service") for i in range(2)]
     tokens_seen = [*made, *svc.people.values()]
-    secrets_only = [t.rsplit("_", 1)[1] for t in tokens_seen] + [svc.token]  # the service token too
+    # the secret part after "inc_<hex id>_" (it may itself contain "_": split once, from the left)
+    secrets_only = [t[len("inc_"):].partition("_")[2] for t in tokens_seen] + [svc.token]  # service token too
     with sqlite3.connect(svc.home / "incident.db") as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
