@@ -54,9 +54,10 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def healthy(url: str, timeout: float = 2.0) -> bool:
+def healthy(url: str, path: str = "/healthz", timeout: float = 2.0) -> bool:
+    """Does ``url`` answer 200 at ``path`` (our service's ``/healthz``, Prefect's ``/health``)?"""
     try:
-        with urlopen(url.rstrip("/") + "/healthz", timeout=timeout) as answer:
+        with urlopen(url.rstrip("/") + path, timeout=timeout) as answer:
             return bool(answer.status == 200)
     except (OSError, ValueError):  # URLError, refused, timed out, reset, a malformed URL
         return False

@@ -3,7 +3,7 @@
 Why not ``incident.settings``: importing pydantic-settings costs more than a whole command may take
 (issue 12: every command answers within 3× a bare Python start), and a command that talks to the
 service needs only its address, a credential, the home and how people read. The names and defaults are
-``Settings``' own — ``tests/test_cli_speed.py`` holds them equal — and a wrong value is one line naming
+``Settings``' own — ``tests/test_steps.py`` holds them equal — and a wrong value is one line naming
 the variable, as there.
 """
 

@@ -24,9 +24,8 @@ import sys
 import time
 from typing import Any, TextIO
 
-import httpx
-
 from incident import settings
+from incident.client import healthy
 from incident.environ import service_file, token_file
 
 log = logging.getLogger("incident.serve")
@@ -34,13 +33,6 @@ log = logging.getLogger("incident.serve")
 
 class ServeError(RuntimeError):
     """The service cannot start; the message says why (the CLI exits 2 with it)."""
-
-
-def healthy(url: str, path: str = "/healthz", timeout: float = 2.0) -> bool:
-    try:
-        return httpx.get(url.rstrip("/") + path, timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -129,3 +129,19 @@ def test_the_readme_lists_every_setting() -> None:
     internal = {"prefect_db", "worker_ready_file"}  # passed from `incident serve` to its worker
     for name in set(settings.Settings.model_fields) - internal:
         assert f"`INCIDENT_{name.upper()}`" in table, name
+
+
+def test_the_clis_light_settings_read_as_the_settings_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """incident/environ.py reads a few INCIDENT_* without pydantic: same names, same defaults."""
+    from incident import environ
+
+    for name in ("INCIDENT_HOME", "INCIDENT_URL", "INCIDENT_TOKEN", "INCIDENT_API_TOKEN", "INCIDENT_LANG",
+                 "INCIDENT_START_TIMEOUT"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    defaults = settings.Settings()
+    assert environ.home() == defaults.home.resolve() and environ.url() == defaults.url
+    assert environ.lang() == defaults.lang and environ.start_timeout() == defaults.start_timeout
+    assert environ.token() == defaults.token and environ.api_token() == defaults.api_token
+    monkeypatch.setenv("INCIDENT_LANG", "en-US")
+    monkeypatch.setenv("INCIDENT_START_TIMEOUT", "30")
+    assert environ.lang() == settings.get().lang == "en" and environ.start_timeout() == 30.0
