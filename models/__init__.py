@@ -3,6 +3,7 @@
 Importing this package registers every table on ``Base.metadata`` (Alembic and tests rely on it).
 """
 
+from models.access import AccessEvent, ConsoleSession
 from models.base import LOCK, Base, get_engine, reset_engine, session_scope, utcnow
 from models.feedback import Feedback
 from models.idempotency import IdempotencyKey
@@ -15,9 +16,11 @@ from models.response import CauseAnalysis, Confirmation, Contact, Measure, Solut
 
 __all__ = [
     "LOCK",
+    "AccessEvent",
     "Base",
     "CauseAnalysis",
     "Confirmation",
+    "ConsoleSession",
     "Contact",
     "Counter",
     "Deadline",

@@ -17,7 +17,7 @@ from incident import settings
 from incident.api import errors as http_errors
 from incident.api import idempotency, requestlog
 from incident.api.bodylimit import BodyLimit
-from incident.api.credentials import bearer, identify
+from incident.api.credentials import COOKIE, bearer, from_cookie, identify
 from incident.api.errors import validation_message
 from incident.feedback import views as feedback
 from incident.incidents import views as incidents
@@ -46,7 +46,7 @@ def create_app(token: str) -> FastAPI:
         request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
     ) -> None:
         # async: FastAPI runs a sync dependency in a worker thread, a thread hop on every request
-        given = bearer(request.headers.get(TOKEN_HEADER)) or request.cookies.get("incident_token", "")
+        given = bearer(request.headers.get(TOKEN_HEADER)) or from_cookie(request.cookies.get(COOKIE))
         actor = await identify(given, token)
         if actor is None:
             raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
