@@ -10,7 +10,7 @@ from models.idempotency import IdempotencyKey
 from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
 from models.notification import Delivery
-from models.people import Person
+from models.people import Deputy, Person
 from models.record import Record
 from models.response import CauseAnalysis, Confirmation, Contact, Measure, Solution, Survey
 
@@ -25,6 +25,7 @@ __all__ = [
     "Counter",
     "Deadline",
     "Delivery",
+    "Deputy",
     "Feedback",
     "FlowMark",
     "IdempotencyKey",

@@ -29,3 +29,23 @@ class Person(Base):
     token_id: Mapped[str] = mapped_column(String(32), unique=True)
     token_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+
+
+class Deputy(Base):
+    """代理审批: ``principal`` lets ``deputy`` act in ``role`` from ``starts_at`` until ``ends_at``.
+
+    Why by name and role, checked against the directory when used: the principal must still hold the role
+    at the moment of the approval (a delegation outliving the principal's authority grants nothing).
+    """
+
+    __tablename__ = "deputies"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    principal: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    deputy: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]

@@ -102,6 +102,8 @@ class Playbook(Strict):
     solutions: dict[str, Option] = Field(min_length=1)
     levels: dict[Literal[1, 2, 3], LevelRules]
     analysis: Analysis = Analysis()
+    # Who sees a customer's contact in full (each reveal audited), besides the level's lead.
+    contacts_visible_to: list[Role] = Field(default_factory=lambda: ["customer_service"], min_length=1)
 
     @model_validator(mode="after")
     def _all_levels(self) -> Playbook:

@@ -58,6 +58,33 @@ def test_a_removed_person_loses_their_open_session(own: Service) -> None:
         assert client.get("/").status_code == 303
 
 
+def test_the_console_reveals_contacts_to_customer_service_only_and_audits_it(own: Service) -> None:
+    inc = own.cli_json(
+        "report", "--category", "service_failure", "--summary", "快递没到", "--service", "delivery",
+        "--region", "REVEAL-C", "--customer", "白先生", "--contact", "bai@example.com",
+    )["incident_id"]  # fmt: skip
+    agent, outsider = own.person("客服 邹", "customer_service"), own.person("法务 喻", "legal")
+    with closing(browser(own, token=agent)) as client:
+        page = client.get(f"/incidents/{inc}")
+        assert "bai@example.com" not in page.text and 'action="/incidents/' in page.text
+        shown = client.post(f"/incidents/{inc}/reveal", data={"csrf": csrf(page.text)})
+        assert shown.status_code == 200 and "bai@example.com" in shown.text
+        assert shown.headers["cache-control"] == "no-store"
+        forged = client.post(f"/incidents/{inc}/reveal", data={"csrf": "0" * 64})
+        assert forged.status_code == 403 and "bai@example.com" not in forged.text
+    with closing(browser(own, token=outsider)) as client:
+        page = client.get(f"/incidents/{inc}")
+        refused = client.post(f"/incidents/{inc}/reveal", data={"csrf": csrf(page.text)})
+        assert refused.status_code == 403 and "bai@example.com" not in refused.text
+    reveals = [e for e in _audit_of(own, inc) if e[1] == "reveal"]
+    assert reveals == [("客服 邹", "reveal", "ok", "console"), ("法务 喻", "reveal", "refused", "console")]
+
+
+def _audit_of(service: Service, incident_id: str) -> list[tuple[str, str, str, str | None]]:
+    events = service.cli_json("audit", incident_id)["events"]
+    return [(e["who"], e["action"], e["outcome"], e.get("channel")) for e in events]
+
+
 def test_login_is_limited_per_address_and_refusals_are_audited(own: Service) -> None:
     """Runs last in this module: it locks the address out for the rest of the window."""
     with httpx.Client(base_url=own.url, timeout=30) as anon:

@@ -291,6 +291,34 @@ class AuditEvent(Out):
     action: str
     incident_id: str | None = None
     outcome: Literal["ok", "refused"]
+    channel: str | None = None  # access events: console or api
+    address: str | None = None
+
+
+class RevealedCustomer(Out):
+    feedback_id: str
+    customer: str | None = None
+    contact: str | None = None  # in full: this answer is the audited reveal
+    channel: str
+
+
+class RevealOut(Out):
+    incident_id: str
+    customers: list[RevealedCustomer]
+
+
+class DeputyOut(Out):
+    id: int
+    principal: str
+    deputy: str
+    role: str
+    starts_at: str
+    ends_at: str
+    ended_at: str | None = None
+
+
+class DeputiesOut(Out):
+    deputies: list[DeputyOut]
 
 
 class AuditOut(Out):

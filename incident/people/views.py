@@ -1,7 +1,9 @@
-"""HTTP routes of the directory: ``/api/people`` (list, add, import, remove) and ``/api/audit``.
+"""HTTP routes of the directory: ``/api/people`` (list, add, import, remove), ``/api/deputies`` and
+``/api/audit``.
 
-Listing is open to every credential; adding, importing and removing need the service token (a person
-may not grant themselves a role). ``app.py`` mounts this router behind authentication like the others.
+Listing is open to every credential; adding, importing and removing people need the service token (a
+person may not grant themselves a role); a deputy is named by the approver themselves or by the service
+token for them (``deputies.py``). ``app.py`` mounts this router behind authentication like the others.
 """
 
 from __future__ import annotations
@@ -11,10 +13,20 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from incident.api.schemas import JSON_ROUTE, AuditOut, PeopleAdded, PeopleOut, PersonAdded, PersonRemoved
+from incident.api.schemas import (
+    JSON_ROUTE,
+    AuditOut,
+    DeputiesOut,
+    DeputyOut,
+    PeopleAdded,
+    PeopleOut,
+    PersonAdded,
+    PersonRemoved,
+)
 from incident.errors import Forbidden
-from incident.people import audit, service
-from incident.people.service import PeopleIn, PersonIn
+from incident.people import audit, deputies, service
+from incident.people.deputies import DeputyIn
+from incident.people.service import Actor, PeopleIn, PersonIn
 
 router = APIRouter()
 
@@ -48,6 +60,31 @@ async def import_people(request: Request, body: PeopleIn) -> dict[str, Any]:
 async def remove_person(request: Request, name: str) -> dict[str, Any]:
     _admin(request)
     return await run_in_threadpool(service.remove, name)
+
+
+def _actor(request: Request) -> Actor:
+    actor: Actor | None = getattr(request.state, "actor", None)
+    if actor is None:
+        raise Forbidden("no credential")  # never reached behind authentication
+    return actor
+
+
+@router.get("/api/deputies", response_model=DeputiesOut, **JSON_ROUTE)
+async def list_deputies(all: bool = False) -> dict[str, Any]:
+    """Delegations in force or to come (``all``: ended ones too)."""
+    return {"deputies": await run_in_threadpool(deputies.list_deputies, all)}
+
+
+@router.post("/api/deputies", status_code=201, response_model=DeputyOut, **JSON_ROUTE)
+async def add_deputy(request: Request, body: DeputyIn) -> dict[str, Any]:
+    """Name a deputy who may approve in your role until ``ends_at`` (代理审批)."""
+    return await run_in_threadpool(deputies.add, _actor(request), body)
+
+
+@router.delete("/api/deputies/{deputy_id}", response_model=DeputyOut, **JSON_ROUTE)
+async def end_deputy(request: Request, deputy_id: int) -> dict[str, Any]:
+    """End a delegation before its period is over."""
+    return await run_in_threadpool(deputies.end, _actor(request), deputy_id)
 
 
 @router.get("/api/audit", response_model=AuditOut, **JSON_ROUTE)

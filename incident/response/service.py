@@ -189,6 +189,7 @@ def approve(incident_id: str, body: ApproveIn, now: datetime | None = None) -> d
                 body.role,
                 body.reason,
             )
+            sol.deputy_of = getattr(body, "deputy_of", None)  # set only by authority.check
             deadlines.meet(s, inc, "approval", now)
             event = "solution_rejected" if body.reject else "solution_approved"
             timeline.add(
@@ -196,8 +197,8 @@ def approve(incident_id: str, body: ApproveIn, now: datetime | None = None) -> d
                 inc.id,
                 event,
                 f"{body.by} ({body.role})",
-                body.reason or sol.kind,
-                data={"round": sol.round},
+                (body.reason or sol.kind) + (f"（代理 {sol.deputy_of}）" if sol.deputy_of else ""),
+                data={"round": sol.round, "deputy_of": sol.deputy_of},
                 now=now,
             )
             if body.reject:

@@ -1,4 +1,5 @@
-"""console sessions and access events: revocable logins, and the logins and reveals the audit lists
+"""console sessions, access events and deputies: revocable logins, the logins and reveals the audit
+lists, and approvals delegated for a period (代理审批)
 
 Revision ID: 0005
 Revises: 0004
@@ -45,9 +46,29 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_access_incident", "access_events", ["incident_id"])
+    op.create_table(
+        "deputies",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("principal", sa.String(length=200), nullable=False),
+        sa.Column("deputy", sa.String(length=200), nullable=False),
+        sa.Column("role", sa.String(length=32), nullable=False),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(op.f("ix_deputies_deputy"), "deputies", ["deputy"])
+    with op.batch_alter_table("solutions") as batch:
+        batch.add_column(sa.Column("deputy_of", sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("solutions") as batch:
+        batch.drop_column("deputy_of")
+    op.drop_index(op.f("ix_deputies_deputy"), table_name="deputies")
+    op.drop_table("deputies")
     op.drop_index("ix_access_incident", table_name="access_events")
     op.drop_table("access_events")
     op.drop_table("console_sessions")
