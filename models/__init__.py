@@ -10,7 +10,7 @@ from models.idempotency import IdempotencyKey
 from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
 from models.notification import Delivery
-from models.people import Deputy, Person
+from models.people import Deputy, Person, ScopedToken
 from models.record import Record
 from models.response import CauseAnalysis, Confirmation, Contact, Measure, Solution, Survey
 
@@ -33,6 +33,7 @@ __all__ = [
     "Measure",
     "Person",
     "Record",
+    "ScopedToken",
     "Solution",
     "Survey",
     "TimelineEvent",

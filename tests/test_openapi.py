@@ -77,6 +77,13 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
         ("/api/people/{name}", "delete", "200"): "PersonRemoved",
         ("/api/audit", "get", "200"): "AuditOut",
         ("/api/audit/{incident_id}", "get", "200"): "AuditOut",
+        ("/api/incidents/{incident_id}/reveal", "post", "200"): "RevealOut",
+        ("/api/deputies", "get", "200"): "DeputiesOut",
+        ("/api/deputies", "post", "201"): "DeputyOut",
+        ("/api/deputies/{deputy_id}", "delete", "200"): "DeputyOut",
+        ("/api/tokens", "get", "200"): "ScopedTokensOut",
+        ("/api/tokens", "post", "201"): "ScopedTokenAdded",
+        ("/api/tokens/{name}", "delete", "200"): "PersonRemoved",
     }
     for (path, method, status), model in expected.items():
         schema = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]

@@ -317,6 +317,37 @@ def test_a_customers_contact_is_revealed_to_customer_service_and_each_reveal_aud
     assert ("service token", "reveal", "refused", "api") in seen
 
 
+def test_scoped_tokens_do_one_thing_each(svc: Service) -> None:
+    intake_token = svc.cli_json("tokens", "add", "呼叫中心", "--scope", "intake", token=svc.token)["token"]
+    metrics_token = svc.cli_json("tokens", "add", "prom", "--scope", "metrics", token=svc.token)["token"]
+    body = {"category": "service_failure", "summary": "安装师傅迟到", "service": "install", "region": "TOK-1"}
+    reported = svc.api("POST", "/api/feedback", token=intake_token, json=body)
+    assert reported.status_code == 202 and reported.json()["feedback_id"].startswith("FB")
+    for method, path in (("GET", "/api/incidents"), ("GET", "/metrics"), ("GET", "/api/people")):
+        denied = svc.api(method, path, token=intake_token)
+        assert denied.status_code == 403 and "scope is intake" in denied.json()["error"], path
+    contact = svc.api("POST", f"/api/incidents/{reported.json()['incident_id']}/contact", token=intake_token,
+                      json={"by": "脚本"})  # fmt: skip
+    assert contact.status_code == 403
+    assert svc.api("GET", "/metrics", token=metrics_token).status_code == 200
+    assert svc.api("GET", "/api/metrics", token=metrics_token).status_code == 200
+    assert svc.api("POST", "/api/feedback", token=metrics_token, json=body).status_code == 403
+    forged = svc.api("POST", "/api/tokens", token=metrics_token, json={"name": "x", "scope": "intake"})
+    assert forged.status_code == 403
+    listed = svc.cli_json("tokens", "list", token=svc.token)["tokens"]
+    assert {("呼叫中心", "intake"), ("prom", "metrics")} <= {(t["name"], t["scope"]) for t in listed}
+    assert all("token" not in t for t in listed)
+    person = svc.person("系统 管理员", "duty_manager")
+    assert svc.cli("tokens", "add", "y", "--scope", "intake", check=False, token=person).returncode == 2
+    bad = svc.cli("tokens", "add", "z", "--scope", "everything", check=False, token=svc.token)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    svc.cli_json("tokens", "remove", "呼叫中心", token=svc.token)
+    assert svc.api("POST", "/api/feedback", token=intake_token, json=body).status_code == 401
+    with sqlite3.connect(svc.home / "incident.db") as conn:
+        hashes = [r[0] for r in conn.execute("SELECT token_hash FROM scoped_tokens")]
+    assert hashes and all(h.startswith("$argon2id$") and metrics_token not in h for h in hashes)
+
+
 def test_a_forged_resume_through_prefect_changes_nothing(svc: Service, prefect_api: str) -> None:
     reported = svc.cli_json(
         "report", "--category", "service_failure", "--summary", "师傅没来",

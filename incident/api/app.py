@@ -22,6 +22,7 @@ from incident.api.errors import validation_message
 from incident.feedback import views as feedback
 from incident.incidents import views as incidents
 from incident.metrics import views as metrics
+from incident.people import scoped
 from incident.people import views as people
 from incident.records import views as records
 from incident.response import views as response
@@ -50,6 +51,8 @@ def create_app(token: str) -> FastAPI:
         actor = await identify(given, token)
         if actor is None:
             raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+        if actor.scope is not None and not scoped.permits(actor.scope, request.method, request.url.path):
+            raise HTTPException(403, f"this token's scope is {actor.scope}: it may not {request.method} here")
         request.state.actor = actor  # who acts: the routes record it (incident/response/authority.py)
 
     app.add_middleware(idempotency.Idempotency, token=token)  # inside BodyLimit: reads bodies already bounded

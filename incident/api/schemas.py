@@ -307,6 +307,22 @@ class RevealOut(Out):
     customers: list[RevealedCustomer]
 
 
+class ScopedTokenAdded(Out):
+    name: str
+    scope: str
+    token: str  # shown this once
+
+
+class ScopedTokenRow(Out):
+    name: str
+    scope: str
+    created_at: str
+
+
+class ScopedTokensOut(Out):
+    tokens: list[ScopedTokenRow]
+
+
 class DeputyOut(Out):
     id: int
     principal: str

@@ -15,6 +15,7 @@ from incident.terminal import Args, Group, call, emit, fail, flag, opt, say, tab
 
 commands = Group("people", "The directory of people: who they are, their roles, how they are told.")
 deputy = Group("deputy", "代理审批: let another person approve in your role for a period.")
+systems = Group("tokens", "Scoped tokens for systems: intake (report only) or metrics (read only).")
 root = Group()  # mounted on the root: `incident audit`
 
 
@@ -138,3 +139,34 @@ def deputy_end(a: Args) -> None:
     """End a delegation early (its principal or the service token)."""
     data = call(a.json, "DELETE", f"/api/deputies/{a.deputy_id}")
     emit(data, a.json, lambda d: say(f"{word('field', 'ended')} {d['id']}"))
+
+
+def _tokens_table(rows: list[dict[str, Any]]) -> None:
+    shown = rows and "token" in rows[0]
+    heads = ("name", "scope", *(["token"] if shown else ["created_at"]))
+    table([word("field", h) for h in heads], ((r["name"], r["scope"], r.get("token") or when(r["created_at"]))
+                                               for r in rows))  # fmt: skip
+
+
+@systems.command(
+    "add",
+    opt("name", help="the system, e.g. callcenter or prometheus"),
+    opt("--scope", required=True, choices=["intake", "metrics"], help="intake: report only; metrics: read"),
+)
+def tokens_add(a: Args) -> None:
+    """A token for a system; prints it once (stored only hashed). Needs the service token."""
+    data = call(a.json, "POST", "/api/tokens", json={"name": a.name, "scope": a.scope})
+    emit(data, a.json, lambda d: _tokens_table([d]))
+
+
+@systems.command("list")
+def tokens_list(a: Args) -> None:
+    """The systems' tokens (names and scopes; never the tokens)."""
+    emit(call(a.json, "GET", "/api/tokens"), a.json, lambda d: _tokens_table(d["tokens"]))
+
+
+@systems.command("remove", opt("name"))
+def tokens_remove(a: Args) -> None:
+    """Remove a system's token; it stops working at once."""
+    data = call(a.json, "DELETE", f"/api/tokens/{quote(a.name, safe='')}")
+    emit(data, a.json, lambda d: say(f"{word('field', 'removed')} {d['name']}"))

@@ -22,10 +22,13 @@ from incident.api.schemas import (
     PeopleOut,
     PersonAdded,
     PersonRemoved,
+    ScopedTokenAdded,
+    ScopedTokensOut,
 )
 from incident.errors import Forbidden
-from incident.people import audit, deputies, service
+from incident.people import audit, deputies, scoped, service
 from incident.people.deputies import DeputyIn
+from incident.people.scoped import ScopedTokenIn
 from incident.people.service import Actor, PeopleIn, PersonIn
 
 router = APIRouter()
@@ -33,8 +36,8 @@ router = APIRouter()
 
 def _admin(request: Request) -> None:
     actor = getattr(request.state, "actor", None)
-    if actor is None or actor.person:
-        raise Forbidden("only the service token (INCIDENT_API_TOKEN) manages the directory of people")
+    if actor is None or actor.person or actor.scope is not None:
+        raise Forbidden("only the service token (INCIDENT_API_TOKEN) manages people and tokens")
 
 
 @router.get("/api/people", response_model=PeopleOut, **JSON_ROUTE)
@@ -60,6 +63,25 @@ async def import_people(request: Request, body: PeopleIn) -> dict[str, Any]:
 async def remove_person(request: Request, name: str) -> dict[str, Any]:
     _admin(request)
     return await run_in_threadpool(service.remove, name)
+
+
+@router.get("/api/tokens", response_model=ScopedTokensOut, **JSON_ROUTE)
+async def list_tokens(request: Request) -> dict[str, Any]:
+    _admin(request)
+    return {"tokens": await run_in_threadpool(scoped.list_tokens)}
+
+
+@router.post("/api/tokens", status_code=201, response_model=ScopedTokenAdded, **JSON_ROUTE)
+async def add_token(request: Request, body: ScopedTokenIn) -> dict[str, Any]:
+    """A token for a system (scope intake or metrics); shown this once, stored only hashed."""
+    _admin(request)
+    return await run_in_threadpool(scoped.add, body)
+
+
+@router.delete("/api/tokens/{name}", response_model=PersonRemoved, **JSON_ROUTE)
+async def remove_token(request: Request, name: str) -> dict[str, Any]:
+    _admin(request)
+    return await run_in_threadpool(scoped.remove, name)
 
 
 def _actor(request: Request) -> Actor:

@@ -1,5 +1,5 @@
-"""console sessions, access events and deputies: revocable logins, the logins and reveals the audit
-lists, and approvals delegated for a period (代理审批)
+"""console sessions, access events, deputies, scoped tokens: revocable logins, the logins and reveals
+the audit lists, approvals delegated for a period (代理审批), tokens that may only report or read metrics
 
 Revision ID: 0005
 Revises: 0004
@@ -60,6 +60,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(op.f("ix_deputies_deputy"), "deputies", ["deputy"])
+    op.create_table(
+        "scoped_tokens",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("scope", sa.String(length=16), nullable=False),
+        sa.Column("token_id", sa.String(length=32), nullable=False),
+        sa.Column("token_hash", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("name"),
+        sa.UniqueConstraint("token_id"),
+    )
     with op.batch_alter_table("solutions") as batch:
         batch.add_column(sa.Column("deputy_of", sa.String(length=200), nullable=True))
 
@@ -67,6 +79,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("solutions") as batch:
         batch.drop_column("deputy_of")
+    op.drop_table("scoped_tokens")
     op.drop_index(op.f("ix_deputies_deputy"), table_name="deputies")
     op.drop_table("deputies")
     op.drop_index("ix_access_incident", table_name="access_events")
