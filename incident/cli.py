@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from incident.database.cli import commands as database
+from incident.deadlines.cli import commands as deadlines
 from incident.engine.cli import commands as engine
 from incident.errors import SettingsError
 from incident.feedback.cli import commands as feedback
@@ -33,7 +34,19 @@ from incident.response.cli import commands as response
 from incident.terminal import Args, Exit, Group, Parser, call, emit, say, word
 
 root = Group()
-GROUPS = (feedback, incidents, response, records, metrics, people_root, root, engine, database, people)
+GROUPS = (
+    feedback,
+    incidents,
+    response,
+    deadlines,
+    records,
+    metrics,
+    people_root,
+    root,
+    engine,
+    database,
+    people,
+)
 
 
 @root.command("demo")

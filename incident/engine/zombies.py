@@ -62,7 +62,9 @@ async def ensure_automation(deployment_id: UUID) -> None:
             after=set(ALIVE),
             expect={*ALIVE, *SETTLED},
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
-            match_related=ResourceSpecification({"prefect.resource.id": [f"prefect.deployment.{deployment_id}"]}),  # noqa: E501
+            match_related=ResourceSpecification(
+                {"prefect.resource.id": [f"prefect.deployment.{deployment_id}"]}
+            ),  # noqa: E501
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,

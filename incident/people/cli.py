@@ -79,8 +79,7 @@ def audit(a: Args) -> None:
         table(
             [word("field", h) for h in ("at", "who", "action", "incident", "outcome")],
             (
-                (when(e["at"]), e["who"], e["action"], e["incident_id"] or "—",
-                 word("outcome", e["outcome"]))
+                (when(e["at"]), e["who"], e["action"], e["incident_id"] or "—", word("outcome", e["outcome"]))
                 for e in data["events"]
             ),  # fmt: skip
         )
