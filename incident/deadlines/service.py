@@ -28,7 +28,12 @@ from models import LOCK, Deadline, Incident, Solution, session_scope, utcnow
 
 ACTIVE = ("pending", "warned")
 # The playbook window of each kind that a raised level may shorten (contact: see intake).
-WINDOWS = {"progress": "progress_every", "approval": "approval_within", "postmortem": "postmortem_due"}
+WINDOWS = {
+    "progress": "progress_every",
+    "approval": "approval_within",
+    "postmortem": "postmortem_due",
+    "assess": "assess_within",
+}
 
 
 def active(session: Session, incident: Incident, kind: str) -> Deadline | None:
