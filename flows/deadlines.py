@@ -175,7 +175,7 @@ async def watch_deadlines(now: datetime | None = None) -> dict[str, int]:
         by_incident[item.inc.id].append(item)
     for items in by_incident.values():
         await _tell_missed(items, now)
-    return {"warned": warned, "missed": missed, "escalated": escalated, "notices": len(by_incident)}
+    return {"warned": warned, "missed": missed, "escalated": escalated}
 
 
 def _deadline_ctx(

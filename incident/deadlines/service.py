@@ -196,7 +196,7 @@ def acknowledge(
             timeline.add(s, inc.id, "action_refused", actor.name, refusal, data=data, now=now)
         else:
             stopped = chain.stop(s, inc, actor.name, now)
-            assessing = active(s, inc, "assess") is not None
+            assessing = outstanding(s, inc, "assess") is not None  # missed ones too
             if assessing:
                 meet(s, inc, "assess", now)
             if not stopped and not assessing:
