@@ -294,3 +294,26 @@ def test_incident_ack_from_the_terminal(service: Service) -> None:
     shown = service.show(inc)
     assert [d["state"] for d in shown["deadlines"]] == ["met"]
     assert any(e["event"] == "acknowledged" and e["by"] == "值班 孙经理" for e in shown["timeline"])
+
+
+def test_incident_ack_from_the_console(service: Service) -> None:
+    """The incident page offers the ack while an alarm awaits its assessment; posted as the person."""
+    from tests.test_console import browser, csrf
+
+    body = {"kind": "alarm", "channel": "internal", "category": "special_scenario",
+            "summary": "chains: console alarm", "region": "chains-console-region",
+            "cause": "fire"}  # fmt: skip
+    inc = service.api("POST", "/api/feedback", json=body).json()["incident_id"]
+    token = service.person("值班 周经理", "duty_manager")
+    client = browser(service, token=token)
+    try:
+        page = client.get(f"/incidents/{inc}").text
+        assert 'id="form-ack"' in page
+        posted = client.post(f"/incidents/{inc}/ack", data={"csrf": csrf(page), "note": "现场确认"})
+        assert posted.status_code == 303, posted.text
+        assert 'id="form-ack"' not in client.get(f"/incidents/{inc}").text  # nothing left to acknowledge
+    finally:
+        client.close()
+    shown = service.show(inc)
+    assert [(d["state"], d["acknowledged_by"]) for d in shown["deadlines"]] == [("met", None)]
+    assert [e["by"] for e in shown["timeline"] if e["event"] == "acknowledged"] == ["值班 周经理"]
