@@ -54,7 +54,7 @@ def escalations(told: Receivers, incident_id: str) -> list[tuple[str, str]]:
     return got
 
 
-def test_a_two_step_chain_repeats_until_someone_acks(db: str, told: Receivers) -> None:
+def test_a_two_step_chain_repeats_until_someone_acks(any_db: str, told: Receivers) -> None:
     inc = report(T0, customer="chain-a").incident_id
     assert inc
     assert sweep(1) == {"warned": 0, "missed": 1, "escalated": 1}
@@ -107,7 +107,7 @@ def test_a_two_step_chain_repeats_until_someone_acks(db: str, told: Receivers) -
         deadlines.acknowledge(inc, DIRECTOR, None, now=DUE + timedelta(hours=7))
 
 
-def test_a_restart_neither_loses_nor_repeats_a_step(db: str, told: Receivers) -> None:
+def test_a_restart_neither_loses_nor_repeats_a_step(any_db: str, told: Receivers) -> None:
     """The chain is in the rows: a new engine (a restarted service) goes on where the old one stopped."""
     inc = report(T0, customer="chain-b").incident_id
     assert inc
