@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from incident.database.cli import commands as database
+from incident.deadlines.cli import commands as deadlines
 from incident.engine.cli import commands as engine
 from incident.errors import SettingsError
 from incident.feedback.cli import commands as feedback
@@ -35,8 +36,8 @@ from incident.terminal import Args, Exit, Group, Parser, call, emit, say, word
 
 root = Group()
 GROUPS = (
-    feedback, incidents, response, records, metrics, people_root, root, engine, database, people, deputy,
-    systems,
+    feedback, incidents, response, deadlines, records, metrics, people_root, root, engine, database, people,
+    deputy, systems,
 )  # fmt: skip
 
 

@@ -68,6 +68,7 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
         ("/api/incidents/{incident_id}/approve", "post", "200"): "ApproveOut",
         ("/api/incidents/{incident_id}/confirm", "post", "200"): "ConfirmOut",
         ("/api/incidents/{incident_id}/survey", "post", "200"): "SurveyOut",
+        ("/api/incidents/{incident_id}/ack", "post", "200"): "AckOut",
         ("/api/incidents/{incident_id}/notifications", "get", "200"): "NotificationsOut",
         ("/api/incidents/{incident_id}/records", "get", "200"): "RecordsOut",
         ("/api/metrics", "get", "200"): "MetricsOut",

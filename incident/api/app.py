@@ -19,6 +19,7 @@ from incident.api import idempotency, requestlog
 from incident.api.bodylimit import BodyLimit
 from incident.api.credentials import COOKIE, bearer, from_cookie, identify
 from incident.api.errors import validation_message
+from incident.deadlines import views as deadlines
 from incident.feedback import views as feedback
 from incident.incidents import views as incidents
 from incident.metrics import views as metrics
@@ -65,7 +66,15 @@ def create_app(token: str) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    for domain in (feedback, incidents, response, records, metrics, people):  # each folder's views.py
+    for domain in (
+        feedback,
+        incidents,
+        response,
+        deadlines,
+        records,
+        metrics,
+        people,
+    ):  # each folder's views.py
         app.include_router(domain.router, dependencies=[Depends(authorised)])
     idempotency.document(app)  # the Idempotency-Key header in /openapi.json
     return app

@@ -163,6 +163,15 @@ class SurveyOut(ActionOut):
     round: int | None = None
 
 
+class AckOut(Out):
+    """``POST /api/incidents/{id}/ack``: who took it on, whose chains stopped, if an alarm was assessed."""
+
+    incident_id: str
+    acknowledged_by: str
+    stopped: list[str] = []
+    assessed: bool = False
+
+
 # What each human step answers (incident.response.steps names the steps; a test checks both agree).
 ACTION_OUT: dict[str, type[ActionOut]] = {
     "contact": ContactOut,

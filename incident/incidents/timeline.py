@@ -29,6 +29,7 @@ EVENTS = (
     "deadline_warned",
     "deadline_missed",
     "escalated",
+    "acknowledged",
     "postmortem_rendered",
     "run_cancelled",
     "closed",

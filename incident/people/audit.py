@@ -23,6 +23,7 @@ ACTIONS = {
     "solution_rejected": "reject",
     "confirmed": "confirm",
     "survey_recorded": "survey",
+    "acknowledged": "ack",
 }
 REFUSALS = {"approval_refused": "approve", "action_refused": None, "resume_refused": "resume"}
 

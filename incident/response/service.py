@@ -127,6 +127,11 @@ def propose(incident_id: str, body: ProposeIn, now: datetime | None = None) -> d
             raise BadInput(
                 f"solution {body.solution!r} is not for {inc.category}; choose {', '.join(book.solutions)}"
             )
+        if book.solutions[body.solution].legal_review and not body.legal_reviewed:
+            raise BadInput(
+                f"legal_reviewed: a {body.solution} must be reviewed by the legal group before it is "
+                "proposed; propose it again with --legal-reviewed once they have"
+            )
         if _latest(s, CauseAnalysis, inc.id) is None:
             raise Conflict(f"{incident_id}: record the cause analysis before proposing a solution")
         current = _latest(s, Solution, inc.id, round=inc.solution_round)
