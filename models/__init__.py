@@ -9,6 +9,7 @@ from models.feedback import Feedback
 from models.idempotency import IdempotencyKey
 from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
+from models.integration import IntegrationLink, Waybill
 from models.notification import Delivery
 from models.people import Person
 from models.record import Record
@@ -29,12 +30,14 @@ __all__ = [
     "FlowMark",
     "IdempotencyKey",
     "Incident",
+    "IntegrationLink",
     "Measure",
     "Person",
     "Record",
     "Solution",
     "Survey",
     "TimelineEvent",
+    "Waybill",
     "get_engine",
     "next_id",
     "next_ids",

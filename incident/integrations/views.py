@@ -1,0 +1,165 @@
+"""HTTP routes of the connected systems, and the built-in adapters (registry.py) that mount them.
+
+The webhooks carry no bearer token (Zendesk and SF sign their requests instead): their routes check
+the vendor's signature first and read nothing else of a request that fails it (401). Alarms take
+``INCIDENT_ALARM_TOKEN`` (a secret for the alarm-sending systems alone) or any token of the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, HTTPException, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from incident import settings
+from incident.api.credentials import bearer, identify
+from incident.api.schemas import JSON_ROUTE, FeedbackAccepted, Out
+from incident.errors import BadInput
+from incident.feedback import service as intake
+from incident.feedback.views import accept
+from incident.incidents import timeline
+from incident.integrations import service as links
+from incident.integrations import sf, zendesk
+from incident.integrations.alarms import AlarmIn
+from incident.integrations.registry import Adapter
+from models import session_scope
+
+_BACKGROUND: set[asyncio.Task[Any]] = set()  # kept until done: the loop holds tasks only weakly
+ALARM_BEARER = HTTPBearer(auto_error=False, description="INCIDENT_ALARM_TOKEN, or any token of the API")
+
+
+class TicketAccepted(FeedbackAccepted):
+    """The 202 of a Zendesk webhook: the ticket's feedback (``repeat``: it was recorded before)."""
+
+    ticket_id: str
+    repeat: bool = False
+
+
+class AlarmAccepted(FeedbackAccepted):
+    source: str
+
+
+class RoutesAccepted(Out):
+    """What SF expects back (``0000``: do not push again)."""
+
+    return_code: str
+    return_msg: str
+    routes: int
+
+
+def _unsigned(message: str) -> HTTPException:
+    return HTTPException(401, message)
+
+
+def _json(raw: bytes) -> object:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadInput("body: not JSON") from None
+
+
+def _later(coroutine: Any) -> None:
+    task = asyncio.create_task(coroutine)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+def _ticket_updated(incident_id: str | None, ticket_id: str, status: str | None) -> None:
+    """An update of a ticket already recorded amends its incident's timeline, not its count."""
+    if incident_id:
+        with session_scope() as s:
+            detail = f"Zendesk #{ticket_id}: {status or 'updated'}"
+            timeline.add(s, incident_id, "ticket_updated", f"zendesk:{ticket_id}", detail)
+
+
+zendesk_router = APIRouter()
+
+
+@zendesk_router.post(
+    "/api/integrations/zendesk", status_code=202, response_model=TicketAccepted, **JSON_ROUTE
+)
+async def zendesk_webhook(request: Request) -> dict[str, Any]:
+    """A Zendesk ticket event or trigger webhook: the ticket becomes one feedback (README "Zendesk")."""
+    raw = await request.body()
+    try:
+        zendesk.verify(request.headers, raw)
+    except zendesk.Unsigned as exc:
+        raise _unsigned(str(exc)) from None
+    ticket_id, _, body, status = zendesk.parse(_json(raw))
+    link_id, known = await run_in_threadpool(links.claim, zendesk.SYSTEM, ticket_id)
+    if known is not None:  # a repeat delivery, or an update of a ticket recorded before
+        seen = await run_in_threadpool(intake.status, known)
+        await run_in_threadpool(_ticket_updated, seen["incident_id"], ticket_id, status)
+        return {**seen, "ticket_id": ticket_id, "repeat": True}
+    try:
+        accepted = await accept(body)
+    except BaseException:
+        await run_in_threadpool(links.release, link_id)
+        raise
+    await run_in_threadpool(links.recorded, link_id, accepted["feedback_id"], accepted["incident_id"])
+    if settings.get().zendesk_url:
+        _later(zendesk.write_back(link_id))  # the sweep tries again if this fails
+    return {**accepted, "ticket_id": ticket_id, "repeat": False}
+
+
+sf_router = APIRouter()
+
+
+@sf_router.post("/api/integrations/sf", response_model=RoutesAccepted, **JSON_ROUTE)
+async def sf_route_push(request: Request) -> dict[str, Any]:
+    """SF Express route push (``application/x-www-form-urlencoded``, signed with msgDigest)."""
+    raw = await request.body()
+    try:
+        form = {k: v[0] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
+    except UnicodeDecodeError:
+        raise BadInput("body: a UTF-8 form (msgData, timestamp, msgDigest)") from None
+    try:
+        sf.verify(form)
+    except sf.Unsigned as exc:
+        raise _unsigned(str(exc)) from None
+    items = sf.routes(form["msgData"])
+    count = await run_in_threadpool(sf.record, items)
+    return {**sf.ACCEPTED, "routes": count}
+
+
+alarms_router = APIRouter()
+
+
+async def alarm_sender(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(ALARM_BEARER)] = None
+) -> None:
+    given = bearer(request.headers.get("Authorization"))
+    own = settings.get().alarm_token
+    if own and given and secrets.compare_digest(given.encode(), own.encode()):
+        request.state.actor = None
+        return
+    actor = await identify(given or "", request.app.state.service_token)
+    if actor is None:
+        raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+    request.state.actor = actor
+
+
+@alarms_router.post("/api/alarms", status_code=202, response_model=AlarmAccepted, **JSON_ROUTE)
+async def post_alarm(body: AlarmIn, _: Annotated[None, Security(alarm_sender)]) -> dict[str, Any]:
+    """An alarm of the logistics, quality or ticket system: recorded and graded as a feedback."""
+    accepted = await accept(body.feedback())
+    return {**accepted, "source": body.source}
+
+
+ZENDESK = Adapter(
+    "zendesk", zendesk_router, zendesk.sweep,
+    supports="ticket events and trigger webhooks in (signed); internal notes out on open and on change",
+)  # fmt: skip
+SF = Adapter(
+    "sf", sf_router, sf.sweep,
+    supports="route push in (msgDigest); a late-order alarm when the promise passes undelivered",
+)  # fmt: skip
+ALARMS = Adapter(
+    "alarms", alarms_router, supports="POST /api/alarms for logistics, quality and ticket systems"
+)
