@@ -31,7 +31,9 @@ from incident.integrations.registry import Adapter
 from models import session_scope
 
 _BACKGROUND: set[asyncio.Task[Any]] = set()  # kept until done: the loop holds tasks only weakly
-ALARM_BEARER = HTTPBearer(auto_error=False, description="INCIDENT_ALARM_TOKEN, or any token of the API")
+# The API's scheme as app.py declares it (one ``HTTPBearer`` in /openapi.json); the alarm route also
+# takes INCIDENT_ALARM_TOKEN, which its description says.
+ALARM_BEARER = HTTPBearer(auto_error=False, description="INCIDENT_API_TOKEN, or a person's token")
 
 
 class TicketAccepted(FeedbackAccepted):
@@ -147,7 +149,9 @@ async def alarm_sender(
 
 @alarms_router.post("/api/alarms", status_code=202, response_model=AlarmAccepted, **JSON_ROUTE)
 async def post_alarm(body: AlarmIn, _: Annotated[None, Security(alarm_sender)]) -> dict[str, Any]:
-    """An alarm of the logistics, quality or ticket system: recorded and graded as a feedback."""
+    """An alarm of the logistics, quality or ticket system: recorded and graded as a feedback.
+
+    Bearer: ``INCIDENT_ALARM_TOKEN`` (valid here only), the service token or a person's token."""
     accepted = await accept(body.feedback())
     return {**accepted, "source": body.source}
 
