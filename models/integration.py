@@ -47,5 +47,6 @@ class Waybill(Base):
     promised_at: Mapped[datetime]
     last_op_code: Mapped[str | None] = mapped_column(String(16))
     last_remark: Mapped[str | None] = mapped_column(Text)
+    last_address: Mapped[str | None] = mapped_column(String(200))  # where the last scan was (its city)
     delivered_at: Mapped[datetime | None]
     alarm_feedback_id: Mapped[str | None] = mapped_column(String(32))

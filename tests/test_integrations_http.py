@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -37,7 +38,7 @@ def systems(
             "INCIDENT_ZENDESK_SECRET": SECRET, "INCIDENT_ZENDESK_URL": fake.url,
             "INCIDENT_ZENDESK_EMAIL": EMAIL, "INCIDENT_ZENDESK_TOKEN": TOKEN,
             "INCIDENT_ALARM_TOKEN": ALARM_TOKEN, "INCIDENT_SF_CHECKWORD": CHECKWORD,
-            "INCIDENT_NOTIFY_BACKOFF": "0.01",
+            "INCIDENT_NOTIFY_BACKOFF": "0.01", "INCIDENT_SF_PROMISE_HOURS": "0.001",  # 3.6 s
         }  # fmt: skip
         svc = start_service(tmp_path_factory.mktemp("systems"), prefect_api, inbox, env)
         try:
@@ -98,7 +99,7 @@ def test_a_ticket_event_is_one_feedback_and_gets_an_internal_note(
     assert accepted["opened"] is True and accepted["category"] == "product_quality" and not accepted["repeat"]
     assert {"feedback_id", "incident_id", "level", "contact_deadline"} <= set(accepted)
     again = _post_zendesk(svc, _event(ticket))  # Zendesk retrying, and a later update of the ticket
-    update = _post_zendesk(svc, _event(ticket, "status_changed"))
+    update = _post_zendesk(svc, _event(ticket, "status_changed", tags=["vip"]))  # its category is known
     assert again.status_code == update.status_code == 202
     assert again.json()["feedback_id"] == update.json()["feedback_id"] == accepted["feedback_id"]
     assert again.json()["repeat"] is True
@@ -196,3 +197,31 @@ def test_alarms(systems: tuple[Service, FakeZendesk], tmp_path: Path) -> None:
         svc.url + "/api/incidents", headers={"Authorization": f"Bearer {ALARM_TOKEN}"}
     )
     assert alarm_token_elsewhere.status_code == 401  # the alarm secret opens /api/alarms only
+
+
+def test_the_workers_sweep_raises_the_late_order_alarm(systems: tuple[Service, FakeZendesk]) -> None:
+    """The promise (3.6 s here) passes with no delivered scan: the served worker's sweep raises it."""
+    svc, _ = systems
+    waybill = f"SF{_ticket()}"
+    now_beijing = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    scan = {
+        "id": "1",
+        "mailno": waybill,
+        "orderid": f"ORD-{waybill}",
+        "acceptTime": now_beijing,
+        "acceptAddress": f"深圳 {waybill} 中转场",
+        "opCode": "30",
+    }
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    pushed = httpx.post(
+        svc.url + "/api/integrations/sf", content=_sf_form([scan]), headers=headers, timeout=30
+    )
+    assert pushed.status_code == 200, pushed.text
+    deadline = time.monotonic() + 45
+    while True:
+        found = [i for i in svc.api("GET", "/api/incidents").json()["incidents"] if waybill in i["summary"]]
+        if found:
+            break
+        assert time.monotonic() < deadline, f"no alarm for {waybill}"
+        time.sleep(0.5)
+    assert found[0]["category"] == "service_failure" and found[0]["customers"] == 1

@@ -46,6 +46,16 @@ def claim(system: str, external_id: str, now: datetime | None = None) -> tuple[i
         return found.id, found.feedback_id
 
 
+def known(system: str, external_id: str) -> str | None:
+    """The feedback this outside record became, if it was recorded before."""
+    with session_scope() as s:
+        return s.scalars(
+            select(IntegrationLink.feedback_id).where(
+                IntegrationLink.system == system, IntegrationLink.external_id == external_id
+            )
+        ).first()
+
+
 def release(link_id: int) -> None:
     """The recording failed: forget the claim, so that a retry records it."""
     with session_scope() as s:

@@ -96,6 +96,7 @@ def routes(msg_data: str) -> list[dict[str, Any]]:
             "at": _scan_time(item.get("acceptTime")),
             "op": str(item.get("opCode") or "").strip()[:16],
             "remark": str(item.get("remark") or "")[:2000],
+            "address": (str(item.get("acceptAddress") or "").strip()[:200] or None),
         })  # fmt: skip
     return checked
 
@@ -112,6 +113,7 @@ def record(items: list[dict[str, Any]]) -> int:
                 s.add(bill)
             bill.order_no = bill.order_no or item["orderid"]
             bill.last_op_code, bill.last_remark = item["op"], item["remark"]
+            bill.last_address = item["address"] or bill.last_address
             if item["op"] in DELIVERED and bill.delivered_at is None:
                 bill.delivered_at = item["at"]
     return len(items)
@@ -127,6 +129,7 @@ def _alarm(bill: Waybill) -> FeedbackIn:
         summary=summary,
         service="顺丰配送 (SF Express delivery)",
         order=bill.order_no or bill.waybill_no,
+        region=bill.last_address,  # late orders where the parcels stopped are one problem (correlation)
     )  # type: ignore[call-arg]
 
 

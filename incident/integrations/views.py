@@ -80,6 +80,12 @@ def _ticket_updated(incident_id: str | None, ticket_id: str, status: str | None)
             timeline.add(s, incident_id, "ticket_updated", f"zendesk:{ticket_id}", detail)
 
 
+async def _repeat(feedback_id: str, ticket_id: str, status: str | None) -> dict[str, Any]:
+    seen = await run_in_threadpool(intake.status, feedback_id)
+    await run_in_threadpool(_ticket_updated, seen["incident_id"], ticket_id, status)
+    return {**seen, "ticket_id": ticket_id, "repeat": True}
+
+
 zendesk_router = APIRouter()
 
 
@@ -93,12 +99,14 @@ async def zendesk_webhook(request: Request) -> dict[str, Any]:
         zendesk.verify(request.headers, raw)
     except zendesk.Unsigned as exc:
         raise _unsigned(str(exc)) from None
-    ticket_id, _, body, status = zendesk.parse(_json(raw))
-    link_id, known = await run_in_threadpool(links.claim, zendesk.SYSTEM, ticket_id)
+    ticket_id, ticket, requester, status = zendesk.ticket_of(_json(raw))
+    known = await run_in_threadpool(links.known, zendesk.SYSTEM, ticket_id)
     if known is not None:  # a repeat delivery, or an update of a ticket recorded before
-        seen = await run_in_threadpool(intake.status, known)
-        await run_in_threadpool(_ticket_updated, seen["incident_id"], ticket_id, status)
-        return {**seen, "ticket_id": ticket_id, "repeat": True}
+        return await _repeat(known, ticket_id, status)
+    body = zendesk.feedback_of(ticket_id, ticket, requester)  # valid before anything is claimed
+    link_id, known = await run_in_threadpool(links.claim, zendesk.SYSTEM, ticket_id)
+    if known is not None:  # a concurrent delivery recorded it meanwhile
+        return await _repeat(known, ticket_id, status)
     try:
         accepted = await accept(body)
     except BaseException:

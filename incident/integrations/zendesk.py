@@ -141,19 +141,18 @@ def _channel(via: object) -> str:
     return CHANNELS.get(key, "web")
 
 
-def parse(payload: object) -> tuple[str, bool, FeedbackIn, str | None]:
-    """(ticket id, created?, the feedback, the ticket's status) from an event envelope or a trigger body."""
+def ticket_of(payload: object) -> tuple[str, dict[str, Any], dict[str, Any], str | None]:
+    """(ticket id, the ticket, its requester, its status) from an event envelope or a trigger body."""
     if not isinstance(payload, dict):
         raise BadInput("body: a JSON object (a Zendesk event or the trigger body in README)")
     if "type" in payload and "detail" in payload:  # event subscription
         kind = str(payload["type"])
         if not kind.startswith(EVENT_PREFIX):
             raise BadInput(f"type: only ticket events ({EVENT_PREFIX}*) are taken, not {kind}")
-        ticket, created = payload["detail"], kind == EVENT_PREFIX + "created"
+        ticket = payload["detail"]
         requester = {"name": f"zendesk-user-{ticket.get('requester_id')}"} if isinstance(ticket, dict) else {}
     elif isinstance(payload.get("ticket"), dict):  # trigger webhook (README)
         ticket = payload["ticket"]
-        created = str(payload.get("event", "created")) == "created"
         requester = ticket.get("requester") if isinstance(ticket.get("requester"), dict) else {}
     else:
         raise BadInput('body: neither a Zendesk ticket event nor {"ticket": {...}}')
@@ -162,10 +161,16 @@ def parse(payload: object) -> tuple[str, bool, FeedbackIn, str | None]:
     ticket_id = str(ticket["id"]).strip()
     if not ticket_id.isdigit():
         raise BadInput(f"ticket.id: a Zendesk ticket number, not {ticket_id[:40]!r}")
+    status = str(ticket.get("status") or "").lower() or None
+    return ticket_id, ticket, requester, status
+
+
+def feedback_of(ticket_id: str, ticket: dict[str, Any], requester: dict[str, Any]) -> FeedbackIn:
+    """The feedback a ticket seen for the first time becomes (422 when it selects no category)."""
     fields = ticket.get("custom_fields") if isinstance(ticket.get("custom_fields"), list) else []
     text = "\n\n".join(str(ticket.get(k) or "").strip() for k in ("subject", "description") if ticket.get(k))
     try:
-        body = FeedbackIn(
+        return FeedbackIn(
             category=category_of(_tags(ticket.get("tags")), fields),
             summary=text or f"Zendesk #{ticket_id}",
             channel=_channel(ticket.get("via")),
@@ -178,8 +183,6 @@ def parse(payload: object) -> tuple[str, bool, FeedbackIn, str | None]:
         raise BadInput(
             f"ticket: {'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}"
         ) from None
-    status = str(ticket.get("status") or "").lower() or None
-    return ticket_id, created, body, status
 
 
 def note_text(p: links.Pending, lang: str | None = None) -> str:

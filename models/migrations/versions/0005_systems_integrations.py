@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("promised_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_op_code", sa.String(length=16), nullable=True),
         sa.Column("last_remark", sa.Text(), nullable=True),
+        sa.Column("last_address", sa.String(length=200), nullable=True),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("alarm_feedback_id", sa.String(length=32), nullable=True),
         sa.PrimaryKeyConstraint("waybill_no"),
