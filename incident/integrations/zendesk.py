@@ -33,6 +33,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from incident import environ, settings
 from incident.errors import BadInput
 from incident.feedback.service import FeedbackIn
+from incident.integrations import WRITE_BACKS
 from incident.integrations import service as links
 from models import Delivery, session_scope, utcnow
 from playbooks.vocabulary import label
@@ -259,7 +260,7 @@ def _log(p: links.Pending, ok: bool, attempts: int, error: str | None, url: str,
     now = utcnow()
     with session_scope() as s:
         s.add(Delivery(
-            incident_id=p.incident_id, notice="zendesk_note", role=SYSTEM, url=url,
+            incident_id=p.incident_id, notice=WRITE_BACKS[0], role=SYSTEM, url=url,
             status="sent" if ok else "failed", attempts=attempts, error=error, title=text[:500],
             created_at=now, sent_at=now if ok else None,
         ))  # fmt: skip
