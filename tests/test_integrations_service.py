@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from incident.errors import BadInput
+from incident.errors import BadInput, Conflict
 from incident.feedback import service as intake
 from incident.feedback.service import FeedbackIn
 from incident.integrations import registry, sf, zendesk
@@ -195,3 +195,17 @@ def test_a_teams_own_adapter_is_found_through_its_entry_point(
     counts = asyncio.run(registry.sweep_all())
     assert counts["team"] == 7
     sys.modules.pop("team_adapter", None)
+
+
+def test_two_deliveries_of_one_ticket_meet_at_the_claim(db: str) -> None:
+    """The second waits (409: Zendesk retries); a claim whose delivery died is taken over after a while."""
+    link_id, known = links.claim(zendesk.SYSTEM, "424242")
+    assert known is None and links.known(zendesk.SYSTEM, "424242") is None
+    with pytest.raises(Conflict, match="another delivery"):
+        links.claim(zendesk.SYSTEM, "424242")
+    later = utcnow() + links.CLAIM + timedelta(seconds=1)
+    assert links.claim(zendesk.SYSTEM, "424242", later) == (link_id, None)
+    links.recorded(link_id, "FB-1", None)
+    assert links.claim(zendesk.SYSTEM, "424242") == (link_id, "FB-1")
+    links.release(link_id)
+    assert links.claim(zendesk.SYSTEM, "424242")[1] is None  # released: recorded anew

@@ -41,8 +41,10 @@ def claim(system: str, external_id: str, now: datetime | None = None) -> tuple[i
                 IntegrationLink.system == system, IntegrationLink.external_id == external_id
             )
         ).one()
-        if found.feedback_id is None:
+        if found.feedback_id is None and found.created_at > (now or utcnow()) - CLAIM:
             raise Conflict(f"{system} {external_id} is being recorded by another delivery; retry")
+        if found.feedback_id is None:  # its delivery was cancelled mid-way: this one records it
+            found.created_at = now or utcnow()
         return found.id, found.feedback_id
 
 

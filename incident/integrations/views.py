@@ -72,17 +72,19 @@ def _later(coroutine: Any) -> None:
     task.add_done_callback(_BACKGROUND.discard)
 
 
-def _ticket_updated(incident_id: str | None, ticket_id: str, status: str | None) -> None:
+def _ticket_updated(incident_id: str | None, ticket_id: str, status: str) -> None:
     """An update of a ticket already recorded amends its incident's timeline, not its count."""
     if incident_id:
         with session_scope() as s:
-            detail = f"Zendesk #{ticket_id}: {status or 'updated'}"
+            detail = f"Zendesk #{ticket_id}: {status}"
             timeline.add(s, incident_id, "ticket_updated", f"zendesk:{ticket_id}", detail)
 
 
-async def _repeat(feedback_id: str, ticket_id: str, status: str | None) -> dict[str, Any]:
+async def _repeat(feedback_id: str, ticket_id: str, update: str | None) -> dict[str, Any]:
+    """The feedback recorded before; an update (not Zendesk's retry of the creation) is on the timeline."""
     seen = await run_in_threadpool(intake.status, feedback_id)
-    await run_in_threadpool(_ticket_updated, seen["incident_id"], ticket_id, status)
+    if update is not None:
+        await run_in_threadpool(_ticket_updated, seen["incident_id"], ticket_id, update)
     return {**seen, "ticket_id": ticket_id, "repeat": True}
 
 
@@ -99,17 +101,19 @@ async def zendesk_webhook(request: Request) -> dict[str, Any]:
         zendesk.verify(request.headers, raw)
     except zendesk.Unsigned as exc:
         raise _unsigned(str(exc)) from None
-    ticket_id, ticket, requester, status = zendesk.ticket_of(_json(raw))
+    payload = _json(raw)
+    ticket_id, ticket, requester, status = zendesk.ticket_of(payload)
+    update = status if zendesk.is_update(payload) else None
     known = await run_in_threadpool(links.known, zendesk.SYSTEM, ticket_id)
     if known is not None:  # a repeat delivery, or an update of a ticket recorded before
-        return await _repeat(known, ticket_id, status)
+        return await _repeat(known, ticket_id, update)
     body = zendesk.feedback_of(ticket_id, ticket, requester)  # valid before anything is claimed
     link_id, known = await run_in_threadpool(links.claim, zendesk.SYSTEM, ticket_id)
     if known is not None:  # a concurrent delivery recorded it meanwhile
-        return await _repeat(known, ticket_id, status)
+        return await _repeat(known, ticket_id, update)
     try:
         accepted = await accept(body)
-    except BaseException:
+    except Exception:  # refused or not stored: give the claim back (a cancelled request keeps it, see claim)
         await run_in_threadpool(links.release, link_id)
         raise
     await run_in_threadpool(links.recorded, link_id, accepted["feedback_id"], accepted["incident_id"])

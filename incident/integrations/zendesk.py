@@ -142,7 +142,16 @@ def _channel(via: object) -> str:
     return CHANNELS.get(key, "web")
 
 
-def ticket_of(payload: object) -> tuple[str, dict[str, Any], dict[str, Any], str | None]:
+def is_update(payload: object) -> bool:
+    """Not the creation: an event other than ticket.created, or the trigger body's ``"event": "updated"``."""
+    if not isinstance(payload, dict):
+        return False
+    if "type" in payload:
+        return payload["type"] != EVENT_PREFIX + "created"
+    return str(payload.get("event", "created")) != "created"
+
+
+def ticket_of(payload: object) -> tuple[str, dict[str, Any], dict[str, Any], str]:
     """(ticket id, the ticket, its requester, its status) from an event envelope or a trigger body."""
     if not isinstance(payload, dict):
         raise BadInput("body: a JSON object (a Zendesk event or the trigger body in README)")
@@ -162,7 +171,7 @@ def ticket_of(payload: object) -> tuple[str, dict[str, Any], dict[str, Any], str
     ticket_id = str(ticket["id"]).strip()
     if not ticket_id.isdigit():
         raise BadInput(f"ticket.id: a Zendesk ticket number, not {ticket_id[:40]!r}")
-    status = str(ticket.get("status") or "").lower() or None
+    status = str(ticket.get("status") or "updated").lower()
     return ticket_id, ticket, requester, status
 
 
