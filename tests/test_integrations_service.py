@@ -22,7 +22,7 @@ from incident.feedback import service as intake
 from incident.feedback.service import FeedbackIn
 from incident.integrations import registry, sf, zendesk
 from incident.integrations import service as links
-from models import Delivery, Feedback, Incident, IntegrationLink, Waybill, session_scope, utcnow
+from models import Delivery, Feedback, Incident, IntegrationLink, Solution, Waybill, session_scope, utcnow
 from tests.zendesk_fake import EMAIL, TOKEN, fake_zendesk
 
 
@@ -93,11 +93,15 @@ def test_write_back_opens_then_tells_the_close_once(db: str, monkeypatch: pytest
             inc = s.get_one(Incident, link.incident_id)
             incident_id = inc.id
             inc.status, inc.resolved_at, inc.closed_at = "closed", utcnow(), utcnow()
+            who = {"proposed_by": "cs_manager", "approver_role": "cs_director", "proposed_at": utcnow()}
+            solution = {"round": 1, "kind": "compensate", "note": "延保半年", "status": "approved"}
+            s.add(Solution(incident_id=inc.id, **solution, **who))
         assert asyncio.run(zendesk.sweep()) == 1
         notes = fake.notes(ticket)
     assert [n["public"] for n in notes] == [False, False]
     assert incident_id in notes[0]["body"] and "三级" in notes[0]["body"] and "前联系客户" in notes[0]["body"]
     assert "已结案" in notes[1]["body"] and "解决" in notes[1]["body"]
+    assert "解决方案：补偿（如延长保修 6 个月）（延保半年）" in notes[1]["body"]
     assert fake.refused == []
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from incident.errors import Conflict
-from models import Deadline, Incident, IntegrationLink, session_scope, utcnow
+from models import Deadline, Incident, IntegrationLink, Solution, session_scope, utcnow
 
 CLAIM = timedelta(seconds=60)  # a writer that died frees its link after this
 MAX_BACKOFF = timedelta(hours=1)
@@ -83,6 +83,9 @@ class Pending:
     contact_deadline: datetime | None
     resolved_at: datetime | None
     closed_at: datetime | None
+    category: str = ""
+    solution: str | None = None  # the approved solution's kind (the playbook labels it)
+    solution_note: str | None = None
 
 
 def take(link_id: int, now: datetime) -> Pending | None:
@@ -107,9 +110,15 @@ def take(link_id: int, now: datetime) -> Pending | None:
         due = s.scalars(
             select(Deadline.due_at).where(Deadline.incident_id == inc.id, Deadline.kind == "contact")
         ).first()
+        approved = s.execute(
+            select(Solution.kind, Solution.note)
+            .where(Solution.incident_id == inc.id, Solution.status == "approved")
+            .order_by(Solution.id.desc())
+        ).first()
         return Pending(
             link.id, link.external_id, inc.id, inc.level, inc.status, link.told_status is None,
-            due, inc.resolved_at, inc.closed_at,
+            due, inc.resolved_at, inc.closed_at, inc.category,
+            approved[0] if approved else None, approved[1] if approved else None,
         )  # fmt: skip
 
 

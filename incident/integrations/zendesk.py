@@ -30,6 +30,7 @@ import yaml
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+import playbooks
 from incident import environ, settings
 from incident.errors import BadInput
 from incident.feedback.service import FeedbackIn
@@ -195,12 +196,26 @@ def feedback_of(ticket_id: str, ticket: dict[str, Any], requester: dict[str, Any
         ) from None
 
 
+def _solution(p: links.Pending, lang: str) -> str | None:
+    """The approved solution as the playbook names it, with the note its proposer wrote."""
+    if p.solution is None:
+        return None
+    option = playbooks.get(p.category).solutions.get(p.solution)
+    name = option.label(lang) if option else p.solution
+    return (
+        f"{name}（{p.solution_note}）"
+        if p.solution_note and lang != "en"
+        else (f"{name} ({p.solution_note})" if p.solution_note else name)
+    )
+
+
 def note_text(p: links.Pending, lang: str | None = None) -> str:
     """The internal note: what a Zendesk agent must know about the incident behind the ticket."""
     lang = lang or settings.get().lang
     zone = environ.zone()
     level = label("level", p.level, lang)
     status = label("status", p.status, lang)
+    solution = _solution(p, lang)
 
     def at(value: datetime | None) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if value else "-"
@@ -211,6 +226,8 @@ def note_text(p: links.Pending, lang: str | None = None) -> str:
                 f"Incident {p.incident_id} opened: {level}; contact the customer by {at(p.contact_deadline)}."
             )
         lines = [f"Incident {p.incident_id}: {status}, {level}."]
+        if solution:
+            lines.append(f"Solution: {solution}.")
         if p.resolved_at:
             lines.append(f"Resolved at {at(p.resolved_at)}.")
         if p.closed_at:
@@ -219,6 +236,8 @@ def note_text(p: links.Pending, lang: str | None = None) -> str:
     if p.first:
         return f"事件 {p.incident_id} 已启动：{level}；须在 {at(p.contact_deadline)} 前联系客户。"
     lines = [f"事件 {p.incident_id}：{status}，{level}。"]
+    if solution:
+        lines.append(f"解决方案：{solution}。")
     if p.resolved_at:
         lines.append(f"已于 {at(p.resolved_at)} 解决。")
     if p.closed_at:
