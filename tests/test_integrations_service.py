@@ -82,7 +82,7 @@ def _zendesk_env(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("INCIDENT_TZ", "Asia/Shanghai")
 
 
-def test_write_back_opens_then_tells_the_close_once(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_back_opens_then_tells_the_close_once(any_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with fake_zendesk() as fake:
         _zendesk_env(monkeypatch, fake.url)
         link_id, ticket = _opened("engineer never came")
@@ -144,7 +144,7 @@ def _push(items: list[dict[str, str]]) -> list[dict[str, object]]:
 
 
 def test_late_waybill_raises_one_alarm_on_the_injected_clock(
-    db: str, monkeypatch: pytest.MonkeyPatch
+    any_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("INCIDENT_SF_PROMISE_HOURS", "48")
     scan = {"id": "1", "acceptTime": "2026-12-01 09:00:00", "acceptAddress": "深圳", "opCode": "50"}
@@ -201,7 +201,7 @@ def test_a_teams_own_adapter_is_found_through_its_entry_point(
     sys.modules.pop("team_adapter", None)
 
 
-def test_two_deliveries_of_one_ticket_meet_at_the_claim(db: str) -> None:
+def test_two_deliveries_of_one_ticket_meet_at_the_claim(any_db: str) -> None:
     """The second waits (409: Zendesk retries); a claim whose delivery died is taken over after a while."""
     link_id, known = links.claim(zendesk.SYSTEM, "424242")
     assert known is None and links.known(zendesk.SYSTEM, "424242") is None
