@@ -61,7 +61,7 @@ def test_zendesk_categories_from_tags_and_the_mapping_file(
     assert zendesk.category_of(["broken"], []) == "product_quality"
     assert zendesk.category_of([], [{"id": 360001, "value": "late_engineer"}]) == "service_failure"
     with pytest.raises(BadInput, match="no category"):
-        zendesk.category_of(["vip"], [{"id": 360001, "value": "other"}])
+        zendesk.category_of(["vip"], [{"id": 360001, "value": "other"}, "not-a-field", {"id": [1]}])
 
 
 def _opened(summary: str) -> tuple[int, str]:

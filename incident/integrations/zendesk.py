@@ -115,10 +115,10 @@ def category_of(tags: list[str], fields: list[dict[str, Any]]) -> str:
     for tag in tags:
         if (found := (extra.get("tags") or {}).get(tag)) in CATEGORIES:
             return str(found)
-    by_field = extra.get("fields") or {}
+    by_field = {str(k): v for k, v in (extra.get("fields") or {}).items() if isinstance(v, dict)}
     for field in fields:
-        values = by_field.get(str(field.get("id"))) or by_field.get(field.get("id")) or {}
-        if (found := values.get(str(field.get("value")))) in CATEGORIES:
+        values = by_field.get(str(field.get("id"))) if isinstance(field, dict) else None
+        if values and (found := values.get(str(field.get("value")))) in CATEGORIES:
             return str(found)
     raise BadInput(
         f"ticket tags {sorted(tags)} select no category: tag it with one of {', '.join(CATEGORIES)}"
