@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     intake_run_wait: float = Field(2.0, ge=0)  # a quiet report's 202 waits this long for its run
     intake_batch: int = Field(200, gt=0)  # reports recorded per transaction at most
     background_nice: int = Field(15, ge=0, le=19)
+    # the systems around the process (incident/integrations, README "Systems")
+    zendesk_secret: str | None = None  # the webhook's signing secret; unset: the webhook answers 401
+    zendesk_replay_seconds: float = Field(300.0, gt=0)  # a signature timestamp older or newer is stale
+    zendesk_url: str | None = None  # https://<subdomain>.zendesk.com: write-back; unset: none
+    zendesk_email: str | None = None
+    zendesk_token: str | None = None
+    zendesk_map: Path | None = None  # YAML: more tags and custom-field values that select a category
+    alarm_token: str | None = None  # a bearer token that may POST /api/alarms (and nothing else)
+    sf_checkword: str | None = None  # SF Express 校验码 (checkWord): route pushes are verified with it
+    sf_promise_hours: float = Field(72.0, gt=0)  # from the first scan; no delivered scan by then: alarm
     # Prefect's services (late runs, automations, the task-run recorder …) in the Prefect server the
     # service starts itself; off only to measure what they cost (README, Benchmark)
     prefect_services: bool = True

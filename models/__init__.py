@@ -9,6 +9,7 @@ from models.feedback import Feedback
 from models.idempotency import IdempotencyKey
 from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
+from models.integration import IntegrationLink, Waybill
 from models.notification import Delivery
 from models.people import Deputy, Person, ScopedToken
 from models.record import Record
@@ -30,6 +31,7 @@ __all__ = [
     "FlowMark",
     "IdempotencyKey",
     "Incident",
+    "IntegrationLink",
     "Measure",
     "Person",
     "Record",
@@ -37,6 +39,7 @@ __all__ = [
     "Solution",
     "Survey",
     "TimelineEvent",
+    "Waybill",
     "get_engine",
     "next_id",
     "next_ids",

@@ -22,6 +22,7 @@ from incident.api.errors import validation_message
 from incident.deadlines import views as deadlines
 from incident.feedback import views as feedback
 from incident.incidents import views as incidents
+from incident.integrations import registry
 from incident.metrics import views as metrics
 from incident.people import scoped
 from incident.people import views as people
@@ -76,5 +77,9 @@ def create_app(token: str) -> FastAPI:
         people,
     ):  # each folder's views.py
         app.include_router(domain.router, dependencies=[Depends(authorised)])
+    app.state.service_token = token  # adapters that take a token of their own fall back to the API's
+    for adapter in registry.adapters():  # the connected systems (incident/integrations/registry.py)
+        if adapter.router is not None:
+            app.include_router(adapter.router, dependencies=[Depends(authorised)] if adapter.bearer else [])
     idempotency.document(app)  # the Idempotency-Key header in /openapi.json
     return app

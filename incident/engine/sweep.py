@@ -15,7 +15,8 @@ this worker serves, and:
 - **reschedules** a run that Crashed (its process went away), three times at most, and a run left
   Pending by a worker that died before starting it;
 - **starts** the run of every open incident that has none (its first feedback run failed before);
-- **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``.
+- **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``;
+- runs each integration adapter's job: the Zendesk notes owed (retried with backoff), SF's late orders.
 
 Feedback without a run needs no sweep: the rows are the queue (incident/engine/queue.py).
 """
@@ -47,6 +48,7 @@ from incident import settings
 from incident.api import idempotency
 from incident.deadlines import service as deadlines
 from incident.incidents import timeline
+from incident.integrations import registry
 from models import LOCK, Deadline, Incident, session_scope, utcnow
 
 log = logging.getLogger("incident.sweep")
@@ -187,4 +189,5 @@ async def sweep_once(deployment_id: UUID) -> dict[str, int]:
     counts["started"] = await start_missing()
     keep = timedelta(hours=settings.get().idempotency_keep_hours)
     counts["keys_purged"] = await asyncio.to_thread(idempotency.purge, keep)
+    counts.update(await registry.sweep_all())  # write-backs owed, late waybills (incident/integrations)
     return counts

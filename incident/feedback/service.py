@@ -310,6 +310,12 @@ def record_many(bodies: Sequence[FeedbackIn], now: datetime | None = None) -> li
         return _record(session, bodies, now or utcnow())
 
 
+def record_in(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> list[IntakeResult]:
+    """``record_many`` within the caller's transaction: an integration marks its own row (the late
+    waybill that raised this alarm) in the same commit, so an alarm is raised once or not at all."""
+    return _record(session, bodies, now)
+
+
 def warm_up() -> None:
     """Record one report and roll it back, at the start of the service, so that the first reports
     find a connection open and the intake statements compiled. (What still makes the first 0.2 s of

@@ -21,6 +21,11 @@ _URGENT: set[asyncio.Task[bool]] = set()  # kept until done: the loop holds task
 @router.post("/api/feedback", status_code=202, response_model=FeedbackAccepted, **JSON_ROUTE)
 async def post_feedback(body: FeedbackIn) -> dict[str, Any]:
     """Record, grade and open or join an incident; the flow run follows (see its status)."""
+    return await accept(body)
+
+
+async def accept(body: FeedbackIn) -> dict[str, Any]:
+    """The intake every edge shares (this route, ``POST /api/alarms``, the Zendesk webhook …)."""
     from incident.feedback import batcher
 
     accepted = await batcher.accept(body)

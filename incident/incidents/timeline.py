@@ -12,6 +12,7 @@ from models import TimelineEvent, utcnow
 EVENTS = (
     "identified",
     "feedback_joined",
+    "ticket_updated",
     "level_raised",
     "stage_entered",
     "contacted",

@@ -41,6 +41,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import playbooks
+from incident.integrations import WRITE_BACKS
 from models import Deadline, Delivery, Feedback, Incident, TimelineEvent, session_scope, utcnow
 from notifiers.render import NOTICE_KINDS
 
@@ -181,7 +182,7 @@ class DatabaseCollector(Collector):
             "Notice deliveries (one per role and channel) by kind and status: sent, failed, no_recipient",
             labels=["notice", "status"],
         )
-        sent = _zeros(NOTICE_KINDS, NOTICE_STATUSES)
+        sent = _zeros((*NOTICE_KINDS, *WRITE_BACKS), NOTICE_STATUSES)  # a ticket's notes count too
         for notice, status, n in s.execute(
             select(Delivery.notice, Delivery.status, func.count()).group_by(Delivery.notice, Delivery.status)
         ):

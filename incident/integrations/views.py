@@ -1,0 +1,181 @@
+"""HTTP routes of the connected systems, and the built-in adapters (registry.py) that mount them.
+
+The webhooks carry no bearer token (Zendesk and SF sign their requests instead): their routes check
+the vendor's signature first and read nothing else of a request that fails it (401). Alarms take
+``INCIDENT_ALARM_TOKEN`` (a secret for the alarm-sending systems alone) or any token of the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, HTTPException, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from incident import settings
+from incident.api.credentials import bearer, identify
+from incident.api.schemas import JSON_ROUTE, FeedbackAccepted, Out
+from incident.errors import BadInput
+from incident.feedback import service as intake
+from incident.feedback.views import accept
+from incident.incidents import timeline
+from incident.integrations import service as links
+from incident.integrations import sf, zendesk
+from incident.integrations.alarms import AlarmIn
+from incident.integrations.registry import Adapter
+from models import session_scope
+
+_BACKGROUND: set[asyncio.Task[Any]] = set()  # kept until done: the loop holds tasks only weakly
+# The API's scheme as app.py declares it (one ``HTTPBearer`` in /openapi.json); the alarm route also
+# takes INCIDENT_ALARM_TOKEN, which its description says.
+ALARM_BEARER = HTTPBearer(auto_error=False, description="INCIDENT_API_TOKEN, or a person's token")
+
+
+class TicketAccepted(FeedbackAccepted):
+    """The 202 of a Zendesk webhook: the ticket's feedback (``repeat``: it was recorded before)."""
+
+    ticket_id: str
+    repeat: bool = False
+
+
+class AlarmAccepted(FeedbackAccepted):
+    source: str
+
+
+class RoutesAccepted(Out):
+    """What SF expects back (``0000``: do not push again)."""
+
+    return_code: str
+    return_msg: str
+    routes: int
+
+
+def _unsigned(message: str) -> HTTPException:
+    return HTTPException(401, message)
+
+
+def _json(raw: bytes) -> object:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadInput("body: not JSON") from None
+
+
+def _later(coroutine: Any) -> None:
+    task = asyncio.create_task(coroutine)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+def _ticket_updated(incident_id: str | None, ticket_id: str, status: str) -> None:
+    """An update of a ticket already recorded amends its incident's timeline, not its count."""
+    if incident_id:
+        with session_scope() as s:
+            detail = f"Zendesk #{ticket_id}: {status}"
+            timeline.add(s, incident_id, "ticket_updated", f"zendesk:{ticket_id}", detail)
+
+
+async def _repeat(feedback_id: str, ticket_id: str, update: str | None) -> dict[str, Any]:
+    """The feedback recorded before; an update (not Zendesk's retry of the creation) is on the timeline."""
+    seen = await run_in_threadpool(intake.status, feedback_id)
+    if update is not None:
+        await run_in_threadpool(_ticket_updated, seen["incident_id"], ticket_id, update)
+    return {**seen, "ticket_id": ticket_id, "repeat": True}
+
+
+zendesk_router = APIRouter()
+
+
+@zendesk_router.post(
+    "/api/integrations/zendesk", status_code=202, response_model=TicketAccepted, **JSON_ROUTE
+)
+async def zendesk_webhook(request: Request) -> dict[str, Any]:
+    """A Zendesk ticket event or trigger webhook: the ticket becomes one feedback (README "Zendesk")."""
+    raw = await request.body()
+    try:
+        zendesk.verify(request.headers, raw)
+    except zendesk.Unsigned as exc:
+        raise _unsigned(str(exc)) from None
+    payload = _json(raw)
+    ticket_id, ticket, requester, status = zendesk.ticket_of(payload)
+    update = status if zendesk.is_update(payload) else None
+    known = await run_in_threadpool(links.known, zendesk.SYSTEM, ticket_id)
+    if known is not None:  # a repeat delivery, or an update of a ticket recorded before
+        return await _repeat(known, ticket_id, update)
+    body = zendesk.feedback_of(ticket_id, ticket, requester)  # valid before anything is claimed
+    link_id, known = await run_in_threadpool(links.claim, zendesk.SYSTEM, ticket_id)
+    if known is not None:  # a concurrent delivery recorded it meanwhile
+        return await _repeat(known, ticket_id, update)
+    try:
+        accepted = await accept(body)
+    except Exception:  # refused or not stored: give the claim back (a cancelled request keeps it, see claim)
+        await run_in_threadpool(links.release, link_id)
+        raise
+    await run_in_threadpool(links.recorded, link_id, accepted["feedback_id"], accepted["incident_id"])
+    if settings.get().zendesk_url:
+        _later(zendesk.write_back(link_id))  # the sweep tries again if this fails
+    return {**accepted, "ticket_id": ticket_id, "repeat": False}
+
+
+sf_router = APIRouter()
+
+
+@sf_router.post("/api/integrations/sf", response_model=RoutesAccepted, **JSON_ROUTE)
+async def sf_route_push(request: Request) -> dict[str, Any]:
+    """SF Express route push (``application/x-www-form-urlencoded``, signed with msgDigest)."""
+    raw = await request.body()
+    try:
+        form = {k: v[0] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
+    except UnicodeDecodeError:
+        raise BadInput("body: a UTF-8 form (msgData, timestamp, msgDigest)") from None
+    try:
+        sf.verify(form)
+    except sf.Unsigned as exc:
+        raise _unsigned(str(exc)) from None
+    items = sf.routes(form["msgData"])
+    count = await run_in_threadpool(sf.record, items)
+    return {**sf.ACCEPTED, "routes": count}
+
+
+alarms_router = APIRouter()
+
+
+async def alarm_sender(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(ALARM_BEARER)] = None
+) -> None:
+    given = bearer(request.headers.get("Authorization"))
+    own = settings.get().alarm_token
+    if own and given and secrets.compare_digest(given.encode(), own.encode()):
+        request.state.actor = None
+        return
+    actor = await identify(given or "", request.app.state.service_token)
+    if actor is None:
+        raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+    request.state.actor = actor
+
+
+@alarms_router.post("/api/alarms", status_code=202, response_model=AlarmAccepted, **JSON_ROUTE)
+async def post_alarm(body: AlarmIn, _: Annotated[None, Security(alarm_sender)]) -> dict[str, Any]:
+    """An alarm of the logistics, quality or ticket system: recorded and graded as a feedback.
+
+    Bearer: ``INCIDENT_ALARM_TOKEN`` (valid here only), the service token or a person's token."""
+    accepted = await accept(body.feedback())
+    return {**accepted, "source": body.source}
+
+
+ZENDESK = Adapter(
+    "zendesk", zendesk_router, zendesk.sweep,
+    supports="ticket events and trigger webhooks in (signed); internal notes out on open and on change",
+)  # fmt: skip
+SF = Adapter(
+    "sf", sf_router, sf.sweep,
+    supports="route push in (msgDigest); a late-order alarm when the promise passes undelivered",
+)  # fmt: skip
+ALARMS = Adapter(
+    "alarms", alarms_router, supports="POST /api/alarms for logistics, quality and ticket systems"
+)
