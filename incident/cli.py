@@ -28,7 +28,7 @@ from incident.feedback.cli import commands as feedback
 from incident.incidents.cli import commands as incidents
 from incident.metrics.cli import commands as metrics
 from incident.people.cli import commands as people
-from incident.people.cli import deputy, systems
+from incident.people.cli import deputy, rota, systems
 from incident.people.cli import root as people_root
 from incident.records.cli import commands as records
 from incident.response.cli import commands as response
@@ -37,7 +37,7 @@ from incident.terminal import Args, Exit, Group, Parser, call, emit, say, word
 root = Group()
 GROUPS = (
     feedback, incidents, response, deadlines, records, metrics, people_root, root, engine, database, people,
-    deputy, systems,
+    deputy, rota, systems,
 )  # fmt: skip
 
 

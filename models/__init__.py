@@ -11,7 +11,7 @@ from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
 from models.integration import IntegrationLink, Waybill
 from models.notification import Delivery
-from models.people import Deputy, Person, ScopedToken
+from models.people import Deputy, Person, RotaShift, ScopedToken
 from models.record import Record
 from models.response import CauseAnalysis, Confirmation, Contact, Measure, Solution, Survey
 
@@ -35,6 +35,7 @@ __all__ = [
     "Measure",
     "Person",
     "Record",
+    "RotaShift",
     "ScopedToken",
     "Solution",
     "Survey",

@@ -66,3 +66,20 @@ class ScopedToken(Base):
     token_id: Mapped[str] = mapped_column(String(32), unique=True)
     token_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+
+
+class RotaShift(Base):
+    """One shift of a duty rota: ``person`` is on duty for ``role`` from ``starts_at`` until ``ends_at``.
+
+    Why shifts and not a weekly pattern: Chinese after-sales teams publish the rota by name and date
+    (排班表), with swaps and holidays (调休) that a pattern can't express; a month of shifts is one import.
+    """
+
+    __tablename__ = "rota_shifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    role: Mapped[str] = mapped_column(String(32), index=True)
+    person: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_at: Mapped[datetime]

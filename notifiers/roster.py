@@ -144,7 +144,8 @@ def _person_channel(name: str, url: str, roles: frozenset[str]) -> Channel | Non
 
 
 def with_people(base: Roster) -> Roster:
-    """The roster plus the directory's people: each person's URLs serve the roles they hold.
+    """The roster plus the directory's people: each person's URLs serve the roles they hold (for a role
+    on a duty rota now, only if they are on duty).
 
     Read per notice (one small query), so a person added or removed is told, or not, from the next
     notice on. A URL both in the roster and a person's serves the union of their roles (told once).
@@ -153,18 +154,24 @@ def with_people(base: Roster) -> Roster:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from models import Person, session_scope
+    from models import Person, RotaShift, session_scope, utcnow
 
     try:
         with session_scope() as s:
             people = [(p.name, list(p.notify or []), frozenset(p.roles or [])) for p in s.query(Person)]
+            now = utcnow()
+            duty: dict[str, set[str]] = {}
+            for shift in s.query(RotaShift).filter(RotaShift.starts_at <= now, RotaShift.ends_at > now):
+                duty.setdefault(shift.role, set()).add(shift.person)
     except SQLAlchemyError as exc:  # the roster's own channels are still told
         log.error("the directory of people cannot be read; only the roster is told: %s", exc)
         return base
     merged: dict[str, Channel] = {channel.url: channel for channel in base.channels}
     for name, urls, roles in people:
+        # A role on a rota now is served by who is on duty only (incident/people/rotas.py).
+        serves = frozenset(r for r in roles & set(known_roles()) if r not in duty or name in duty[r])
         for url in urls:
-            channel = _person_channel(name, url, roles & set(known_roles()))
+            channel = _person_channel(name, url, serves)
             if channel is None or not channel.roles:
                 continue
             known = merged.get(channel.url)

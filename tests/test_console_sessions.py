@@ -80,6 +80,18 @@ def test_the_console_reveals_contacts_to_customer_service_only_and_audits_it(own
     assert reveals == [("客服 邹", "reveal", "ok", "console"), ("法务 喻", "reveal", "refused", "console")]
 
 
+def test_the_audit_page_lists_logins_and_reveals_for_the_leads_only(own: Service) -> None:
+    lead = own.person("主管 戚", "cs_manager")
+    with closing(browser(own, token=lead)) as client:
+        page = client.get("/audit")
+        assert page.status_code == 200 and "主管 戚" in page.text and "login" in page.text
+        assert "reveal" in page.text  # the reveals of the test above, with their channel
+        hostile = client.get("/audit", params={"incident": "<script>x</script>"})
+        assert hostile.status_code == 200 and "<script>x</script>" not in hostile.text
+    with closing(browser(own, token=own.person("客服 卫", "customer_service"))) as client:
+        assert client.get("/audit").status_code == 403
+
+
 def _audit_of(service: Service, incident_id: str) -> list[tuple[str, str, str, str | None]]:
     events = service.cli_json("audit", incident_id)["events"]
     return [(e["who"], e["action"], e["outcome"], e.get("channel")) for e in events]

@@ -424,3 +424,60 @@ def test_the_service_token_is_generated_once_and_kept(
     assert token_file().read_text().strip() == first and token_file().stat().st_mode & 0o077 == 0
     monkeypatch.setenv("INCIDENT_API_TOKEN", "set-by-the-operator")
     assert resolve_token("127.0.0.1") == ("set-by-the-operator", False)
+
+
+def test_a_rota_sends_a_roles_notices_to_who_is_on_duty_and_a_gap_to_everyone(db: str) -> None:
+    """In process, through the roster every notice uses (notifiers/roster.py): rota, then a gap."""
+    from incident.people import rotas
+    from notifiers.roster import Roster, with_people
+
+    for name, path in (("值班 甲", "jia"), ("值班 乙", "yi")):
+        people.add(PersonIn(name=name, roles=["duty_manager"], notify=[f"json://127.0.0.1:9/{path}"]))
+    manager = people.identify(people.add(PersonIn(name="排班 丙", roles=["duty_manager"]))["token"])
+    assert manager is not None
+    now = datetime.now(UTC)
+    shift = rotas.ShiftIn(role="duty_manager", person="值班 甲", starts_at=now - timedelta(hours=1),
+                          ends_at=now + timedelta(hours=7))  # fmt: skip
+    later = shift.model_copy(update={"person": "值班 乙", "starts_at": shift.ends_at,
+                                     "ends_at": shift.ends_at + timedelta(hours=8)})  # fmt: skip
+    added = rotas.add_many(manager, [shift, later])
+
+    def told() -> set[str]:
+        channels = with_people(Roster(source=None)).for_role("duty_manager")
+        return {c.redacted.split("?")[0].rsplit("/", 1)[-1] for c in channels}
+
+    assert told() == {"jia"}  # 乙 holds the role but is not on duty
+    assert rotas.who_is_on_duty("duty_manager") == [
+        {"role": "duty_manager", "person": "值班 甲", "until": shift.ends_at.isoformat()}
+    ]
+    rotas.remove(manager, added[0]["id"])
+    assert told() == {"jia", "yi"}  # a gap in the rota silences nobody
+    with pytest.raises(BadInput, match="not in the directory with role"):
+        rotas.add_many(manager, [shift.model_copy(update={"person": "排班 无"})])
+    outsider = people.identify(people.add(PersonIn(name="客服 丁", roles=["customer_service"]))["token"])
+    assert outsider is not None
+    with pytest.raises(Forbidden, match="duty_manager manages duty rotas"):
+        rotas.add_many(outsider, [shift])
+
+
+def test_rota_commands_import_now_and_bad_files(svc: Service, tmp_path: Path) -> None:
+    svc.person("夜班 钟", "cs_manager")
+    svc.person("白班 林", "cs_manager")
+    now = datetime.now(UTC).replace(microsecond=0)
+    rota_csv = tmp_path / "rota.csv"
+    at = [(now + timedelta(hours=h)).isoformat() for h in (-2, 6, 18)]
+    rota_csv.write_text(
+        f"角色,姓名,开始,结束\ncs_manager,夜班 钟,{at[0]},{at[1]}\ncs_manager,白班 林,{at[1]},{at[2]}\n",
+        encoding="utf-8",
+    )
+    imported = svc.cli_json("rota", "import", str(rota_csv), token=svc.token)["shifts"]
+    assert [s["person"] for s in imported] == ["夜班 钟", "白班 林"]
+    assert [r["person"] for r in svc.cli_json("rota", "now", "cs_manager")["on_duty"]] == ["夜班 钟"]
+    assert "夜班 钟" in svc.cli("rota", "now").stdout
+    broken = tmp_path / "broken.csv"
+    broken.write_text("role,person,starts_at,ends_at\ncs_manager,夜班 钟,yesterday,x\n", encoding="utf-8")
+    bad = svc.cli("rota", "import", str(broken), check=False, token=svc.token)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "line 2: starts_at" in bad.stderr
+    for shift in imported:
+        svc.cli_json("rota", "remove", str(shift["id"]), token=svc.token)
+    assert svc.cli_json("rota", "now", "cs_manager")["on_duty"] == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from importlib.metadata import version
+from pathlib import Path
 
 import httpx
 import pytest
@@ -48,7 +49,8 @@ def test_every_known_label_set_is_there_at_zero(any_db: str) -> None:
         assert value(got, "incident_level_raises_total", to_level=to_level) == 0
     for kind in ("contact", "approval", "progress", "postmortem"):
         assert value(got, "incident_deadlines_missed_total", kind=kind) == 0
-    assert len(NOTICE_KINDS) == 12
+    templates = Path(__file__).resolve().parents[1] / "notifiers" / "templates"  # a zh template per kind
+    assert set(NOTICE_KINDS) == {p.name.split(".")[0] for p in templates.glob("[a-z]*.zh.j2")}
     for notice in (*NOTICE_KINDS, "zendesk_note"):  # the Zendesk write-back is logged as a delivery
         for status in ("sent", "failed", "no_recipient"):
             assert value(got, "incident_notices_total", notice=notice, status=status) == 0

@@ -332,6 +332,28 @@ class ScopedTokensOut(Out):
     tokens: list[ScopedTokenRow]
 
 
+class ShiftOut(Out):
+    id: int
+    role: str
+    person: str
+    starts_at: str
+    ends_at: str
+
+
+class ShiftsOut(Out):
+    shifts: list[ShiftOut]
+
+
+class OnDutyRow(Out):
+    role: str
+    person: str
+    until: str
+
+
+class OnDutyOut(Out):
+    on_duty: list[OnDutyRow]
+
+
 class DeputyOut(Out):
     id: int
     principal: str

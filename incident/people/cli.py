@@ -15,6 +15,7 @@ from incident.terminal import Args, Group, call, emit, fail, flag, opt, say, tab
 
 commands = Group("people", "The directory of people: who they are, their roles, how they are told.")
 deputy = Group("deputy", "代理审批: let another person approve in your role for a period.")
+rota = Group("rota", "排班表: who is on duty for a role; notices to that role reach them.")
 systems = Group("tokens", "Scoped tokens for systems: intake (report only) or metrics (read only).")
 root = Group()  # mounted on the root: `incident audit`
 
@@ -170,3 +171,64 @@ def tokens_remove(a: Args) -> None:
     """Remove a system's token; it stops working at once."""
     data = call(a.json, "DELETE", f"/api/tokens/{quote(a.name, safe='')}")
     emit(data, a.json, lambda d: say(f"{word('field', 'removed')} {d['name']}"))
+
+
+def _shifts_table(rows: list[dict[str, Any]]) -> None:
+    table(
+        [word("field", h) for h in ("id", "role", "name", "starts", "until")],
+        (
+            (r["id"], word("role", r["role"]), r["person"], when(r["starts_at"]), when(r["ends_at"]))
+            for r in rows
+        ),
+    )
+
+
+@rota.command(
+    "add",
+    opt("role", help="a role of the vocabulary, e.g. duty_manager"),
+    opt("person", help="a person of the directory holding that role"),
+    opt("--from", dest="starts", required=True, help="start of the shift, ISO 8601 with offset"),
+    opt("--until", required=True, help="end of the shift (the hand-over), ISO 8601 with offset"),
+)
+def rota_add(a: Args) -> None:
+    """Add one shift (service token or a duty_manager)."""
+    body = {"role": a.role, "person": a.person, "starts_at": a.starts, "ends_at": a.until}
+    emit(call(a.json, "POST", "/api/rotas", json=body), a.json, lambda d: _shifts_table([d]))
+
+
+@rota.command("import", opt("file", type=Path, help="CSV: role,person,starts_at,ends_at"))
+def rota_import(a: Args) -> None:
+    """Add a rota's shifts from a CSV file; all or none."""
+    from incident.errors import ActionError
+    from incident.people import rotas
+
+    try:
+        shifts = rotas.read_csv(a.file)
+    except ActionError as exc:
+        fail(exc.message, a.json)
+    data = call(a.json, "POST", "/api/rotas/import", json={"shifts": shifts})
+    emit(data, a.json, lambda d: _shifts_table(d["shifts"]))
+
+
+@rota.command("list", opt("--role", help="one role's shifts"))
+def rota_list(a: Args) -> None:
+    """Shifts that have not ended, soonest first."""
+    data = call(a.json, "GET", "/api/rotas", params={"role": a.role} if a.role else None)
+    emit(data, a.json, lambda d: _shifts_table(d["shifts"]))
+
+
+@rota.command("now", opt("role", nargs="?", help="one role (omit: every role on a rota)"))
+def rota_now(a: Args) -> None:
+    """Who is on duty now, and until when."""
+    data = call(a.json, "GET", "/api/rotas/now", params={"role": a.role} if a.role else None)
+    emit(data, a.json, lambda d: table(
+        [word("field", h) for h in ("role", "name", "until")],
+        ((word("role", r["role"]), r["person"], when(r["until"])) for r in d["on_duty"]),
+    ))  # fmt: skip
+
+
+@rota.command("remove", opt("shift_id", type=int, metavar="ID"))
+def rota_remove(a: Args) -> None:
+    """Remove a shift."""
+    data = call(a.json, "DELETE", f"/api/rotas/{a.shift_id}")
+    emit(data, a.json, lambda d: say(f"{word('field', 'removed')} {d['id']}"))

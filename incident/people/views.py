@@ -18,16 +18,20 @@ from incident.api.schemas import (
     AuditOut,
     DeputiesOut,
     DeputyOut,
+    OnDutyOut,
     PeopleAdded,
     PeopleOut,
     PersonAdded,
     PersonRemoved,
     ScopedTokenAdded,
     ScopedTokensOut,
+    ShiftOut,
+    ShiftsOut,
 )
 from incident.errors import Forbidden
-from incident.people import audit, deputies, scoped, service
+from incident.people import audit, deputies, rotas, scoped, service
 from incident.people.deputies import DeputyIn
+from incident.people.rotas import ShiftIn, ShiftsIn
 from incident.people.scoped import ScopedTokenIn
 from incident.people.service import Actor, PeopleIn, PersonIn
 
@@ -107,6 +111,35 @@ async def add_deputy(request: Request, body: DeputyIn) -> dict[str, Any]:
 async def end_deputy(request: Request, deputy_id: int) -> dict[str, Any]:
     """End a delegation before its period is over."""
     return await run_in_threadpool(deputies.end, _actor(request), deputy_id)
+
+
+@router.get("/api/rotas", response_model=ShiftsOut, **JSON_ROUTE)
+async def list_shifts(role: str | None = None) -> dict[str, Any]:
+    """Shifts that have not ended, soonest first."""
+    return {"shifts": await run_in_threadpool(rotas.list_shifts, role)}
+
+
+@router.get("/api/rotas/now", response_model=OnDutyOut, **JSON_ROUTE)
+async def on_duty(role: str | None = None) -> dict[str, Any]:
+    """Who is on duty now, per role, and until when."""
+    return {"on_duty": await run_in_threadpool(rotas.who_is_on_duty, role)}
+
+
+@router.post("/api/rotas", status_code=201, response_model=ShiftOut, **JSON_ROUTE)
+async def add_shift(request: Request, body: ShiftIn) -> dict[str, Any]:
+    """One shift (service token or a duty_manager); the person must hold the role."""
+    return (await run_in_threadpool(rotas.add_many, _actor(request), [body]))[0]
+
+
+@router.post("/api/rotas/import", status_code=201, response_model=ShiftsOut, **JSON_ROUTE)
+async def import_shifts(request: Request, body: ShiftsIn) -> dict[str, Any]:
+    """A rota's shifts in one transaction (one bad shift: none is added)."""
+    return {"shifts": await run_in_threadpool(rotas.add_many, _actor(request), body.shifts)}
+
+
+@router.delete("/api/rotas/{shift_id}", response_model=ShiftOut, **JSON_ROUTE)
+async def remove_shift(request: Request, shift_id: int) -> dict[str, Any]:
+    return await run_in_threadpool(rotas.remove, _actor(request), shift_id)
 
 
 @router.get("/api/audit", response_model=AuditOut, **JSON_ROUTE)

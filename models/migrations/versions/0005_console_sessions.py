@@ -1,5 +1,6 @@
 """console sessions, access events, deputies, scoped tokens: revocable logins, the logins and reveals
-the audit lists, approvals delegated for a period (代理审批), tokens that may only report or read metrics
+the audit lists, approvals delegated for a period (代理审批), tokens that may only report or read metrics,
+duty rotas (排班表)
 
 Revision ID: 0005
 Revises: 0004
@@ -72,6 +73,17 @@ def upgrade() -> None:
         sa.UniqueConstraint("name"),
         sa.UniqueConstraint("token_id"),
     )
+    op.create_table(
+        "rota_shifts",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("role", sa.String(length=32), nullable=False),
+        sa.Column("person", sa.String(length=200), nullable=False),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(op.f("ix_rota_shifts_role"), "rota_shifts", ["role"])
     with op.batch_alter_table("solutions") as batch:
         batch.add_column(sa.Column("deputy_of", sa.String(length=200), nullable=True))
 
@@ -79,6 +91,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("solutions") as batch:
         batch.drop_column("deputy_of")
+    op.drop_index(op.f("ix_rota_shifts_role"), table_name="rota_shifts")
+    op.drop_table("rota_shifts")
     op.drop_table("scoped_tokens")
     op.drop_index(op.f("ix_deputies_deputy"), table_name="deputies")
     op.drop_table("deputies")

@@ -1,0 +1,29 @@
+"""The console's audit page: ``incident audit [ID]`` in the browser, newest first.
+
+Why only for the service token and the leads: the audit names who logged in from where and who saw
+which customer's contact; it is for whoever answers for the team (the roles below), not for everyone.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from incident.console import auth
+from incident.console.render import page
+from incident.people import audit
+
+router = APIRouter(dependencies=[Depends(auth.require_login)], include_in_schema=False)
+READERS = ("duty_manager", "cs_manager", "cs_director", "leadership")
+SHOWN = 500
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_page(request: Request, incident: str | None = None) -> HTMLResponse:
+    actor = request.state.actor
+    if actor.person and not any(actor.holds(r) for r in READERS):
+        message = f"The audit is for {', '.join(READERS)} and the service token."
+        return page(request, "error.html.j2", status=403, heading="Refused", message=message)
+    events = await run_in_threadpool(audit.events, (incident or "").strip() or None, SHOWN)
+    return page(request, "audit.html.j2", rows=list(reversed(events)), incident=incident)
