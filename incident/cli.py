@@ -20,11 +20,13 @@ import os
 import sys
 from collections.abc import Sequence
 
+from incident.actions.cli import root as actions
 from incident.database.cli import commands as database
 from incident.engine.cli import commands as engine
 from incident.errors import SettingsError
 from incident.feedback.cli import commands as feedback
 from incident.incidents.cli import commands as incidents
+from incident.meetings.cli import commands as meetings
 from incident.metrics.cli import commands as metrics
 from incident.people.cli import commands as people
 from incident.people.cli import root as people_root
@@ -33,7 +35,8 @@ from incident.response.cli import commands as response
 from incident.terminal import Args, Exit, Group, Parser, call, emit, say, word
 
 root = Group()
-GROUPS = (feedback, incidents, response, records, metrics, people_root, root, engine, database, people)
+GROUPS = (feedback, incidents, response, meetings, actions, records, metrics, people_root, root, engine,
+          database, people)  # fmt: skip
 
 
 @root.command("demo")

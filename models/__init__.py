@@ -11,7 +11,16 @@ from models.incident import Deadline, FlowMark, Incident, TimelineEvent
 from models.notification import Delivery
 from models.people import Person
 from models.record import Record
-from models.response import CauseAnalysis, Confirmation, Contact, Measure, Solution, Survey
+from models.response import (
+    CauseAnalysis,
+    Confirmation,
+    Contact,
+    ImprovementAction,
+    Measure,
+    Meeting,
+    Solution,
+    Survey,
+)
 
 __all__ = [
     "LOCK",
@@ -25,8 +34,10 @@ __all__ = [
     "Feedback",
     "FlowMark",
     "IdempotencyKey",
+    "ImprovementAction",
     "Incident",
     "Measure",
+    "Meeting",
     "Person",
     "Record",
     "Solution",

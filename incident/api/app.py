@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from incident import settings
+from incident.actions import views as actions
 from incident.api import errors as http_errors
 from incident.api import idempotency, requestlog
 from incident.api.bodylimit import BodyLimit
@@ -21,6 +22,7 @@ from incident.api.credentials import bearer, identify
 from incident.api.errors import validation_message
 from incident.feedback import views as feedback
 from incident.incidents import views as incidents
+from incident.meetings import views as meetings
 from incident.metrics import views as metrics
 from incident.people import views as people
 from incident.records import views as records
@@ -62,7 +64,8 @@ def create_app(token: str) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    for domain in (feedback, incidents, response, records, metrics, people):  # each folder's views.py
+    domains = (feedback, incidents, response, meetings, actions, records, metrics, people)
+    for domain in domains:  # each folder's views.py
         app.include_router(domain.router, dependencies=[Depends(authorised)])
     idempotency.document(app)  # the Idempotency-Key header in /openapi.json
     return app

@@ -6,7 +6,9 @@ and metrics and the console read the same rows.
 Kinds and when they open (domain.md §4): ``contact`` at intake (identified + the level's
 ``contact_within``); ``progress`` at every customer contact until resolved (``progress_every``),
 and again after a missed one, so the cadence goes on; ``approval`` at each proposal
-(``approval_within``); ``postmortem`` at resolution (``postmortem_due``).
+(``approval_within``); ``postmortem`` at resolution (``postmortem_due``), met by the post-mortem
+meeting (``incident.meetings``); ``action``, one per improvement action, at its own due date
+(``incident.actions``).
 """
 
 from __future__ import annotations

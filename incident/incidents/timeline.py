@@ -30,6 +30,11 @@ EVENTS = (
     "deadline_missed",
     "escalated",
     "postmortem_rendered",
+    "meeting_held",
+    "postmortem_signed",
+    "action_added",
+    "action_done",
+    "recurrence_found",
     "run_cancelled",
     "closed",
 )
