@@ -77,6 +77,12 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
         ("/api/people/{name}", "delete", "200"): "PersonRemoved",
         ("/api/audit", "get", "200"): "AuditOut",
         ("/api/audit/{incident_id}", "get", "200"): "AuditOut",
+        ("/api/incidents/{incident_id}/meeting", "post", "200"): "MeetingOut",
+        ("/api/incidents/{incident_id}/signoff", "post", "200"): "SignoffOut",
+        ("/api/actions", "get", "200"): "ActionsOut",
+        ("/api/incidents/{incident_id}/actions", "get", "200"): "ActionsOut",
+        ("/api/incidents/{incident_id}/actions", "post", "201"): "ActionsOut",
+        ("/api/actions/{action_id}/close", "post", "200"): "ActionRow",
     }
     for (path, method, status), model in expected.items():
         schema = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
