@@ -69,6 +69,14 @@ def test_meeting_actions_signoff_and_recurrence_from_the_cli(service: Service, t
     )  # colons kept in the text
     assert training["id"] in {a["id"] for a in service.cli_json("actions")["actions"]}
 
+    key = {"Idempotency-Key": f"add-{tag}"}
+    body = {"actions": [{"kind": "resources", "owner": "李强", "due": "30d", "text": "备件库存加倍"}]}
+    added = [
+        service.api("POST", f"/api/incidents/{inc}/actions", json=body, token=qc, headers=key) for _ in "12"
+    ]
+    assert [r.status_code for r in added] == [201, 201] and added[0].json() == added[1].json()
+    assert len(service.cli_json("actions", inc)["actions"]) == 3  # the repeat had no second effect
+
     bad = service.cli("actions", "close", training["id"], "--json", check=False, token=qc)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--evidence" in bad.stderr
     wrong = service.cli("actions", "add", inc, "--action", "fun:小李:1d:x", "--json", check=False, token=qc)
@@ -102,7 +110,7 @@ def test_meeting_actions_signoff_and_recurrence_from_the_cli(service: Service, t
         "customer": f"客户丙-{tag}"})  # fmt: skip
     assert api.status_code == 202 and api.json()["recurrence_of"] == inc
     shown = service.cli_json("show", str(again["incident_id"]))
-    assert shown["recurrence_of"] == inc and len(shown["recurrence"]["actions"]) == 2
+    assert shown["recurrence_of"] == inc and len(shown["recurrence"]["actions"]) == 3
     human = service.cli("show", str(again["incident_id"])).stdout
     assert inc in human.split("\n", 3)[2]  # the line under the summary names the earlier incident
     deadline = time.monotonic() + 30

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from incident.actions.cli import ACTION_HELP, parse_action
-from incident.terminal import INCIDENT, Args, Group, call, emit, opt, say, word
+from incident.terminal import INCIDENT, Args, Group, call, emit, opt, say, when, word
 
 commands = Group()
 MANY = {"action": "append", "default": []}
@@ -19,7 +19,7 @@ def _said(data: dict[str, Any]) -> None:
     names = "、".join(p["name"] + ("" if p["in_directory"] else "*") for p in data["participants"])
     say(f"{data['incident_id']} {word('postmortem_state', data['postmortem'])}: {names}")
     for row in data["actions"]:
-        say(f"  {row['id']} {word('action_kind', row['kind'])} {row['owner']} {row['due_at']}")
+        say(f"  {row['id']} {word('action_kind', row['kind'])} {row['owner']} {when(row['due_at'])}")
 
 
 @commands.command(
