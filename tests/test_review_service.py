@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.conftest import Service
+from tests.test_console import browser
 from tests.test_records import record
 
 
@@ -118,3 +119,12 @@ def test_meeting_actions_signoff_and_recurrence_from_the_cli(service: Service, t
         assert time.monotonic() < deadline, "the opening notice never named the earlier incident"
         time.sleep(0.3)
     assert _report(service, f"RV-other-{tag}", f"客户丁-{tag}")["recurrence_of"] is None
+
+    console = browser(service)  # logged in already: the console's incident pages say the same
+    try:
+        page = console.get(f"/incidents/{again['incident_id']}").text
+        assert f'<a href="/incidents/{inc}">{inc}</a>' in page and "3 improvement actions" in page
+        first_page = console.get(f"/incidents/{inc}").text
+        assert 'id="actions"' in first_page and "备件库存加倍" in first_page and "Signed off" in first_page
+    finally:
+        console.close()
