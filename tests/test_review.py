@@ -59,7 +59,7 @@ def _events(incident_id: str, event: str) -> list[TimelineEvent]:
         return list(s.scalars(stmt))
 
 
-def test_postmortem_is_a_draft_until_the_meeting_then_final_then_signed_by_the_lead(db: str) -> None:
+def test_postmortem_is_a_draft_until_the_meeting_then_final_then_signed_by_the_lead(any_db: str) -> None:
     people.add(people.PersonIn(name="王芳", roles=["quality_control"]))
     inc = _resolved_l3("B-M1")
     _close(inc)
@@ -193,7 +193,7 @@ def test_improvement_actions_are_reminded_escalated_and_closed_only_with_evidenc
             kind="process", owner="王芳", due="soon", text="x")]), QC, now=later)  # fmt: skip
 
 
-def test_a_recurrence_is_said_at_intake_in_show_the_notice_and_the_rate(db: str) -> None:
+def test_a_recurrence_is_said_at_intake_in_show_the_notice_and_the_rate(any_db: str) -> None:
     first = _resolved_l3("B-R1")
     meetings.record(
         first,
