@@ -47,7 +47,8 @@ def demo(a: Args) -> None:
     def human(d: dict[str, object]) -> None:
         for r in d["incidents"]:  # type: ignore[attr-defined]
             grade = f"{word('level_short', r['level'])} {word('category', r['category'])}"
-            say(f"{r['incident_id']} {grade}: {word('status', r['status'])} → {r['postmortem']}")
+            state = word("postmortem_state", r.get("postmortem_state", "draft"))
+            say(f"{r['incident_id']} {grade}: {word('status', r['status'])}, {state} → {r['postmortem']}")
 
     emit(run_demo(call), a.json, human)
 
