@@ -11,9 +11,16 @@ period), answers none of them, and waits until each is escalated. Then prints, p
 - ``send smtp`` / ``send hook``: the delivery log's created_at → sent_at, i.e. notify()'s own time
   from the flow's side (render, roster, apprise, retries) per channel.
 
+The copies' escalation chain has two steps and a repeat: cs_director at the miss, leadership
+``--step2`` later (default 30s), leadership again every ``--repeat`` (default 30s) until someone acks
+(nobody does here). A second table gives, for each firing (step 1, step 2, the first repeat), its
+latency after its own due time: the ``escalated`` event (``watcher``) and the webhook's arrival
+(``hook``), median and max over the incidents.
+
 The watcher period is the service's default (INCIDENT_WATCH_SECONDS=5) unless ``--watch`` is given.
 
     python bench/deadline_latency.py [--incidents 6] [--spacing 7] [--window 1m] [--watch 5]
+                                     [--step2 30s] [--repeat 30s]
 """
 
 from __future__ import annotations
@@ -58,14 +65,18 @@ class Arrivals:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.times: dict[tuple[str, str], float] = {}
+        self.hooks: dict[tuple[str, str], list[float]] = {}  # (incident, role) → every webhook arrival
 
-    def note(self, channel: str, title: str) -> None:
+    def note(self, channel: str, title: str, role: str = "cs_director") -> None:
         now = time.time()
         if "超时升级" not in title and "Escalation" not in title:
             return
         for incident_id in INC.findall(title):
             with self.lock:
-                self.times.setdefault((incident_id, channel), now)
+                if role == "cs_director":
+                    self.times.setdefault((incident_id, channel), now)
+                if channel == "hook":
+                    self.hooks.setdefault((incident_id, role), []).append(now)
 
 
 class SmtpHandler:
@@ -83,7 +94,7 @@ def hook_server(arrivals: Arrivals) -> ThreadingHTTPServer:
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with contextlib.suppress(ValueError):
-                arrivals.note("hook", json.loads(body).get("title", ""))
+                arrivals.note("hook", json.loads(body).get("title", ""), self.path.strip("/"))
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"ok")
@@ -96,13 +107,23 @@ def hook_server(arrivals: Arrivals) -> ThreadingHTTPServer:
     return server
 
 
-def playbook_copies(folder: Path, window: str) -> None:
-    """The built-in playbooks with every level's contact window set to ``window``, no early warning."""
+def playbook_copies(folder: Path, window: str, step2: str, repeat: str) -> None:
+    """The built-in playbooks with every level's contact window set to ``window``, no early warning,
+    and a two-step chain with a repeat (cs_director, then leadership ``step2`` later, every ``repeat``)."""
     folder.mkdir()
     for path in (ROOT / "playbooks").glob("*.yaml"):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stem == "vocabulary":  # the words, not a playbook: copied as it is
+            shutil.copy(path, folder / path.name)
+            continue
         for rules in data["levels"].values():
             rules["contact_within"], rules["warn_before"] = window, "0m"
+            rules["escalation"] = [
+                {"after": "0s", "notify": ["cs_director"]},
+                {"after": step2, "notify": ["leadership"]},
+            ]
+            rules["repeat_every"] = repeat
+            rules.pop("escalate_to", None)
         (folder / path.name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
 
@@ -153,12 +174,46 @@ def measure(api: httpx.Client, incident_id: str, arrivals: Arrivals) -> dict[str
     return row
 
 
+def seconds(duration: str) -> float:
+    """'30s', '1m' as the playbooks write them."""
+    number, unit = int(duration[:-1]), duration[-1]
+    return number * {"s": 1, "m": 60, "h": 3600}[unit]
+
+
+CHAIN = ("step 1", "step 2", "repeat 1")
+
+
+def measure_chain(
+    api: httpx.Client, incident_id: str, arrivals: Arrivals, step2: float, repeat: float
+) -> dict:
+    """Each firing's latency after its own due time: the timeline's event and the webhook's arrival."""
+    shown = api.get(f"/api/incidents/{incident_id}").json()
+    due = at(next(d["due_at"] for d in shown["deadlines"] if d["kind"] == "contact"))
+    fired = [at(e["at"]) for e in shown["timeline"] if e["event"] == "escalated"]
+    dues = [due, due + step2, due + step2 + repeat]
+    hooks = [
+        *arrivals.hooks.get((incident_id, "cs_director"), [])[:1],
+        *arrivals.hooks.get((incident_id, "leadership"), [])[:2],
+    ]
+    row = {}
+    for n, name in enumerate(CHAIN):
+        row[f"{name} watcher"] = fired[n] - dues[n] if n < len(fired) else float("nan")
+        row[f"{name} hook"] = hooks[n] - dues[n] if n < len(hooks) else float("nan")
+    return row
+
+
+def chained(arrivals: Arrivals, incident_id: str) -> bool:
+    return len(arrivals.hooks.get((incident_id, "leadership"), [])) >= 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--incidents", type=int, default=6)
     parser.add_argument("--spacing", type=float, default=7.0, help="seconds between reports")
     parser.add_argument("--window", default="1m", help="first-contact window of every level")
     parser.add_argument("--watch", help="INCIDENT_WATCH_SECONDS (default: the service's own, 5)")
+    parser.add_argument("--step2", default="30s", help="the chain's second step after the miss")
+    parser.add_argument("--repeat", default="30s", help="the chain's repeat_every")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="deadline-bench-"))
@@ -173,10 +228,12 @@ def main() -> None:
         f'  - "mailto://127.0.0.1:{smtp_port}?from=bot@example.com&to=director@example.com":\n'
         "      - tag: cs_director\n"
         f'  - "json://127.0.0.1:{hook.server_address[1]}/cs_director":\n'
-        "      - tag: cs_director\n",
+        "      - tag: cs_director\n"
+        f'  - "json://127.0.0.1:{hook.server_address[1]}/leadership":\n'
+        "      - tag: leadership\n",
         encoding="utf-8",
     )
-    playbook_copies(home / "playbook-copies", args.window)
+    playbook_copies(home / "playbook-copies", args.window, args.step2, args.repeat)
     env = {
         **os.environ,
         "INCIDENT_HOME": str(home),
@@ -210,11 +267,13 @@ def main() -> None:
         while pending and time.monotonic() < deadline:
             for incident_id in sorted(pending):
                 events = [e["event"] for e in api.get(f"/api/incidents/{incident_id}").json()["timeline"]]
-                if "escalated" in events and (incident_id, "hook") in arrivals.times:
+                if events.count("escalated") >= 3 and chained(arrivals, incident_id):
                     pending.discard(incident_id)
             time.sleep(1)
         time.sleep(2)  # the e-mail may land a little after the webhook
         rows = {incident_id: measure(api, incident_id, arrivals) for incident_id in incidents}
+        step2, repeat = seconds(args.step2), seconds(args.repeat)
+        chains = [measure_chain(api, incident_id, arrivals, step2, repeat) for incident_id in incidents]
     finally:
         api.close()
         proc.terminate()
@@ -246,6 +305,15 @@ def main() -> None:
             f"{name:<18}"
             + "".join(f"{v:>15.{3 if u == 's' else 1}f}" for v, u in zip(values, units, strict=True))
         )
+    print(
+        f"\nescalation chain: cs_director at the miss, leadership +{args.step2}, repeat every {args.repeat}"
+    )
+    print(f"{'latency after due (s)':<24}{'median':>10}{'max':>10}")
+    for name in CHAIN:
+        for source in ("watcher", "hook"):
+            values = [r[f"{name} {source}"] for r in chains if r[f"{name} {source}"] == r[f"{name} {source}"]]
+            shown = (statistics.median(values), max(values)) if values else (float("nan"),) * 2
+            print(f"{name + ' ' + source:<24}{shown[0]:>10.3f}{shown[1]:>10.3f}")
     shutil.rmtree(home, ignore_errors=True)
 
 

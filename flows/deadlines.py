@@ -1,4 +1,4 @@
-"""``watch_deadlines``: warn before a deadline, escalate once when it is missed.
+"""``watch_deadlines``: warn before a deadline; when it is missed, run the level's escalation chain.
 
 Deadlines are rows (see incident/deadlines.py), so the watcher is stateless and survives restarts:
 the service runs it every few seconds, but only when a cheap query finds something to do, so
@@ -12,12 +12,17 @@ Who is told (playbook of the incident's *current* level):
 - an improvement action (kind ``action``, one row per action) is reminded ``action_remind_before`` ahead
   and escalated when overdue (``action_due`` / ``action_overdue``), to the lead and quality control;
   post-mortem and action deadlines are watched after the incident is closed too;
-- miss: ``escalate_to`` (L3 → cs_director, L2 → leadership, L1 → duty_manager), the lead and the
-  owner; ``postmortem_overdue`` for a post-mortem, ``deadline_missed`` otherwise.
+- miss: the lead and the owner, and the chain's first step (``escalation`` in the playbook, L3 →
+  cs_director, L2 → leadership, L1 → duty_manager); each later step after its delay, then the last
+  step every ``repeat_every`` until ``incident ack`` (``incident.deadlines.chain``);
+  ``postmortem_overdue`` for a post-mortem, ``deadline_missed`` otherwise. Every notice says how to
+  acknowledge. Several deadlines of one incident in one sweep: one ``deadlines_summary`` notice.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +31,8 @@ from sqlalchemy import or_, select, update
 
 import playbooks
 from flows.notices import deadline_context, tell
+from incident import settings
+from incident.deadlines import chain
 from incident.deadlines import service as deadlines
 from incident.incidents import timeline
 from models import Deadline, Incident, session_scope, utcnow
@@ -33,8 +40,6 @@ from models import Deadline, Incident, session_scope, utcnow
 RESPONSIBLE = {"contact": "customer_service", "progress": "customer_service", "action": "quality_control"}
 WARN_NOTICE = {"postmortem": "postmortem_due", "progress": "progress_due", "action": "action_due"}
 MISS_NOTICE = {"postmortem": "postmortem_overdue", "action": "action_overdue"}
-# Watched after the incident is closed too: the post-mortem meeting and the improvement actions follow it.
-AFTER_CLOSE = ("postmortem", "action")
 
 
 def max_warn() -> timedelta:
@@ -56,7 +61,7 @@ def _candidates(now: datetime) -> list[tuple[Deadline, Incident]]:
             .where(
                 Deadline.state.in_(deadlines.ACTIVE),
                 Deadline.due_at <= now + max_warn(),
-                or_(Incident.status != "closed", Deadline.kind.in_(AFTER_CLOSE)),
+                or_(Incident.status != "closed", Deadline.kind.in_(chain.AFTER_CLOSE)),
             )
             .order_by(Deadline.due_at)
         ).all()
@@ -74,7 +79,8 @@ def due_work(now: datetime | None = None) -> bool:
         rules = playbooks.get(inc.category).level(inc.level)
         if deadline.due_at <= now or _warn_due(deadline, rules, now):
             return True
-    return False
+    with session_scope() as s:
+        return bool(chain.running(s, now))
 
 
 def _pending_solution(incident_id: str) -> str | None:
@@ -97,27 +103,24 @@ def _owner(deadline: Deadline, rules: playbooks.LevelRules) -> str:
     return RESPONSIBLE.get(deadline.kind, rules.lead)
 
 
-def _claim_miss(deadline: Deadline, escalate_to: list[str], now: datetime) -> bool:
-    """Mark the deadline missed and put the miss on the timeline, in one transaction."""
+def _claim_miss(deadline: Deadline, rules: playbooks.LevelRules, now: datetime) -> bool:
+    """Mark the deadline missed, start its chain and put the miss on the timeline, in one transaction."""
+    first = list(rules.escalate_to)
     with session_scope() as s:
         claimed = s.execute(
             update(Deadline)
             .where(Deadline.id == deadline.id, Deadline.state.in_(deadlines.ACTIVE))
-            .values(state="missed", missed_at=now, escalated_to=",".join(escalate_to))
+            .values(
+                state="missed",
+                missed_at=now,
+                escalated_to=",".join(first),
+                **chain.start(rules, deadline.due_at),
+            )
         ).rowcount
         if claimed != 1:
             return False
         data = {"kind": deadline.kind, "due_at": deadline.due_at.isoformat()}
         timeline.add(s, deadline.incident_id, "deadline_missed", "watcher", deadline.kind, now=now, data=data)
-        timeline.add(
-            s,
-            deadline.incident_id,
-            "escalated",
-            "watcher",
-            ",".join(escalate_to),
-            now=now,
-            data={**data, "to": escalate_to},
-        )
         if deadline.kind == "progress":
             deadlines.next_progress(s, s.get_one(Incident, deadline.incident_id), deadline.due_at, now)
     return True
@@ -135,28 +138,98 @@ def _claim_warning(deadline: Deadline, now: datetime) -> bool:
         return claimed == 1
 
 
+@dataclass
+class Told:
+    """What one sweep tells about one missed deadline: its miss, its chain's step, or both."""
+
+    deadline: Deadline
+    inc: Incident
+    rules: playbooks.LevelRules
+    roles: list[str]
+    firing: chain.Firing | None = None
+
+
+def _fire_chains(told: dict[int, Told], now: datetime) -> int:
+    """Claim every chain step due by ``now`` (each in its own transaction); the steps claimed."""
+    with session_scope() as s:
+        running = chain.running(s, now)
+    fired = 0
+    for deadline, inc in running:
+        rules = playbooks.get(inc.category).level(inc.level)
+        firing = chain.due_firings(rules, deadline.due_at, deadline.chain_step, now)
+        if firing is None:
+            continue
+        with session_scope() as s:
+            if not chain.claim(s, deadline, firing, now):
+                continue
+        item = told.setdefault(deadline.id, Told(deadline, inc, rules, [rules.lead]))
+        item.firing, item.roles = firing, [*firing.roles, *item.roles]
+        fired += 1
+    return fired
+
+
 @flow(name="watch_deadlines")
 async def watch_deadlines(now: datetime | None = None) -> dict[str, int]:
     """One pass over the deadlines; ``now`` is injectable so tests move time instead of sleeping."""
     now = now or utcnow()
     warned = missed = 0
+    told: dict[int, Told] = {}
     for deadline, inc in _candidates(now):
         rules = playbooks.get(inc.category).level(inc.level)
-        owner, ctx = _owner(deadline, rules), deadline_context(deadline.due_at, deadline.kind, now)
-        if deadline.kind == "approval":
-            ctx.update(solution=_pending_solution(inc.id), approver_role=owner)
-        elif deadline.kind == "action":
-            ctx.update(_action(deadline.id))
+        owner = _owner(deadline, rules)
         if deadline.due_at <= now:
-            escalate_to = list(rules.escalate_to)
-            if not _claim_miss(deadline, escalate_to, now):
-                continue
-            notice = MISS_NOTICE.get(deadline.kind, "deadline_missed")
-            await tell(inc.id, notice, [*escalate_to, rules.lead, owner], escalated_from=rules.lead, **ctx)
-            missed += 1
-        elif _warn_due(deadline, rules, now):
-            if not _claim_warning(deadline, now):
-                continue
+            if _claim_miss(deadline, rules, now):
+                told[deadline.id] = Told(deadline, inc, rules, [rules.lead, owner])
+                missed += 1
+        elif _warn_due(deadline, rules, now) and _claim_warning(deadline, now):
+            ctx = _deadline_ctx(deadline, inc, rules, now)
             await tell(inc.id, WARN_NOTICE.get(deadline.kind, "deadline_warning"), [rules.lead, owner], **ctx)
             warned += 1
-    return {"warned": warned, "missed": missed}
+    escalated = _fire_chains(told, now)
+    by_incident: dict[str, list[Told]] = defaultdict(list)
+    for item in told.values():
+        by_incident[item.inc.id].append(item)
+    for items in by_incident.values():
+        await _tell_missed(items, now)
+    return {"warned": warned, "missed": missed, "escalated": escalated}
+
+
+def _deadline_ctx(
+    deadline: Deadline, inc: Incident, rules: playbooks.LevelRules, now: datetime
+) -> dict[str, Any]:
+    ctx = deadline_context(deadline.due_at, deadline.kind, now)
+    if deadline.kind == "approval":
+        ctx.update(solution=_pending_solution(inc.id), approver_role=_owner(deadline, rules))
+    elif deadline.kind == "action":
+        ctx.update(_action(deadline.id))
+    return ctx
+
+
+async def _tell_missed(items: list[Told], now: datetime) -> None:
+    """One notice per incident per sweep: its one deadline's, or a summary of all that missed."""
+    first = items[0]
+    roles = list(dict.fromkeys(role for item in items for role in item.roles))
+    hint = ack_hint(first.inc.id)
+    if len(items) == 1:
+        ctx = _deadline_ctx(first.deadline, first.inc, first.rules, now)
+        if first.firing is not None:
+            ctx.update(escalation_step=first.firing.last + 1, repeat=first.firing.repeat)
+        notice = MISS_NOTICE.get(first.deadline.kind, "deadline_missed")
+        await tell(first.inc.id, notice, roles, escalated_from=first.rules.lead, **ctx, **hint)
+        return
+    missed = [
+        {"kind": item.deadline.kind, "due_at": item.deadline.due_at.isoformat()}
+        for item in sorted(items, key=lambda item: item.deadline.due_at)
+    ]
+    await tell(
+        first.inc.id, "deadlines_summary", roles, escalated_from=first.rules.lead, missed=missed, **hint
+    )
+
+
+def ack_hint(incident_id: str) -> dict[str, str]:
+    """How to take the escalation on: the command, and the API link when the public URL is known."""
+    hint = {"ack_command": f"incident ack {incident_id}"}
+    public = settings.get().public_url
+    if public:
+        hint["ack_url"] = f"{public.rstrip('/')}/api/incidents/{incident_id}/ack"
+    return hint

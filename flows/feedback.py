@@ -70,8 +70,9 @@ async def level_raised(incident_id: str, old_level: int) -> None:
     with session_scope() as s:
         inc = s.get_one(Incident, incident_id)
         level, flow_run_id, name = inc.level, inc.flow_run_id, run_name(inc)
-        contact = outstanding(s, inc, "contact")  # an overdue one shows as overdue
-        due = deadline_context(contact.due_at, "contact") if contact else {}
+        # an overdue one shows as overdue; an alarm with no customer has its assessment instead
+        first = outstanding(s, inc, "contact") or outstanding(s, inc, "assess")
+        due = deadline_context(first.due_at, first.kind) if first else {}
     if not once(incident_id, f"level_raised-{level}"):
         return
     await tell(incident_id, "level_raised", None, old_level=old_level, new_level=level, **due)

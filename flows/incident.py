@@ -80,8 +80,8 @@ async def response_start(incident_id: str) -> None:
     with session_scope() as s:
         inc = s.get_one(Incident, incident_id)
         rules = playbooks.get(inc.category).level(inc.level)
-        contact = active(s, inc, "contact")
-        due = deadline_context(contact.due_at, "contact") if contact else {}
+        first = active(s, inc, "contact") or active(s, inc, "assess")  # an alarm with no customer
+        due = deadline_context(first.due_at, first.kind) if first else {}
     await tell(
         incident_id,
         "incident_opened",

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 from incident.actions.cli import root as actions
 from incident.database.cli import commands as database
+from incident.deadlines.cli import commands as deadlines
 from incident.engine.cli import commands as engine
 from incident.errors import SettingsError
 from incident.feedback.cli import commands as feedback
@@ -29,14 +30,17 @@ from incident.incidents.cli import commands as incidents
 from incident.meetings.cli import commands as meetings
 from incident.metrics.cli import commands as metrics
 from incident.people.cli import commands as people
+from incident.people.cli import deputy, systems
 from incident.people.cli import root as people_root
 from incident.records.cli import commands as records
 from incident.response.cli import commands as response
 from incident.terminal import Args, Exit, Group, Parser, call, emit, say, word
 
 root = Group()
-GROUPS = (feedback, incidents, response, meetings, actions, records, metrics, people_root, root, engine,
-          database, people)  # fmt: skip
+GROUPS = (
+    feedback, incidents, response, meetings, actions, deadlines, records, metrics, people_root, root, engine,
+    database, people, deputy, systems,
+)  # fmt: skip
 
 
 @root.command("demo")

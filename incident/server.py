@@ -261,6 +261,9 @@ async def _serve(host: str, port: int, token: str, generated: bool, prefect: Pre
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    # Listening before service.json exists: a command that finds the file may connect at once (the kernel
+    # queues it until uvicorn accepts) instead of meeting "connection refused" in the gap.
+    sock.listen(2048)
     bound_port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_web_app(token), log_level="warning", access_log=False))
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host

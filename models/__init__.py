@@ -3,13 +3,14 @@
 Importing this package registers every table on ``Base.metadata`` (Alembic and tests rely on it).
 """
 
+from models.access import AccessEvent, ConsoleSession
 from models.base import LOCK, Base, get_engine, reset_engine, session_scope, utcnow
 from models.feedback import Feedback
 from models.idempotency import IdempotencyKey
 from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
 from models.notification import Delivery
-from models.people import Person
+from models.people import Deputy, Person, ScopedToken
 from models.record import Record
 from models.response import (
     CauseAnalysis,
@@ -24,13 +25,16 @@ from models.response import (
 
 __all__ = [
     "LOCK",
+    "AccessEvent",
     "Base",
     "CauseAnalysis",
     "Confirmation",
+    "ConsoleSession",
     "Contact",
     "Counter",
     "Deadline",
     "Delivery",
+    "Deputy",
     "Feedback",
     "FlowMark",
     "IdempotencyKey",
@@ -40,6 +44,7 @@ __all__ = [
     "Meeting",
     "Person",
     "Record",
+    "ScopedToken",
     "Solution",
     "Survey",
     "TimelineEvent",

@@ -69,11 +69,17 @@ class TimelineEvent(Base):
 class Deadline(Base):
     """A promise with a due time: first contact, approval, progress update, post-mortem.
 
-    state: pending → warned → met | missed (missed escalates once).
+    state: pending → warned → met | missed. A missed one runs its level's escalation chain: firing
+    ``chain_step`` (0, 1, … past the last step: its repeats) is due at ``chain_next_at``; NULL when
+    the chain has ended (acknowledged, done, or no repeat). Both are updated in the transaction that
+    records the step, so a restart neither loses nor repeats one.
     """
 
     __tablename__ = "deadlines"
-    __table_args__ = (Index("ix_deadlines_state_due", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_deadlines_state_due", "state", "due_at"),
+        Index("ix_deadlines_chain_next", "chain_next_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"))
@@ -85,6 +91,11 @@ class Deadline(Base):
     met_at: Mapped[datetime | None]
     missed_at: Mapped[datetime | None]
     escalated_to: Mapped[str | None] = mapped_column(String(200))
+    chain_step: Mapped[int] = mapped_column(default=0, server_default="0")
+    chain_next_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]  # when the last step went out
+    acked_at: Mapped[datetime | None]
+    acked_by: Mapped[str | None] = mapped_column(String(BY_LENGTH))
 
     incident: Mapped[Incident] = relationship(back_populates="deadlines")
 

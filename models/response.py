@@ -65,6 +65,7 @@ class Solution(Base):
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_role: Mapped[str | None] = mapped_column(String(32))
+    deputy_of: Mapped[str | None] = mapped_column(String(200))  # decided as 代理 of this person
     reason: Mapped[str | None] = mapped_column(Text)
 
 

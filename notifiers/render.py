@@ -40,6 +40,7 @@ NOTICE_KINDS: tuple[str, ...] = (
     "postmortem_overdue",
     "action_due",
     "action_overdue",
+    "deadlines_summary",
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -51,6 +52,7 @@ CONTEXT_KEYS = (
     "solution", "solution_label", "approved", "decided_by", "reason", "approver_role", "score",
     "target", "round", "action", "escalated_from", "prefect_url", "console_url", "recurrence_of",
     "action_id", "action_owner", "action_kind", "action_text",
+    "escalation_step", "repeat", "ack_command", "ack_url", "missed",
 )  # fmt: skip
 # Free text that may come from customers or staff: masked before it reaches a template.
 FREE_TEXT = (
@@ -223,6 +225,11 @@ def build_context(kind: str, context: Mapping[str, Any], lang: str) -> dict[str,
         due_at=as_utc(ctx["due_at"]),
         prefect_url=_safe_url(ctx["prefect_url"]),
         console_url=_safe_url(ctx["console_url"]),
+        ack_url=_safe_url(ctx["ack_url"]),
+        missed=[
+            {"label": _deadline(str(m.get("kind")), lang), "due_at": as_utc(m.get("due_at"))}
+            for m in ctx["missed"] or []
+        ],
         response_start=rules.response_start(lang) if rules else None,
         contact_within=_minutes(rules.contact_within) if rules else CONTACT_MINUTES.get(level or 0),
         postmortem_within=_minutes(rules.postmortem_due)

@@ -59,6 +59,30 @@ class Text(Strict):
         return self.en if lang == "en" else self.zh
 
 
+class EscalationStep(Strict):
+    """One step of a chain: ``after`` the missed due time, ``notify`` these roles."""
+
+    after: Duration = Field(ge=timedelta(0))
+    notify: list[Role] = Field(min_length=1)
+
+
+def _chain_from_escalate_to(data: object) -> object:
+    """Old playbooks name only ``escalate_to``: it becomes the chain's one step, at the miss.
+
+    Why both names stay: the records and older playbooks read ``escalate_to``; a playbook may give
+    either, or both when ``escalate_to`` equals the first step's roles (checked after validation).
+    """
+    if not isinstance(data, dict):
+        return data
+    if "escalation" not in data and "escalate_to" in data:
+        return {**data, "escalation": [{"after": "0m", "notify": data["escalate_to"]}]}
+    if "escalate_to" not in data and isinstance(data.get("escalation"), list) and data["escalation"]:
+        first = data["escalation"][0]
+        if isinstance(first, dict) and "notify" in first:
+            return {**data, "escalate_to": first["notify"]}
+    return data
+
+
 class LevelRules(Strict):
     lead: Role
     join: list[Role]
@@ -72,7 +96,27 @@ class LevelRules(Strict):
     progress_every: Duration
     warn_before: Duration
     escalate_to: list[Role] = Field(min_length=1)
+    # After a missed deadline, until someone runs `incident ack`: each step after its delay, then the
+    # last step again every ``repeat_every`` (none: the chain ends with its last step).
+    escalation: list[EscalationStep] = Field(min_length=1)
+    repeat_every: Duration | None = Field(None, gt=timedelta(0))
+    # An internal alarm with no customer: acknowledge and assess it within this (instead of a contact).
+    assess_within: Duration = timedelta(minutes=30)
     response_start: Text
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_escalate_to(cls, data: object) -> object:
+        return _chain_from_escalate_to(data)
+
+    @model_validator(mode="after")
+    def _chain_in_order(self) -> LevelRules:
+        afters = [step.after for step in self.escalation]
+        if afters != sorted(afters):
+            raise ValueError("escalation steps must come in the order of their 'after' delays")
+        if list(self.escalate_to) != list(self.escalation[0].notify):
+            raise ValueError("escalate_to must name the first escalation step's roles (or leave it out)")
+        return self
 
     @property
     def roles(self) -> list[Role]:
@@ -104,6 +148,8 @@ class Playbook(Strict):
     solutions: dict[str, Option] = Field(min_length=1)
     levels: dict[Literal[1, 2, 3], LevelRules]
     analysis: Analysis = Analysis()
+    # Who sees a customer's contact in full (each reveal audited), besides the level's lead.
+    contacts_visible_to: list[Role] = Field(default_factory=lambda: ["customer_service"], min_length=1)
 
     @model_validator(mode="after")
     def _all_levels(self) -> Playbook:

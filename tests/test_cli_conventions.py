@@ -86,7 +86,7 @@ def test_shell_completion(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         return set(answer.read_text().split())
 
-    assert {"db", "demo"} <= complete("incident d") <= {"db", "demo"}
+    assert {"db", "demo", "deputy"} <= complete("incident d") <= {"db", "demo", "deputy"}
     assert complete("incident db ") >= {"upgrade", "current", "downgrade"}
     assert "--legal-reviewed" in complete("incident propose INC1 --le")
 

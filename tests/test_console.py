@@ -73,12 +73,12 @@ def test_login_sets_an_http_only_cookie_that_the_api_accepts(service: Service) -
 
         wrong = anon.post("/login", data={"token": "guess", "next": "/"})
         assert wrong.status_code == 401 and "Wrong token." in wrong.text
-        assert "incident_token" not in wrong.headers.get("set-cookie", "")
+        assert "incident_session" not in wrong.headers.get("set-cookie", "")
 
         right = anon.post("/login", data={"token": service.token, "next": "/closed"})
         assert right.status_code == 303 and right.headers["location"] == "/closed"
         cookie = right.headers["set-cookie"]
-        assert cookie.startswith(f"incident_token={service.token};")
+        assert cookie.startswith("incident_session=ses_") and service.token not in cookie
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
 
         board = anon.get("/")
@@ -87,7 +87,7 @@ def test_login_sets_an_http_only_cookie_that_the_api_accepts(service: Service) -
         assert anon.get("/api/incidents").status_code == 200  # the API takes the console's cookie
 
         out = anon.post("/logout", data={"csrf": csrf(board.text)})
-        assert out.status_code == 303 and 'incident_token=""' in out.headers["set-cookie"]
+        assert out.status_code == 303 and 'incident_session=""' in out.headers["set-cookie"]
         assert anon.get("/").status_code == 303  # the browser dropped the cookie
 
     with browser(service, login=False) as anon:
@@ -112,8 +112,8 @@ def test_console_pages_and_forms_need_the_login(service: Service, hostile: str) 
         assert 'name="csrf" value="' not in login_page.text  # the CSRF value is never shown to strangers
         posted = anon.post(f"/incidents/{hostile}/contact", data={"by": "intruder"})
         assert posted.status_code == 303 and posted.headers["location"].startswith("/login")
-        bad_cookie = anon.get("/", cookies={"incident_token": "guess"})
-        assert bad_cookie.status_code == 303
+        for guess in ("guess", "ses_guess", service.token):  # a cookie must hold a session, not a token
+            assert anon.get("/", cookies={"incident_session": guess}).status_code == 303
     assert not any(e["by"] == "intruder" for e in events(service, hostile))
 
 

@@ -127,8 +127,10 @@ def report(now: datetime, customer: str = "张伟", batch: str = "B-1", **signal
 
 
 def tick(now: datetime) -> dict[str, int]:
-    """One watcher pass at ``now``: a real ``watch_deadlines`` flow run."""
-    return asyncio.run(watch_deadlines(now=now))
+    """One watcher pass at ``now``: a real ``watch_deadlines`` flow run (its warnings and misses; the
+    chain steps it sent, ``escalated``, are tests/test_chains.py's)."""
+    counts = asyncio.run(watch_deadlines(now=now))
+    return {"warned": counts["warned"], "missed": counts["missed"]}
 
 
 def events(incident_id: str, event: str) -> list[TimelineEvent]:
@@ -148,14 +150,15 @@ def watcher_notices(incident_id: str) -> list[tuple[str, str]]:
     return [(d["notice"], d["role"]) for d in notifiers.deliveries(incident_id)]
 
 
-def test_missed_l3_contact_is_escalated_to_the_cs_director_once(any_db: str, told: Receivers) -> None:
+def test_missed_l3_contact_is_escalated_to_the_cs_director_first(any_db: str, told: Receivers) -> None:
+    """The chain's first step; the next one (30 min later) and the repeats: tests/test_chains.py."""
     opened = report(T0)
     inc = opened.incident_id
     assert inc and opened.level == 3
     [contact] = deadline_rows(inc, "contact")
     assert contact.due_at == T0 + timedelta(hours=2)  # L3: 2 h; warn_before 30 m
 
-    ticks = [timedelta(minutes=m) for m in (10, 91, 100, 119, 121, 150, 300)]
+    ticks = [timedelta(minutes=m) for m in (10, 91, 100, 119, 121, 135, 149)]
     assert [tick(T0 + t) for t in ticks] == [
         {"warned": 0, "missed": 0},
         {"warned": 1, "missed": 0},  # 29 min before: the one warning
@@ -319,7 +322,7 @@ def test_postmortem_due_warning_then_overdue_escalation(
     assert tick(deadline - timedelta(minutes=warn + 1)) == {"warned": 0, "missed": 0}
     assert tick(deadline - timedelta(minutes=warn - 1)) == {"warned": 1, "missed": 0}
     assert tick(deadline + timedelta(minutes=1)) == {"warned": 0, "missed": 1}
-    assert tick(deadline + timedelta(hours=1)) == {"warned": 0, "missed": 0}
+    assert tick(deadline + timedelta(minutes=14)) == {"warned": 0, "missed": 0}  # before the chain's step 2
 
     by_watcher = [n for n in watcher_notices(inc) if n[0].startswith(("postmortem", "deadline"))]
     assert {n for n, _ in by_watcher} == {"postmortem_due", "postmortem_overdue"}
@@ -399,7 +402,9 @@ def test_a_raise_after_a_missed_contact_does_not_miss_it_again(db: str, told: Re
     assert "First customer contact deadline: 2026-11-24 04:00 UTC" in raised_notice.text
     assert "overdue" in raised_notice.text  # the new level's roles learn the contact is late
     assert tick(T0 + timedelta(hours=3, minutes=1)) == {"warned": 0, "missed": 0}
-    assert len(events(inc, "escalated")) == 1
+    assert len(events(inc, "deadline_missed")) == 1
+    # the chain goes on at the new level (L1: leadership 15 min after the miss), the miss is not repeated
+    assert [e.detail for e in events(inc, "escalated")] == ["cs_director", "leadership"]
 
 
 def test_closed_incidents_are_not_watched(db: str) -> None:

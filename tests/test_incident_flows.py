@@ -119,13 +119,11 @@ def test_level_1_incident_with_rejected_approval(service: Service) -> None:
     )
     assert rejected["approved"] is False
 
-    step(service, inc, "proposal-2", "propose", "--solution", "recall")
-    unreviewed = service.cli("approve", inc, "--by", "陈总", "--role", "leadership", check=False)
-    assert unreviewed.returncode == 2 and "legally reviewed" in unreviewed.stderr
+    unreviewed = service.cli("propose", inc, "--solution", "recall", check=False)  # refused when proposed
+    assert unreviewed.returncode == 2 and "legal_reviewed" in unreviewed.stderr
+    step(service, inc, "proposal-2", "propose", "--solution", "recall", "--legal-reviewed")
     assert (
-        step(
-            service, inc, "approval-2", "approve", "--by", "陈总", "--role", "leadership", "--legal-reviewed"
-        )["approved"]
+        step(service, inc, "approval-2", "approve", "--by", "陈总", "--role", "leadership")["approved"]
         is True
     )
     assert step(service, inc, "confirmation-2", "confirm", "--result", "satisfied")["status"] == "follow_up"

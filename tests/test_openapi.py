@@ -68,6 +68,7 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
         ("/api/incidents/{incident_id}/approve", "post", "200"): "ApproveOut",
         ("/api/incidents/{incident_id}/confirm", "post", "200"): "ConfirmOut",
         ("/api/incidents/{incident_id}/survey", "post", "200"): "SurveyOut",
+        ("/api/incidents/{incident_id}/ack", "post", "200"): "AckOut",
         ("/api/incidents/{incident_id}/notifications", "get", "200"): "NotificationsOut",
         ("/api/incidents/{incident_id}/records", "get", "200"): "RecordsOut",
         ("/api/metrics", "get", "200"): "MetricsOut",
@@ -83,6 +84,13 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
         ("/api/incidents/{incident_id}/actions", "get", "200"): "ActionsOut",
         ("/api/incidents/{incident_id}/actions", "post", "201"): "ActionsOut",
         ("/api/actions/{action_id}/close", "post", "200"): "ActionRow",
+        ("/api/incidents/{incident_id}/reveal", "post", "200"): "RevealOut",
+        ("/api/deputies", "get", "200"): "DeputiesOut",
+        ("/api/deputies", "post", "201"): "DeputyOut",
+        ("/api/deputies/{deputy_id}", "delete", "200"): "DeputyOut",
+        ("/api/tokens", "get", "200"): "ScopedTokensOut",
+        ("/api/tokens", "post", "201"): "ScopedTokenAdded",
+        ("/api/tokens/{name}", "delete", "200"): "PersonRemoved",
     }
     for (path, method, status), model in expected.items():
         schema = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]

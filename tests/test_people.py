@@ -10,6 +10,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,113 @@ def test_the_proposer_may_not_approve_and_a_leader_can(svc: Service) -> None:
     assert ("副总 王", "approve", "ok") in [(e["who"], e["action"], e["outcome"]) for e in events]
     everything = svc.cli_json("audit")["events"]  # every incident's
     assert {e["incident_id"] for e in events} <= {e["incident_id"] for e in everything}
+
+
+def test_a_deputy_approves_within_the_period_and_is_refused_after(svc: Service) -> None:
+    """代理审批: recorded as the deputy, for the principal, on the timeline and in the post-mortem."""
+    boss = svc.person("总经理 杜总", "leadership")
+    stand_in = svc.person("助理 许", "customer_service")
+    proposer = svc.person("技术 韩", "technical_support")
+    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    named = svc.cli_json("deputy", "add", "助理 许", "--role", "leadership", "--until", until, token=boss)
+    assert (named["principal"], named["deputy"], named["role"]) == ("总经理 杜总", "助理 许", "leadership")
+    assert named["id"] in [d["id"] for d in svc.cli_json("deputy", "list")["deputies"]]
+
+    inc = _l1_at_approval(svc, "PEOPLE-DEP-1", proposer)
+    assert svc.cli_json("approve", inc, token=stand_in)["approved"] is True
+    shown = svc.wait_for_point(inc, "confirmation-1")
+    approved = next(e for e in shown["timeline"] if e["event"] == "solution_approved")
+    assert approved["by"] == "助理 许 (leadership)" and "代理 总经理 杜总" in approved["detail"]
+    postmortem = svc.api("GET", f"/api/incidents/{inc}/postmortem", params={"lang": "zh"})
+    assert postmortem.status_code == 200 and "代理 总经理 杜总" in postmortem.text
+
+    svc.cli_json("deputy", "end", str(named["id"]), token=boss)
+    later = _l1_at_approval(svc, "PEOPLE-DEP-2", proposer)
+    after = svc.cli("approve", later, check=False, token=stand_in)
+    assert after.returncode == 2 and "holds no role that may approve" in after.stderr
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    svc.cli_json("deputy", "add", "助理 许", "--role", "leadership", "--from", future, "--until", until,
+                 token=boss)  # fmt: skip
+    before = svc.cli("approve", later, check=False, token=stand_in)
+    assert before.returncode == 2  # the period has not begun
+    audit = svc.cli_json("audit", later)["events"]
+    outcomes = [(e["who"], e["outcome"]) for e in audit if e["action"] == "approve"]
+    assert outcomes.count(("助理 许", "refused")) == 2
+
+
+def test_a_deputy_is_refused_for_what_the_principal_proposed_and_bad_delegations(svc: Service) -> None:
+    boss = svc.person("总经理 郭总", "leadership", "technical_support")
+    stand_in = svc.person("助理 冯", "customer_service")
+    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    svc.cli_json("deputy", "add", "助理 冯", "--role", "leadership", "--until", until, token=boss)
+    inc = _l1_at_approval(svc, "PEOPLE-DEP-3", boss)
+    refused = svc.cli("approve", inc, check=False, token=stand_in)
+    assert refused.returncode == 2 and "who proposed this solution" in refused.stderr
+    cases = [
+        (("deputy", "add", "无此人", "--role", "leadership", "--until", until), boss, "not in the directory"),
+        (("deputy", "add", "助理 冯", "--role", "legal", "--until", until), boss, "does not hold 'legal'"),
+        (("deputy", "add", "助理 冯", "--role", "leadership", "--until", until), svc.token, "principal"),
+        (("deputy", "add", "助理 冯", "--role", "leadership", "--until", "2020-01-01T00:00:00+00:00"), boss,
+         "ends_at"),
+        (("deputy", "add", "助理 冯", "--role", "leadership", "--until", "soon"), boss, "ends_at"),
+    ]  # fmt: skip
+    for args, token, message in cases:
+        bad = svc.cli(*args, check=False, token=token)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1, (args, bad.stderr)
+        assert message in bad.stderr, (args, bad.stderr)
+
+
+def test_a_customers_contact_is_revealed_to_customer_service_and_each_reveal_audited(svc: Service) -> None:
+    inc = svc.cli_json(
+        "report", "--category", "service_failure", "--summary", "师傅没来", "--service", "repair",
+        "--region", "REVEAL-1", "--customer", "秦女士", "--contact", "13987654321",
+    )["incident_id"]  # fmt: skip
+    assert "13987654321" not in json.dumps(svc.show(inc))  # masked everywhere else, as before
+    agent = svc.person("客服 甄", "customer_service")
+    shown = svc.cli_json("reveal", inc, token=agent)
+    assert [(c["customer"], c["contact"]) for c in shown["customers"]] == [("秦女士", "13987654321")]
+    table = svc.cli("reveal", inc, token=agent).stdout
+    assert "13987654321" in table and "秦女士" in table
+    outsider = svc.person("公关 贾", "pr")
+    refused = svc.cli("reveal", inc, check=False, token=outsider)
+    assert refused.returncode == 2 and "may not see customers' contacts" in refused.stderr
+    assert svc.api("POST", f"/api/incidents/{inc}/reveal").status_code == 403  # the service token
+    events = svc.cli_json("audit", inc)["events"]
+    seen = [(e["who"], e["action"], e["outcome"], e.get("channel")) for e in events]
+    assert seen.count(("客服 甄", "reveal", "ok", "api")) == 2
+    assert ("公关 贾", "reveal", "refused", "api") in seen
+    assert ("service token", "reveal", "refused", "api") in seen
+
+
+def test_scoped_tokens_do_one_thing_each(svc: Service) -> None:
+    intake_token = svc.cli_json("tokens", "add", "呼叫中心", "--scope", "intake", token=svc.token)["token"]
+    metrics_token = svc.cli_json("tokens", "add", "prom", "--scope", "metrics", token=svc.token)["token"]
+    body = {"category": "service_failure", "summary": "安装师傅迟到", "service": "install", "region": "TOK-1"}
+    reported = svc.api("POST", "/api/feedback", token=intake_token, json=body)
+    assert reported.status_code == 202 and reported.json()["feedback_id"].startswith("FB")
+    for method, path in (("GET", "/api/incidents"), ("GET", "/metrics"), ("GET", "/api/people")):
+        denied = svc.api(method, path, token=intake_token)
+        assert denied.status_code == 403 and "scope is intake" in denied.json()["error"], path
+    contact = svc.api("POST", f"/api/incidents/{reported.json()['incident_id']}/contact", token=intake_token,
+                      json={"by": "脚本"})  # fmt: skip
+    assert contact.status_code == 403
+    assert svc.api("GET", "/metrics", token=metrics_token).status_code == 200
+    assert svc.api("GET", "/api/metrics", token=metrics_token).status_code == 200
+    assert svc.api("POST", "/api/feedback", token=metrics_token, json=body).status_code == 403
+    forged = svc.api("POST", "/api/tokens", token=metrics_token, json={"name": "x", "scope": "intake"})
+    assert forged.status_code == 403
+    listed = svc.cli_json("tokens", "list", token=svc.token)["tokens"]
+    assert {("呼叫中心", "intake"), ("prom", "metrics")} <= {(t["name"], t["scope"]) for t in listed}
+    assert all("token" not in t for t in listed)
+    person = svc.person("系统 管理员", "duty_manager")
+    assert svc.cli("tokens", "add", "y", "--scope", "intake", check=False, token=person).returncode == 2
+    bad = svc.cli("tokens", "add", "z", "--scope", "everything", check=False, token=svc.token)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    svc.cli_json("tokens", "remove", "呼叫中心", token=svc.token)
+    assert svc.api("POST", "/api/feedback", token=intake_token, json=body).status_code == 401
+    with sqlite3.connect(svc.home / "incident.db") as conn:
+        hashes = [r[0] for r in conn.execute("SELECT token_hash FROM scoped_tokens")]
+    assert hashes and all(h.startswith("$argon2id$") and metrics_token not in h for h in hashes)
 
 
 def test_a_forged_resume_through_prefect_changes_nothing(svc: Service, prefect_api: str) -> None:

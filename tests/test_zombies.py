@@ -31,6 +31,20 @@ def _automations(prefect_api: str) -> set[str]:
     return {a["name"] for a in answer.json()}
 
 
+def _feedback_zombie(prefect_api: str, tag: str) -> str:
+    """A ``handle_feedback`` run left Running, as a SIGKILLed worker leaves one (no deployment)."""
+    flow = httpx.post(f"{prefect_api}/flows/", json={"name": "handle_feedback"}, timeout=10)
+    flow.raise_for_status()
+    created = httpx.post(
+        f"{prefect_api}/flow_runs/",
+        json={"flow_id": flow.json()["id"], "name": "FB19990101999", "tags": ["feedback", tag],
+              "state": {"type": "RUNNING"}},
+        timeout=10,
+    )  # fmt: skip
+    created.raise_for_status()
+    return str(created.json()["id"])
+
+
 def test_a_silent_running_run_is_crashed_then_rescheduled(
     prefect_api: str, inbox: Inbox, tmp_path: Path
 ) -> None:
@@ -50,6 +64,7 @@ def test_a_silent_running_run_is_crashed_then_rescheduled(
         )
         created.raise_for_status()
         run_id = created.json()["id"]
+        feedback_run = _feedback_zombie(prefect_api, f"incident-service:{name}")
         started = time.monotonic()
         deadline = started + 90
         while True:
@@ -64,6 +79,10 @@ def test_a_silent_running_run_is_crashed_then_rescheduled(
         print(f"\nzombie: Crashed after {crashed['timestamp']}, then {[s['type'] for s in after]}")
         assert "no heartbeat for 10 s" in crashed["message"]
         assert after[0]["type"] == "SCHEDULED" and "rescheduled by the sweep" in after[0]["message"]
+        # A feedback run (in the worker's process, no deployment) is crashed too, and left Crashed: its
+        # feedback row is taken over by another run, never by rescheduling this one.
+        kinds = [s["type"] for s in _states(prefect_api, feedback_run)]
+        assert kinds[-1] == "CRASHED", kinds
         # A run that waits for a person (Paused, maybe Suspended: no process by design) is no zombie.
         paused = httpx.post(
             f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",

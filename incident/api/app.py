@@ -18,12 +18,14 @@ from incident.actions import views as actions
 from incident.api import errors as http_errors
 from incident.api import idempotency, requestlog
 from incident.api.bodylimit import BodyLimit
-from incident.api.credentials import bearer, identify
+from incident.api.credentials import COOKIE, bearer, from_cookie, identify
 from incident.api.errors import validation_message
+from incident.deadlines import views as deadlines
 from incident.feedback import views as feedback
 from incident.incidents import views as incidents
 from incident.meetings import views as meetings
 from incident.metrics import views as metrics
+from incident.people import scoped
 from incident.people import views as people
 from incident.records import views as records
 from incident.response import views as response
@@ -48,10 +50,12 @@ def create_app(token: str) -> FastAPI:
         request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
     ) -> None:
         # async: FastAPI runs a sync dependency in a worker thread, a thread hop on every request
-        given = bearer(request.headers.get(TOKEN_HEADER)) or request.cookies.get("incident_token", "")
+        given = bearer(request.headers.get(TOKEN_HEADER)) or from_cookie(request.cookies.get(COOKIE))
         actor = await identify(given, token)
         if actor is None:
             raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+        if actor.scope is not None and not scoped.permits(actor.scope, request.method, request.url.path):
+            raise HTTPException(403, f"this token's scope is {actor.scope}: it may not {request.method} here")
         request.state.actor = actor  # who acts: the routes record it (incident/response/authority.py)
 
     app.add_middleware(idempotency.Idempotency, token=token)  # inside BodyLimit: reads bodies already bounded
@@ -64,8 +68,17 @@ def create_app(token: str) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    domains = (feedback, incidents, response, meetings, actions, records, metrics, people)
-    for domain in domains:  # each folder's views.py
+    for domain in (
+        feedback,
+        incidents,
+        response,
+        meetings,
+        actions,
+        deadlines,
+        records,
+        metrics,
+        people,
+    ):  # each folder's views.py
         app.include_router(domain.router, dependencies=[Depends(authorised)])
     idempotency.document(app)  # the Idempotency-Key header in /openapi.json
     return app

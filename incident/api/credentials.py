@@ -1,5 +1,5 @@
-"""The credential a request presents (a bearer token, scheme case-insensitive, or the console's cookie),
-and who it is (``identify``: the service token, or a person of the directory).
+"""The credential a request presents (a bearer token, scheme case-insensitive, or the console's session
+cookie), and who it is (``identify``: the service token, a person of the directory, or a console session).
 
 Why one function: the API's dependency, the console and the idempotency middleware (which must not
 replay a stored answer to a caller without the token) read the credential the same way.
@@ -12,10 +12,10 @@ import secrets
 from fastapi.concurrency import run_in_threadpool
 
 from incident.people import service as people
-from incident.people import tokens
+from incident.people import sessions, tokens
 from incident.people.service import SERVICE, Actor
 
-COOKIE = "incident_token"
+COOKIE = "incident_session"  # a session secret (incident/people/sessions.py), never a token
 
 
 def bearer(authorization: str | None) -> str:
@@ -39,7 +39,13 @@ def presented(headers: dict[bytes, bytes], cookie_header: str | None = None) -> 
     except CookieError:
         return ""
     morsel = jar.get(COOKIE)
-    return morsel.value if morsel else ""
+    return from_cookie(morsel.value if morsel else "")
+
+
+def from_cookie(value: str | None) -> str:
+    """The cookie's value if it is a session secret: a token put in the cookie by hand counts for nothing
+    (the cookie is the console's, and only a login writes it)."""
+    return value if value and sessions.is_session(value) else ""
 
 
 async def identify(given: str, service_token: str) -> Actor | None:
@@ -52,6 +58,8 @@ async def identify(given: str, service_token: str) -> Actor | None:
         return None
     if secrets.compare_digest(given.encode(), service_token.encode()):
         return SERVICE
+    if sessions.is_session(given):
+        return await run_in_threadpool(sessions.find, given)
     actor = people.cached(given)
     if actor is None and tokens.token_id(given) is not None:
         actor = await run_in_threadpool(people.identify, given)

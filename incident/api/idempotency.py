@@ -169,8 +169,8 @@ class Idempotency:
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
-        # A person's keys and duplicates are theirs: one person's key never replays another's answer.
-        mine = b"" if not actor.person else b"\x00" + actor.name.encode()
+        # A person's (or a system token's) keys and duplicates are theirs: never replayed to another.
+        mine = b"" if not (actor.person or actor.scope) else b"\x00" + actor.name.encode()
         digest = request_hash(path, body + mine)
         if given is None:
             key, expires = f"auto:{digest}", True

@@ -170,6 +170,15 @@ class SurveyOut(ActionOut):
     round: int | None = None
 
 
+class AckOut(Out):
+    """``POST /api/incidents/{id}/ack``: who took it on, whose chains stopped, if an alarm was assessed."""
+
+    incident_id: str
+    acknowledged_by: str
+    stopped: list[str] = []
+    assessed: bool = False
+
+
 # What each human step answers (incident.response.steps names the steps; a test checks both agree).
 ACTION_OUT: dict[str, type[ActionOut]] = {
     "contact": ContactOut,
@@ -345,6 +354,50 @@ class AuditEvent(Out):
     action: str
     incident_id: str | None = None
     outcome: Literal["ok", "refused"]
+    channel: str | None = None  # access events: console or api
+    address: str | None = None
+
+
+class RevealedCustomer(Out):
+    feedback_id: str
+    customer: str | None = None
+    contact: str | None = None  # in full: this answer is the audited reveal
+    channel: str
+
+
+class RevealOut(Out):
+    incident_id: str
+    customers: list[RevealedCustomer]
+
+
+class ScopedTokenAdded(Out):
+    name: str
+    scope: str
+    token: str  # shown this once
+
+
+class ScopedTokenRow(Out):
+    name: str
+    scope: str
+    created_at: str
+
+
+class ScopedTokensOut(Out):
+    tokens: list[ScopedTokenRow]
+
+
+class DeputyOut(Out):
+    id: int
+    principal: str
+    deputy: str
+    role: str
+    starts_at: str
+    ends_at: str
+    ended_at: str | None = None
+
+
+class DeputiesOut(Out):
+    deputies: list[DeputyOut]
 
 
 class AuditOut(Out):

@@ -5,17 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from incident.console import auth, charts, pages, reader
+from incident.console import auth, charts, contacts, pages, reader
 from incident.console.render import page, secure
+from incident.people import audit, sessions
 
 STATIC = Path(__file__).parent / "static"
+LIMITER = auth.LoginLimiter()
+
+
+async def _access(who: str, action: str, outcome: str, request: Request, detail: str | None = None) -> None:
+    where = auth.address(request)
+    await run_in_threadpool(
+        audit.record_access, who, action, outcome, channel="console", address=where, detail=detail
+    )
 
 
 async def login_form(request: Request, next: str = "/") -> Response:
-    if auth.logged_in(request):
+    if await auth.who(request) is not None:
         return secure(RedirectResponse(auth.safe_next(next), status_code=303))
     return page(request, "login.html.j2", next=auth.safe_next(next), error=None)
 
@@ -23,14 +33,28 @@ async def login_form(request: Request, next: str = "/") -> Response:
 async def login(request: Request) -> Response:
     form = await auth.read_form(request)
     target = auth.safe_next(form.get("next"))
+    where = auth.address(request) or "unknown"
+    wait = LIMITER.retry_after(where)
+    if wait:
+        await _access("unknown", "login", "refused", request, "too many failed logins")
+        error = f"Too many failed logins from this address; try again in {wait} s."
+        response = page(request, "login.html.j2", status=429, next=target, error=error)
+        response.headers["Retry-After"] = str(wait)
+        return response
     token = form.get("token", "").strip()
-    if not token or await auth.who(request, token) is None:
+    # A session secret typed into the form is not a credential to open another session with.
+    actor = None if not token or sessions.is_session(token) else await auth.who(request, token)
+    if actor is None:
+        LIMITER.failed(where)
+        await _access("unknown", "login", "refused", request, "wrong token" if token else "no token")
         error = "Wrong token." if token else "Enter the API token."
         return page(request, "login.html.j2", status=401, next=target, error=error)
+    secret = await run_in_threadpool(sessions.open_session, actor, where)
+    await _access(actor.name, "login", "ok", request)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         auth.COOKIE,
-        token,
+        secret,
         max_age=auth.COOKIE_MAX_AGE,
         httponly=True,
         samesite="lax",
@@ -41,9 +65,14 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    """Revokes the session on the server (a copy of the cookie stops working too), then drops the cookie."""
     form = await auth.read_form(request)
-    if auth.logged_in(request) and not auth.csrf_ok(request, form):
+    actor = await auth.who(request)
+    if actor is not None and not auth.csrf_ok(request, form):
         return page(request, "error.html.j2", status=403, heading="Refused", message="The form has expired.")
+    secret = request.cookies.get(auth.COOKIE, "")
+    if actor is not None and sessions.is_session(secret) and await run_in_threadpool(sessions.revoke, secret):
+        await _access(actor.name, "logout", "ok", request)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(auth.COOKIE, path="/")
     return secure(response)
@@ -61,5 +90,5 @@ def install(app: FastAPI, token: str) -> None:
     app.add_api_route("/login", login_form, methods=["GET"], include_in_schema=False)
     app.add_api_route("/login", login, methods=["POST"], include_in_schema=False)
     app.add_api_route("/logout", logout, methods=["POST"], include_in_schema=False)
-    for router in (pages.router, reader.router, charts.router):
+    for router in (contacts.router, pages.router, reader.router, charts.router):  # contacts' route first
         app.include_router(router)

@@ -1,10 +1,16 @@
-"""Console login: a person's token (or the service token), typed once, kept in the HttpOnly
-``incident_token`` cookie. Actions from the console are recorded as that person, as from the CLI.
+"""Console login: a person's token (or the service token), typed once, opens a server-side session whose
+secret the HttpOnly ``incident_session`` cookie carries. Actions from the console are recorded as that
+person, as from the CLI.
 
-Why the same token and cookie as the API (incident/api.py accepts it): one secret to hand out and to
-rotate. The cookie is HttpOnly (page scripts never see it) and SameSite=Lax (other sites cannot post
-forms with it); every console form also carries a CSRF value derived from the token, so a form
-posted from elsewhere is refused even by a browser that ignores SameSite.
+Why a session and not the token in the cookie: logout revokes it on the server (a copied cookie stops
+working), it expires after a shift whatever the browser does, and the token itself never travels again.
+The cookie is HttpOnly (page scripts never see it) and SameSite=Lax (other sites cannot post forms with
+it); every console form also carries a CSRF value derived from the session, so a form posted from
+elsewhere is refused even by a browser that ignores SameSite.
+
+Why login is limited per address (``LoginLimiter``): a token can't be guessed, but without a limit the
+login form is a free oracle (200 wrong tries took 0.4 s); ten failures in five minutes close it for the
+rest of the window, and each refusal is in the audit.
 """
 
 from __future__ import annotations
@@ -12,16 +18,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import deque
 from urllib.parse import parse_qs, quote
 
 from fastapi import Request
 
-from incident.api.credentials import bearer, identify
-from incident.people import service as people
+from incident.api.credentials import COOKIE, bearer, from_cookie, identify
 from incident.people.service import Actor
+from incident.people.sessions import LIFETIME
 
-COOKIE = "incident_token"
-COOKIE_MAX_AGE = 12 * 3600  # one shift
+COOKIE_MAX_AGE = int(LIFETIME.total_seconds())  # the session's own lifetime: one shift
 
 
 class LoginRequired(Exception):
@@ -37,14 +45,7 @@ def server_token(request: Request) -> str:
 
 
 def given_token(request: Request) -> str:
-    return bearer(request.headers.get("authorization")) or request.cookies.get(COOKIE, "")
-
-
-def token_matches(given: str, request: Request) -> bool:
-    """The service token, or a person's token this process has verified lately (``people.cached``)."""
-    if secrets.compare_digest(given.encode(), server_token(request).encode()):
-        return True
-    return bool(given) and people.cached(given) is not None
+    return bearer(request.headers.get("authorization")) or from_cookie(request.cookies.get(COOKIE))
 
 
 async def who(request: Request, given: str | None = None) -> Actor | None:
@@ -56,9 +57,41 @@ async def who(request: Request, given: str | None = None) -> Actor | None:
 
 
 def logged_in(request: Request) -> bool:
-    if getattr(request.state, "actor", None) is not None:
-        return True
-    return token_matches(given_token(request), request)
+    """Whether this request was found to be someone (``who`` ran: every console page's dependency)."""
+    return getattr(request.state, "actor", None) is not None
+
+
+def address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+class LoginLimiter:
+    """At most ``limit`` failed logins per address in ``window`` seconds (this process's memory)."""
+
+    def __init__(self, limit: int = 10, window: float = 300.0) -> None:
+        self.limit, self.window = limit, window
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        seen = self._failures.setdefault(key, deque())
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        return seen
+
+    def retry_after(self, key: str) -> int:
+        """Seconds until ``key`` may try again (0: it may now)."""
+        now = time.monotonic()
+        with self._lock:
+            seen = self._recent(key, now)
+            return int(seen[0] + self.window - now) + 1 if len(seen) >= self.limit else 0
+
+    def failed(self, key: str) -> None:
+        with self._lock:
+            self._recent(key, time.monotonic()).append(time.monotonic())
+            if len(self._failures) > 10_000:  # bounded: forget addresses whose failures are old
+                for stale in [k for k, v in self._failures.items() if not v]:
+                    del self._failures[stale]
 
 
 async def require_login(request: Request) -> None:

@@ -22,7 +22,9 @@ from incident.console import auth, board
 from incident.console.forms import to_body
 from incident.console.prefect_runs import FRESH, board_points, ui_run_url, waiting_point
 from incident.console.render import LANG, page, secure, set_flash
-from incident.errors import ActionError, NotFound
+from incident.deadlines import service as deadlines
+from incident.errors import ActionError, BadInput, NotFound
+from incident.feedback.service import MAX_TEXT
 from incident.incidents import service as views
 from incident.records.documents import RECORD_KINDS, available, build_dossier, i18n, title
 from incident.response.authority import perform
@@ -117,6 +119,27 @@ DELIVERY_NOTE = {
     "stored": "",
     "pending": " Prefect does not answer right now: the answer is stored and will be delivered.",
 }
+
+
+@router.post("/incidents/{incident_id}/ack", response_model=None)
+async def ack(request: Request, incident_id: str) -> Response:
+    """Take the incident's escalation on, as the logged-in person (``incident ack``'s form)."""
+    form = await auth.read_form(request)
+    if not auth.csrf_ok(request, form):
+        return await incident_page(
+            request, incident_id, status=403, error="The form has expired; reload the page and try again."
+        )
+    note = form.get("note", "").strip()[:MAX_TEXT] or None
+    try:
+        actor = getattr(request.state, "actor", None)
+        if actor is None:
+            raise BadInput("no credential")  # never reached behind the login; a guard, not a path
+        result = await run_in_threadpool(deadlines.acknowledge, incident_id, actor, note)
+    except ActionError as exc:
+        return await incident_page(request, incident_id, status=exc.status, error=exc.message, form="ack")
+    response = RedirectResponse(f"/incidents/{quote(incident_id)}", status_code=303)
+    set_flash(response, "ok", f"Acknowledged by {result['acknowledged_by']}: the escalation stops.")
+    return secure(response)
 
 
 @router.post("/incidents/{incident_id}/{name}", response_model=None)

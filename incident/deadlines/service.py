@@ -6,25 +6,36 @@ and metrics and the console read the same rows.
 Kinds and when they open (domain.md §4): ``contact`` at intake (identified + the level's
 ``contact_within``); ``progress`` at every customer contact until resolved (``progress_every``),
 and again after a missed one, so the cadence goes on; ``approval`` at each proposal
-(``approval_within``); ``postmortem`` at resolution (``postmortem_due``), met by the post-mortem
-meeting (``incident.meetings``); ``action``, one per improvement action, at its own due date
-(``incident.actions``).
+(``approval_within``); ``postmortem`` at resolution (``postmortem_due``), met by the
+post-mortem meeting (``incident.meetings``); ``action``, one per improvement action, at its own due
+date (``incident.actions``); ``assess`` at intake instead
+of ``contact`` when an internal alarm with no customer opens the incident (``assess_within``), met by
+``incident ack``. A missed one runs its escalation chain (``chain.py``) until ``acknowledge``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import playbooks
+from incident.deadlines import chain
+from incident.errors import Conflict, Forbidden, NotFound
 from incident.incidents import timeline
-from models import Deadline, Incident, Solution
+from incident.people.service import Actor
+from models import LOCK, Deadline, Incident, Solution, session_scope, utcnow
 
 ACTIVE = ("pending", "warned")
 # The playbook window of each kind that a raised level may shorten (contact: see intake).
-WINDOWS = {"progress": "progress_every", "approval": "approval_within", "postmortem": "postmortem_due"}
+WINDOWS = {
+    "progress": "progress_every",
+    "approval": "approval_within",
+    "postmortem": "postmortem_due",
+    "assess": "assess_within",
+}
 
 
 def active(session: Session, incident: Incident, kind: str) -> Deadline | None:
@@ -146,3 +157,61 @@ def pending_solution(session: Session, incident_id: str) -> Solution | None:
     """The solution an approval deadline is about (its kind and approver go into the notices)."""
     stmt = select(Solution).where(Solution.incident_id == incident_id, Solution.status == "pending")
     return session.scalars(stmt.order_by(Solution.round.desc())).first()
+
+
+def ack_roles(incident: Incident) -> list[str]:
+    """Who may take an escalation on: the level's responders, everyone its chain tells, the owners
+    of its deadlines (customer service, the approver) and the duty manager."""
+    rules = playbooks.get(incident.category).level(incident.level)
+    chained = [role for step in rules.escalation for role in step.notify]
+    return list(dict.fromkeys([*rules.roles, *chained, rules.approver, "customer_service", "duty_manager"]))
+
+
+def acknowledge(
+    incident_id: str, actor: Actor, note: str | None, now: datetime | None = None
+) -> dict[str, Any]:
+    """``incident ack``: a person takes the incident on; its escalation chains stop, its assessment is met.
+
+    Why a person only: the ack says who is answerable from now on, so the service token (a script)
+    may not; a refusal is on the timeline like any other refused act (``action_refused``).
+    """
+    now = now or utcnow()
+    refusal = None
+    with session_scope() as s:
+        inc = s.get(Incident, incident_id, with_for_update=LOCK)
+        if inc is None:
+            raise NotFound(f"no incident {incident_id}")
+        if inc.status == "closed":
+            raise Conflict(f"{incident_id} is closed")
+        allowed = ack_roles(inc)
+        if not actor.person:
+            refusal = (
+                "the service token is not a person and may not ack; use a person's token (INCIDENT_TOKEN)"
+            )
+        elif not any(actor.holds(role) for role in allowed):
+            held = ", ".join(actor.roles) or "no role"
+            refusal = (
+                f"{actor.name} may not ack {incident_id} (needs one of {', '.join(allowed)}; holds {held})"
+            )
+        if refusal:
+            data = {"action": "ack", "roles": list(actor.roles)}
+            timeline.add(s, inc.id, "action_refused", actor.name, refusal, data=data, now=now)
+        else:
+            stopped = chain.stop(s, inc, actor.name, now)
+            assessing = outstanding(s, inc, "assess") is not None  # missed ones too
+            if assessing:
+                meet(s, inc, "assess", now)
+            if not stopped and not assessing:
+                raise Conflict(f"{incident_id}: no escalation runs and no assessment is due; nothing to ack")
+            data = {"stopped": stopped, "assessed": assessing, "note": note}
+            timeline.add(
+                s, inc.id, "acknowledged", actor.name, note or ", ".join(stopped), data=data, now=now
+            )
+    if refusal:
+        raise Forbidden(refusal)
+    return {
+        "incident_id": incident_id,
+        "acknowledged_by": actor.name,
+        "stopped": stopped,
+        "assessed": assessing,
+    }

@@ -134,10 +134,11 @@ async def handle(job: Job) -> bool:
     from prefect import tags
 
     from flows.feedback import handle_feedback
+    from incident.engine.zombies import service_tag
 
     try:
         labels = [f"incident:{job.incident_id}"] if job.incident_id else []
-        with tags("feedback", *labels):
+        with tags("feedback", service_tag(), *labels):
             await handle_feedback(job.feedback_id)
     except Exception:  # logged with its traceback; the row is tried again (see above)
         log.exception("feedback %s not handled; it is tried again", job.feedback_id)

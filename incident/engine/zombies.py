@@ -11,6 +11,12 @@ to its waiting point. So the product adds no watcher of its own: it creates that
 deployment (its runs only, so another team's flows on the same server are left alone), and the worker
 turns heartbeats on.
 
+The feedback runs (``handle_feedback``) execute in the worker's own process, not as runs of the
+deployment, so the automation also matches this service's tag (``service_tag``) that each of them
+carries. A crashed feedback run is not rescheduled (the sweep reschedules the deployment's runs only):
+its feedback row, still claimed, is taken over by another run (``incident/engine/queue.py``); the
+Crashed state only stops Prefect's UI from showing a run that nothing executes as Running for ever.
+
 Unlike the documentation's example, a run that pauses (waits for a person) or is scheduled again
 stops expecting heartbeats: a suspended run has no process by design and is not a zombie.
 """
@@ -41,6 +47,11 @@ def enable_heartbeats() -> None:
     os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
 
 
+def service_tag() -> str:
+    """The tag of this service's feedback runs (several services may share one Prefect server)."""
+    return f"incident-service:{settings.get().deployment}"
+
+
 def automation_name() -> str:
     return f"incident: crash silent runs of incident_response/{settings.get().deployment}"
 
@@ -54,6 +65,7 @@ async def ensure_automation(deployment_id: UUID) -> None:
     from prefect.events.schemas.events import ResourceSpecification
 
     window = timedelta(seconds=settings.get().zombie_seconds)
+    ours = [f"prefect.deployment.{deployment_id}", f"prefect.tag.{service_tag()}"]
     wanted = Automation(
         name=automation_name(),
         description="A run of this deployment that is Running but silent (no heartbeat, no state "
@@ -62,7 +74,7 @@ async def ensure_automation(deployment_id: UUID) -> None:
             after=set(ALIVE),
             expect={*ALIVE, *SETTLED},
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
-            match_related=ResourceSpecification({"prefect.resource.id": [f"prefect.deployment.{deployment_id}"]}),  # noqa: E501
+            match_related=ResourceSpecification({"prefect.resource.id": ours}),  # runs or feedback runs
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,

@@ -230,6 +230,24 @@ def _contact_window(incident: Incident) -> timedelta:
     return playbooks.get(incident.category).level(incident.level).contact_within
 
 
+def alarm_only(body: FeedbackIn) -> bool:
+    """An internal alarm that names no customer: nobody to contact, someone to acknowledge and assess."""
+    return body.kind == "alarm" and not body.customer and not body.contact
+
+
+def _first_deadline(
+    session: Session, incident: Incident, body: FeedbackIn, dues: dict[str, datetime | None], now: datetime
+) -> None:
+    """A new incident's first duty: contact the customer, or (an alarm alone) acknowledge and assess it."""
+    rules = playbooks.get(incident.category).level(incident.level)
+    if alarm_only(body):
+        due = incident.identified_at + rules.assess_within
+        session.add(Deadline(incident_id=incident.id, kind="assess", due_at=due, created_at=now))
+        return
+    dues[incident.id] = due = incident.identified_at + rules.contact_within
+    session.add(Deadline(incident_id=incident.id, kind="contact", due_at=due, created_at=now))
+
+
 def _set_contact_deadline(session: Session, incident: Incident, now: datetime) -> datetime:
     """After a raise: the earlier of the old due time and now + the new level's window."""
     window = _contact_window(incident)
@@ -351,10 +369,13 @@ def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> li
         else:
             events.append(timeline.row(incident.id, "feedback_joined", by, now=now))
         if opened:  # nothing to look up: a new incident has no deadlines yet
-            dues[incident.id] = due = incident.identified_at + _contact_window(incident)
+            _first_deadline(session, incident, body, dues, now)
+        elif incident.id not in dues and not alarm_only(body):  # a customer joins an alarm's incident
+            dues[incident.id] = due = now + _contact_window(incident)  # their duty starts now
             session.add(Deadline(incident_id=incident.id, kind="contact", due_at=due, created_at=now))
-        elif raised_from:
-            dues[incident.id] = _set_contact_deadline(session, incident, now)
+        if raised_from:
+            if incident.id in dues:
+                dues[incident.id] = _set_contact_deadline(session, incident, now)
             deadlines.raise_level(session, incident, now)  # progress, approval, post-mortem; approver
         results.append(
             IntakeResult(feedback_id, incident.id, incident.level, incident.category,

@@ -100,3 +100,20 @@ def notifications(a: Args) -> None:
     """The delivery log of an incident's notices."""
     path = f"/api/incidents/{a.incident_id}/notifications"
     emit(call(a.json, "GET", path), a.json, _deliveries)
+
+
+@commands.command("reveal", INCIDENT)
+def reveal(a: Args) -> None:
+    """The customers' phone numbers and e-mails in full (customer service and the level's lead; audited)."""
+    data = call(a.json, "POST", f"/api/incidents/{a.incident_id}/reveal")
+    emit(
+        data,
+        a.json,
+        lambda d: table(
+            [word("field", h) for h in ("feedback_id", "customer", "contact", "channel")],
+            (
+                (c["feedback_id"], c["customer"] or "—", c["contact"] or "—", word("channel", c["channel"]))
+                for c in d["customers"]
+            ),
+        ),
+    )

@@ -90,6 +90,8 @@ def show(incident_id: str) -> dict[str, Any]:
                     "met_at": _iso(d.met_at),
                     "missed_at": _iso(d.missed_at),
                     "escalated_to": d.escalated_to,
+                    "next_escalation_at": _iso(d.chain_next_at),
+                    "acknowledged_by": d.acked_by,
                 }
                 for d in inc.deadlines
             ],

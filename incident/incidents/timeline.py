@@ -29,6 +29,7 @@ EVENTS = (
     "deadline_warned",
     "deadline_missed",
     "escalated",
+    "acknowledged",
     "postmortem_rendered",
     "meeting_held",
     "postmortem_signed",

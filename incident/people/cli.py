@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from incident.terminal import Args, Group, call, emit, fail, opt, say, table, when, word
+from incident.terminal import Args, Group, call, emit, fail, flag, opt, say, table, when, word
 
 commands = Group("people", "The directory of people: who they are, their roles, how they are told.")
+deputy = Group("deputy", "代理审批: let another person approve in your role for a period.")
+systems = Group("tokens", "Scoped tokens for systems: intake (report only) or metrics (read only).")
 root = Group()  # mounted on the root: `incident audit`
 
 
@@ -79,10 +81,92 @@ def audit(a: Args) -> None:
         table(
             [word("field", h) for h in ("at", "who", "action", "incident", "outcome")],
             (
-                (when(e["at"]), e["who"], e["action"], e["incident_id"] or "—",
-                 word("outcome", e["outcome"]))
+                (when(e["at"]), e["who"], e["action"], e["incident_id"] or "—", word("outcome", e["outcome"]))
                 for e in data["events"]
             ),  # fmt: skip
         )
 
     emit(call(a.json, "GET", path), a.json, human)
+
+
+def _deputies_table(rows: list[dict[str, Any]]) -> None:
+    table(
+        [word("field", h) for h in ("id", "principal", "deputy", "role", "starts", "until")],
+        (
+            (
+                r["id"],
+                r["principal"],
+                r["deputy"],
+                word("role", r["role"]),
+                when(r["starts_at"]),
+                when(r["ends_at"]),
+            )
+            for r in rows
+        ),  # fmt: skip
+    )
+
+
+@deputy.command(
+    "add",
+    opt("name", help="the deputy: a person of the directory"),
+    opt("--role", required=True, help="the role they may approve in (one you hold)"),
+    opt("--until", required=True, help="end of the period, ISO 8601 with offset"),
+    opt("--from", dest="starts", help="start of the period (default: now)"),
+    opt("--for", dest="principal", help="whose deputy (service token only)"),
+)
+def deputy_add(a: Args) -> None:
+    """Name a deputy; approvals they make in the period are recorded as theirs, for you."""
+    body = {
+        "deputy": a.name,
+        "role": a.role,
+        "ends_at": a.until,
+        "starts_at": a.starts,
+        "principal": a.principal,
+    }
+    data = call(a.json, "POST", "/api/deputies", json={k: v for k, v in body.items() if v is not None})
+    emit(data, a.json, lambda d: _deputies_table([d]))
+
+
+@deputy.command("list", flag("--all", help="ended delegations too"))
+def deputy_list(a: Args) -> None:
+    """Delegations in force or to come."""
+    data = call(a.json, "GET", "/api/deputies", params={"all": "true"} if a.all else None)
+    emit(data, a.json, lambda d: _deputies_table(d["deputies"]))
+
+
+@deputy.command("end", opt("deputy_id", type=int, metavar="ID"))
+def deputy_end(a: Args) -> None:
+    """End a delegation early (its principal or the service token)."""
+    data = call(a.json, "DELETE", f"/api/deputies/{a.deputy_id}")
+    emit(data, a.json, lambda d: say(f"{word('field', 'ended')} {d['id']}"))
+
+
+def _tokens_table(rows: list[dict[str, Any]]) -> None:
+    shown = rows and "token" in rows[0]
+    heads = ("name", "scope", *(["token"] if shown else ["created_at"]))
+    table([word("field", h) for h in heads], ((r["name"], r["scope"], r.get("token") or when(r["created_at"]))
+                                               for r in rows))  # fmt: skip
+
+
+@systems.command(
+    "add",
+    opt("name", help="the system, e.g. callcenter or prometheus"),
+    opt("--scope", required=True, choices=["intake", "metrics"], help="intake: report only; metrics: read"),
+)
+def tokens_add(a: Args) -> None:
+    """A token for a system; prints it once (stored only hashed). Needs the service token."""
+    data = call(a.json, "POST", "/api/tokens", json={"name": a.name, "scope": a.scope})
+    emit(data, a.json, lambda d: _tokens_table([d]))
+
+
+@systems.command("list")
+def tokens_list(a: Args) -> None:
+    """The systems' tokens (names and scopes; never the tokens)."""
+    emit(call(a.json, "GET", "/api/tokens"), a.json, lambda d: _tokens_table(d["tokens"]))
+
+
+@systems.command("remove", opt("name"))
+def tokens_remove(a: Args) -> None:
+    """Remove a system's token; it stops working at once."""
+    data = call(a.json, "DELETE", f"/api/tokens/{quote(a.name, safe='')}")
+    emit(data, a.json, lambda d: say(f"{word('field', 'removed')} {d['name']}"))

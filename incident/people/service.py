@@ -20,7 +20,7 @@ import playbooks
 from incident.errors import BadInput, Conflict, NotFound
 from incident.inputs import Input
 from incident.people import tokens
-from models import Person, session_scope, utcnow
+from models import Person, ScopedToken, session_scope, utcnow
 from models.people import NAME_LENGTH
 
 
@@ -31,6 +31,7 @@ class Actor:
     name: str
     roles: tuple[str, ...] = field(default=())
     person: bool = True
+    scope: str | None = None  # a system's scoped token: what it may do (``incident/people/scoped.py``)
 
     def holds(self, role: str) -> bool:
         return role in self.roles
@@ -137,7 +138,8 @@ def remove(name: str) -> dict[str, Any]:
 
 
 def identify(token: str) -> Actor | None:
-    """The person a personal token belongs to, or None. Cached (``tokens.py``): one argon2 per TTL."""
+    """The person (or the system, for a scoped token) a token belongs to, or None. Cached (``tokens.py``):
+    one argon2 per TTL."""
     cached = _cache.get(token)
     if cached is not None:
         return cached
@@ -146,12 +148,16 @@ def identify(token: str) -> Actor | None:
         return None
     with session_scope() as s:
         person = s.scalars(select(Person).where(Person.token_id == ident)).first()
-        if person is None:
-            return None
-        name, roles, token_hash = person.name, tuple(person.roles), person.token_hash
+        if person is not None:
+            name, token_hash, actor = person.name, person.token_hash, Actor(person.name, tuple(person.roles))
+        else:
+            system = s.scalars(select(ScopedToken).where(ScopedToken.token_id == ident)).first()
+            if system is None:
+                return None
+            name, token_hash = system.name, system.token_hash
+            actor = Actor(f"{system.name} ({system.scope} token)", (), person=False, scope=system.scope)
     if not tokens.verify(token, token_hash):
         return None
-    actor = Actor(name, roles)
     _cache.put(token, actor, name)
     return actor
 
@@ -159,6 +165,11 @@ def identify(token: str) -> Actor | None:
 def cached(token: str) -> Actor | None:
     """The person a token is known to be without touching the database or argon2 (None: not known yet)."""
     return _cache.get(token)
+
+
+def forget(name: str) -> None:
+    """Drop ``name``'s verified tokens from this process's cache (a removed person or system token)."""
+    _cache.forget(name)
 
 
 def forget_all() -> None:

@@ -1,7 +1,9 @@
-"""HTTP routes of the directory: ``/api/people`` (list, add, import, remove) and ``/api/audit``.
+"""HTTP routes of the directory: ``/api/people`` (list, add, import, remove), ``/api/deputies`` and
+``/api/audit``.
 
-Listing is open to every credential; adding, importing and removing need the service token (a person
-may not grant themselves a role). ``app.py`` mounts this router behind authentication like the others.
+Listing is open to every credential; adding, importing and removing people need the service token (a
+person may not grant themselves a role); a deputy is named by the approver themselves or by the service
+token for them (``deputies.py``). ``app.py`` mounts this router behind authentication like the others.
 """
 
 from __future__ import annotations
@@ -11,18 +13,31 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from incident.api.schemas import JSON_ROUTE, AuditOut, PeopleAdded, PeopleOut, PersonAdded, PersonRemoved
+from incident.api.schemas import (
+    JSON_ROUTE,
+    AuditOut,
+    DeputiesOut,
+    DeputyOut,
+    PeopleAdded,
+    PeopleOut,
+    PersonAdded,
+    PersonRemoved,
+    ScopedTokenAdded,
+    ScopedTokensOut,
+)
 from incident.errors import Forbidden
-from incident.people import audit, service
-from incident.people.service import PeopleIn, PersonIn
+from incident.people import audit, deputies, scoped, service
+from incident.people.deputies import DeputyIn
+from incident.people.scoped import ScopedTokenIn
+from incident.people.service import Actor, PeopleIn, PersonIn
 
 router = APIRouter()
 
 
 def _admin(request: Request) -> None:
     actor = getattr(request.state, "actor", None)
-    if actor is None or actor.person:
-        raise Forbidden("only the service token (INCIDENT_API_TOKEN) manages the directory of people")
+    if actor is None or actor.person or actor.scope is not None:
+        raise Forbidden("only the service token (INCIDENT_API_TOKEN) manages people and tokens")
 
 
 @router.get("/api/people", response_model=PeopleOut, **JSON_ROUTE)
@@ -48,6 +63,50 @@ async def import_people(request: Request, body: PeopleIn) -> dict[str, Any]:
 async def remove_person(request: Request, name: str) -> dict[str, Any]:
     _admin(request)
     return await run_in_threadpool(service.remove, name)
+
+
+@router.get("/api/tokens", response_model=ScopedTokensOut, **JSON_ROUTE)
+async def list_tokens(request: Request) -> dict[str, Any]:
+    _admin(request)
+    return {"tokens": await run_in_threadpool(scoped.list_tokens)}
+
+
+@router.post("/api/tokens", status_code=201, response_model=ScopedTokenAdded, **JSON_ROUTE)
+async def add_token(request: Request, body: ScopedTokenIn) -> dict[str, Any]:
+    """A token for a system (scope intake or metrics); shown this once, stored only hashed."""
+    _admin(request)
+    return await run_in_threadpool(scoped.add, body)
+
+
+@router.delete("/api/tokens/{name}", response_model=PersonRemoved, **JSON_ROUTE)
+async def remove_token(request: Request, name: str) -> dict[str, Any]:
+    _admin(request)
+    return await run_in_threadpool(scoped.remove, name)
+
+
+def _actor(request: Request) -> Actor:
+    actor: Actor | None = getattr(request.state, "actor", None)
+    if actor is None:
+        raise Forbidden("no credential")  # never reached behind authentication
+    return actor
+
+
+@router.get("/api/deputies", response_model=DeputiesOut, **JSON_ROUTE)
+async def list_deputies(all: bool = False) -> dict[str, Any]:
+    """Delegations in force or to come (``all``: ended ones too)."""
+    return {"deputies": await run_in_threadpool(deputies.list_deputies, all)}
+
+
+@router.post("/api/deputies", status_code=201, response_model=DeputyOut, **JSON_ROUTE)
+async def add_deputy(request: Request, body: DeputyIn) -> dict[str, Any]:
+    """Name a deputy who may approve in your role until ``ends_at`` (代理审批)."""
+    return await run_in_threadpool(deputies.add, _actor(request), body)
+
+
+@router.delete("/api/deputies/{deputy_id}", response_model=DeputyOut, **JSON_ROUTE)
+async def end_deputy(request: Request, deputy_id: int) -> dict[str, Any]:
+    """End a delegation before its period is over."""
+    return await run_in_threadpool(deputies.end, _actor(request), deputy_id)
 
 
 @router.get("/api/audit", response_model=AuditOut, **JSON_ROUTE)

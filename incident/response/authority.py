@@ -7,8 +7,10 @@ their name, whatever ``--by`` said; ``--role`` must be one they hold).
 Who may do what (``who_does`` in ``steps.py`` reads the playbook):
 
 - ``approve``: only a person holding the level's approver role (``leadership`` at level 1,
-  ``dept_head`` at 2 and 3), never whoever proposed the solution being decided. Not lenient at all:
-  approval is the one decision the guide reserves (domain.md §4).
+  ``dept_head`` at 2 and 3), or their deputy within the period they named (代理审批,
+  ``incident/people/deputies.py``: recorded as the deputy, for the principal), never whoever proposed the
+  solution being decided (nor the deputy of the proposer). Not lenient otherwise: approval is the one
+  decision the guide reserves (domain.md §4).
 - ``confirm``, ``survey``: the customer service group; ``contact``: the same; ``measure``: the level's
   responders; ``cause``, ``propose``: the category's cause owner. Lenient on one point: the level's lead
   and the ``duty_manager`` may also record these, because at night or in a level-1 emergency the duty
@@ -29,8 +31,9 @@ from sqlalchemy import select
 import playbooks
 from incident.errors import BadInput, Conflict, Forbidden, NotFound
 from incident.incidents import timeline
+from incident.people import deputies
 from incident.people.service import Actor
-from incident.response.inputs import Answer
+from incident.response.inputs import Answer, Approval
 from incident.response.steps import Step, who_does
 from models import Incident, Solution, session_scope, utcnow
 
@@ -55,16 +58,30 @@ def _refuse(incident_id: str, step: Step, actor: Actor, message: str, now: datet
     raise Forbidden(message)
 
 
+def _approval_role(
+    s: Any, actor: Actor, wanted: str | None, needs: list[str], now: datetime
+) -> tuple[str | None, str | None]:
+    """The role the approval is made in, and for whom when the actor is a deputy (代理审批)."""
+    role = wanted or next((r for r in needs if actor.holds(r)), None)
+    if role is not None and actor.holds(role):
+        return role, None
+    for candidate in [role] if role else needs:
+        principal = deputies.acting_for(s, actor.name, candidate, now)
+        if principal is not None:
+            return candidate, principal
+    return role, None
+
+
 def _check_approval(
-    s: Any, incident: Incident, step: Step, actor: Actor, body: Any
+    s: Any, incident: Incident, step: Step, actor: Actor, body: Any, now: datetime
 ) -> tuple[str | None, dict[str, Any]]:
-    """A refusal (or None) and the role the approval is made in."""
+    """A refusal (or None), the role the approval is made in and the principal a deputy acts for."""
     needs = allowed_roles(step, incident.category, incident.level)
     level = f"a level-{incident.level} solution needs {', '.join(needs)}"
-    role = body.role or next((r for r in needs if actor.holds(r)), None)
+    role, deputy_of = _approval_role(s, actor, body.role, needs, now)
     if role is None:
         return f"{actor.name} holds no role that may approve ({level})", {"roles": list(actor.roles)}
-    if not actor.holds(role):
+    if not actor.holds(role) and deputy_of is None:
         return f"{actor.name} does not hold role {role!r} ({level})", {"role": role}
     pending = s.scalars(
         select(Solution).where(
@@ -75,7 +92,12 @@ def _check_approval(
     ).first()
     if pending is not None and pending.proposed_by == actor.name:
         return f"{actor.name} proposed this solution and may not approve it", {"role": role}
-    return None, {"role": role}
+    if pending is not None and deputy_of is not None and pending.proposed_by == deputy_of:
+        return (
+            f"{actor.name} approves as deputy of {deputy_of}, who proposed this solution",
+            {"role": role, "deputy_of": deputy_of},
+        )
+    return None, {"role": role, "deputy_of": deputy_of}
 
 
 def check(incident_id: str, step: Step, actor: Actor, body: Any, now: datetime | None = None) -> Any:
@@ -101,9 +123,10 @@ def check(incident_id: str, step: Step, actor: Actor, body: Any, now: datetime |
                 return body
             data: dict[str, Any] = {}
         elif step.action == "approve":
-            refusal, data = _check_approval(s, incident, step, actor, body)
+            refusal, data = _check_approval(s, incident, step, actor, body, now)
             if refusal is None:
-                return body.model_copy(update={"by": actor.name, "role": data["role"]})
+                decided = {**body.model_dump(), "by": actor.name, "role": data["role"]}
+                return Approval(**decided, deputy_of=data["deputy_of"])
         else:
             needs = allowed_roles(step, category, level)
             refusal = (

@@ -53,6 +53,13 @@ class ApproveIn(Answer):
     legal_reviewed: bool = False
 
 
+class Approval(ApproveIn):
+    """An approval as ``authority.check`` decided it: ``deputy_of`` is set there, never by a caller (the
+    API's body is ``ApproveIn``, which refuses the field)."""
+
+    deputy_of: str | None = None
+
+
 class ConfirmIn(Answer):
     result: Literal["satisfied", "neutral", "unsatisfied"]
     by: str = Field("customer", min_length=1, max_length=200)

@@ -128,6 +128,11 @@ def propose(incident_id: str, body: ProposeIn, now: datetime | None = None) -> d
             raise BadInput(
                 f"solution {body.solution!r} is not for {inc.category}; choose {', '.join(book.solutions)}"
             )
+        if book.solutions[body.solution].legal_review and not body.legal_reviewed:
+            raise BadInput(
+                f"legal_reviewed: a {body.solution} must be reviewed by the legal group before it is "
+                "proposed; propose it again with --legal-reviewed once they have"
+            )
         if _latest(s, CauseAnalysis, inc.id) is None:
             raise Conflict(f"{incident_id}: record the cause analysis before proposing a solution")
         current = _latest(s, Solution, inc.id, round=inc.solution_round)
@@ -190,6 +195,7 @@ def approve(incident_id: str, body: ApproveIn, now: datetime | None = None) -> d
                 body.role,
                 body.reason,
             )
+            sol.deputy_of = getattr(body, "deputy_of", None)  # set only by authority.check
             deadlines.meet(s, inc, "approval", now)
             event = "solution_rejected" if body.reject else "solution_approved"
             timeline.add(
@@ -197,8 +203,8 @@ def approve(incident_id: str, body: ApproveIn, now: datetime | None = None) -> d
                 inc.id,
                 event,
                 f"{body.by} ({body.role})",
-                body.reason or sol.kind,
-                data={"round": sol.round},
+                (body.reason or sol.kind) + (f"（代理 {sol.deputy_of}）" if sol.deputy_of else ""),
+                data={"round": sol.round, "deputy_of": sol.deputy_of},
                 now=now,
             )
             if body.reject:

@@ -177,8 +177,10 @@ def milestones(d: Dossier) -> tuple[Milestone, ...]:
                 s.decided_by,
                 Label(
                     f"第 {s.round} 轮：{s.label('zh')}，{role[0]}"
+                    + (f"（代理 {s.deputy_of}）" if s.deputy_of else "")
                     + (f"；理由：{s.reason}" if s.reason else ""),
                     f"round {s.round}: {s.label('en')}, {role[1]}"
+                    + (f" (deputy for {s.deputy_of})" if s.deputy_of else "")
                     + (f"; reason: {s.reason}" if s.reason else ""),
                 ),
             )

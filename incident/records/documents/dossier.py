@@ -330,6 +330,7 @@ def _solution(
         decided_at=row.decided_at,
         decided_by=_text(row.decided_by),
         decided_role=row.decided_role,
+        deputy_of=_text(row.deputy_of),
         reason=_text(row.reason),
         approval_due_at=due,
         decision_minutes=minutes_between(row.proposed_at, row.decided_at),

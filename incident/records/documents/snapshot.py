@@ -133,6 +133,7 @@ class SolutionItem:
     decided_at: datetime | None
     decided_by: str
     decided_role: str | None
+    deputy_of: str  # the approver a deputy decided for (代理审批), else ""
     reason: str
     approval_due_at: datetime | None
     decision_minutes: int | None  # proposal → decision

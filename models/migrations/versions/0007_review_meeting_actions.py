@@ -1,7 +1,7 @@
 """review: the post-mortem meeting and its sign-off, improvement actions, an incident's recurrence_of
 
-Revision ID: 0005_review_meeting_actions
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-02 14:10:00
 
 """
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_review_meeting_actions"
-down_revision: str | Sequence[str] | None = "0004"
+revision: str = "0007"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,98 @@
+"""Console sessions against a real ``incident serve`` of this module's own: logout revokes on the server,
+a removed person's session ends, the cookie never carries a token, and login is rate-limited per address.
+
+A service of its own because the login limit locks this machine's address out for five minutes: the
+session's shared service must not be locked for the other console tests.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+
+import httpx
+import pytest
+
+from tests.conftest import Inbox, Service, start_service, stop_service
+from tests.test_console import browser, csrf
+
+
+@pytest.fixture(scope="module")
+def own(prefect_api: str, inbox: Inbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = start_service(tmp_path_factory.mktemp("sessions"), prefect_api, inbox)
+    yield service
+    stop_service(service)
+
+
+def _audit(service: Service) -> list[tuple[str, str, str, str | None]]:
+    events = service.cli_json("audit")["events"]
+    return [(e["who"], e["action"], e["outcome"], e.get("channel")) for e in events]
+
+
+def test_logout_revokes_the_session_on_the_server(own: Service) -> None:
+    token = own.person("值班 周", "duty_manager")
+    with closing(browser(own, token=token)) as first:
+        cookie = first.cookies.get("incident_session")
+        assert cookie and cookie.startswith("ses_") and token not in cookie  # a session, not the token
+        copy = httpx.Client(base_url=own.url, cookies={"incident_session": cookie}, timeout=30)
+        assert copy.get("/").status_code == 200 and copy.get("/api/incidents").status_code == 200
+        board = first.get("/")
+        out = first.post("/logout", data={"csrf": csrf(board.text)})
+        assert out.status_code == 303 and 'incident_session=""' in out.headers["set-cookie"]
+        assert copy.get("/").status_code == 303  # the copied cookie died with the logout
+        assert copy.get("/api/incidents").status_code == 401
+        copy.close()
+    seen = _audit(own)
+    assert ("值班 周", "login", "ok", "console") in seen and ("值班 周", "logout", "ok", "console") in seen
+    with sqlite3.connect(own.home / "incident.db") as conn:
+        stored = [r[0] for r in conn.execute("SELECT secret_hash FROM console_sessions")]
+    assert stored and cookie not in stored and all(len(h) == 64 for h in stored)  # only hashes kept
+
+
+def test_a_removed_person_loses_their_open_session(own: Service) -> None:
+    token = own.person("临时 吴", "customer_service")
+    with closing(browser(own, token=token)) as client:
+        assert client.get("/").status_code == 200
+        own.cli_json("people", "remove", "临时 吴", token=own.token)
+        assert client.get("/").status_code == 303
+
+
+def test_the_console_reveals_contacts_to_customer_service_only_and_audits_it(own: Service) -> None:
+    inc = own.cli_json(
+        "report", "--category", "service_failure", "--summary", "快递没到", "--service", "delivery",
+        "--region", "REVEAL-C", "--customer", "白先生", "--contact", "bai@example.com",
+    )["incident_id"]  # fmt: skip
+    agent, outsider = own.person("客服 邹", "customer_service"), own.person("法务 喻", "legal")
+    with closing(browser(own, token=agent)) as client:
+        page = client.get(f"/incidents/{inc}")
+        assert "bai@example.com" not in page.text and 'action="/incidents/' in page.text
+        shown = client.post(f"/incidents/{inc}/reveal", data={"csrf": csrf(page.text)})
+        assert shown.status_code == 200 and "bai@example.com" in shown.text
+        assert shown.headers["cache-control"] == "no-store"
+        forged = client.post(f"/incidents/{inc}/reveal", data={"csrf": "0" * 64})
+        assert forged.status_code == 403 and "bai@example.com" not in forged.text
+    with closing(browser(own, token=outsider)) as client:
+        page = client.get(f"/incidents/{inc}")
+        refused = client.post(f"/incidents/{inc}/reveal", data={"csrf": csrf(page.text)})
+        assert refused.status_code == 403 and "bai@example.com" not in refused.text
+    reveals = [e for e in _audit_of(own, inc) if e[1] == "reveal"]
+    assert reveals == [("客服 邹", "reveal", "ok", "console"), ("法务 喻", "reveal", "refused", "console")]
+
+
+def _audit_of(service: Service, incident_id: str) -> list[tuple[str, str, str, str | None]]:
+    events = service.cli_json("audit", incident_id)["events"]
+    return [(e["who"], e["action"], e["outcome"], e.get("channel")) for e in events]
+
+
+def test_login_is_limited_per_address_and_refusals_are_audited(own: Service) -> None:
+    """Runs last in this module: it locks the address out for the rest of the window."""
+    with httpx.Client(base_url=own.url, timeout=30) as anon:
+        guesses = [anon.post("/login", data={"token": f"guess-{i}", "next": "/"}) for i in range(12)]
+        codes = [r.status_code for r in guesses]
+        assert codes[:10] == [401] * 10 and codes[10:] == [429, 429], codes
+        locked = anon.post("/login", data={"token": own.token, "next": "/"})
+        assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0  # even the right one
+        assert "incident_session" not in locked.headers.get("set-cookie", "")
+    refused = [e for e in _audit(own) if e[1] == "login" and e[2] == "refused"]
+    assert len(refused) >= 13 and all(e[3] == "console" for e in refused)
