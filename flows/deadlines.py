@@ -9,6 +9,9 @@ send the same warning or escalation twice, and a miss is on the timeline exactly
 Who is told (playbook of the incident's *current* level):
 - warning (``warn_before`` ahead): the lead and the owner of the deadline; the notice is
   ``postmortem_due`` / ``progress_due`` for those kinds, ``deadline_warning`` otherwise;
+- an improvement action (kind ``action``, one row per action) is reminded ``action_remind_before`` ahead
+  and escalated when overdue (``action_due`` / ``action_overdue``), to the lead and quality control;
+  post-mortem and action deadlines are watched after the incident is closed too;
 - miss: the lead and the owner, and the chain's first step (``escalation`` in the playbook, L3 →
   cs_director, L2 → leadership, L1 → duty_manager); each later step after its delay, then the last
   step every ``repeat_every`` until ``incident ack`` (``incident.deadlines.chain``);
@@ -24,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prefect import flow
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 import playbooks
 from flows.notices import deadline_context, tell
@@ -34,14 +37,20 @@ from incident.deadlines import service as deadlines
 from incident.incidents import timeline
 from models import Deadline, Incident, session_scope, utcnow
 
-RESPONSIBLE = {"contact": "customer_service", "progress": "customer_service"}
-WARN_NOTICE = {"postmortem": "postmortem_due", "progress": "progress_due"}
-MISS_NOTICE = {"postmortem": "postmortem_overdue"}
+RESPONSIBLE = {"contact": "customer_service", "progress": "customer_service", "action": "quality_control"}
+WARN_NOTICE = {"postmortem": "postmortem_due", "progress": "progress_due", "action": "action_due"}
+MISS_NOTICE = {"postmortem": "postmortem_overdue", "action": "action_overdue"}
 
 
 def max_warn() -> timedelta:
     """The longest ``warn_before`` of any playbook: how far ahead the candidate query must look."""
-    return max(rules.warn_before for book in playbooks.load_all().values() for rules in book.levels.values())
+    books = playbooks.load_all().values()
+    return max(_warn_before("action", r) for book in books for r in book.levels.values())
+
+
+def _warn_before(kind: str, rules: playbooks.LevelRules) -> timedelta:
+    """An improvement action is reminded ``action_remind_before`` ahead (days), the rest ``warn_before``."""
+    return max(rules.action_remind_before, rules.warn_before) if kind == "action" else rules.warn_before
 
 
 def _candidates(now: datetime) -> list[tuple[Deadline, Incident]]:
@@ -52,7 +61,7 @@ def _candidates(now: datetime) -> list[tuple[Deadline, Incident]]:
             .where(
                 Deadline.state.in_(deadlines.ACTIVE),
                 Deadline.due_at <= now + max_warn(),
-                Incident.status != "closed",
+                or_(Incident.status != "closed", Deadline.kind.in_(chain.AFTER_CLOSE)),
             )
             .order_by(Deadline.due_at)
         ).all()
@@ -60,7 +69,7 @@ def _candidates(now: datetime) -> list[tuple[Deadline, Incident]]:
 
 
 def _warn_due(deadline: Deadline, rules: playbooks.LevelRules, now: datetime) -> bool:
-    return deadline.state == "pending" and deadline.due_at - rules.warn_before <= now
+    return deadline.state == "pending" and deadline.due_at - _warn_before(deadline.kind, rules) <= now
 
 
 def due_work(now: datetime | None = None) -> bool:
@@ -78,6 +87,13 @@ def _pending_solution(incident_id: str) -> str | None:
     with session_scope() as s:
         solution = deadlines.pending_solution(s, incident_id)
         return solution.kind if solution else None
+
+
+def _action(deadline_id: int) -> dict[str, Any]:
+    from incident.actions.service import context
+
+    with session_scope() as s:
+        return context(s, deadline_id)
 
 
 def _owner(deadline: Deadline, rules: playbooks.LevelRules) -> str:
@@ -184,6 +200,8 @@ def _deadline_ctx(
     ctx = deadline_context(deadline.due_at, deadline.kind, now)
     if deadline.kind == "approval":
         ctx.update(solution=_pending_solution(inc.id), approver_role=_owner(deadline, rules))
+    elif deadline.kind == "action":
+        ctx.update(_action(deadline.id))
     return ctx
 
 

@@ -182,14 +182,12 @@ async def close(incident_id: str) -> None:
         inc = s.get_one(Incident, incident_id, with_for_update=LOCK)
         actions.advance(inc, "closed")
         inc.closed_at, inc.open_key = now, None
-        from incident.deadlines import service as deadlines
-
-        deadlines.meet(s, inc, "postmortem", now)
-        timeline.add(s, incident_id, "postmortem_rendered", "system", None, now=now)
+        # The post-mortem deadline stays open: the post-mortem meeting meets it (incident.meetings).
+        timeline.add(s, incident_id, "postmortem_rendered", "system", "draft", now=now)
         timeline.add(s, incident_id, "closed", "system", None, now=now)
     await archive(incident_id)
     await tell(incident_id, "stage_changed", None, stage="closed")
-    get_run_logger().info("%s closed; post-mortem archived", incident_id)
+    get_run_logger().info("%s closed; post-mortem draft archived (final after the meeting)", incident_id)
 
 
 async def enter(

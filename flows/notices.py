@@ -35,6 +35,7 @@ def context(incident_id: str, lang: str | None = None) -> dict[str, Any]:
             "status": inc.status,
             "stage": inc.status,
             "reasons": list(inc.level_reasons or []),
+            "recurrence_of": inc.recurrence_of,
         }
     public = settings.get().public_url
     if public:

@@ -20,12 +20,14 @@ import os
 import sys
 from collections.abc import Sequence
 
+from incident.actions.cli import root as actions
 from incident.database.cli import commands as database
 from incident.deadlines.cli import commands as deadlines
 from incident.engine.cli import commands as engine
 from incident.errors import SettingsError
 from incident.feedback.cli import commands as feedback
 from incident.incidents.cli import commands as incidents
+from incident.meetings.cli import commands as meetings
 from incident.metrics.cli import commands as metrics
 from incident.people.cli import commands as people
 from incident.people.cli import deputy, rota, systems
@@ -36,8 +38,8 @@ from incident.terminal import Args, Exit, Group, Parser, call, emit, say, word
 
 root = Group()
 GROUPS = (
-    feedback, incidents, response, deadlines, records, metrics, people_root, root, engine, database, people,
-    deputy, rota, systems,
+    feedback, incidents, response, meetings, actions, deadlines, records, metrics, people_root, root, engine,
+    database, people, deputy, rota, systems,
 )  # fmt: skip
 
 
@@ -49,7 +51,8 @@ def demo(a: Args) -> None:
     def human(d: dict[str, object]) -> None:
         for r in d["incidents"]:  # type: ignore[attr-defined]
             grade = f"{word('level_short', r['level'])} {word('category', r['category'])}"
-            say(f"{r['incident_id']} {grade}: {word('status', r['status'])} → {r['postmortem']}")
+            state = word("postmortem_state", r.get("postmortem_state", "draft"))
+            say(f"{r['incident_id']} {grade}: {word('status', r['status'])}, {state} → {r['postmortem']}")
 
     emit(run_demo(call), a.json, human)
 

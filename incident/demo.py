@@ -2,13 +2,16 @@
 
 Every human step goes through the same HTTP API the CLI commands use, each with the token of the demo
 person who does it (added to the directory first); the flows run in the service.
-The level-1 example includes a rejected proposal, the level-2 one a survey below target.
+The level-1 example includes a rejected proposal, the level-2 one a survey below target. Once each is
+closed, quality control records its post-mortem meeting (findings, decisions, improvement actions) and
+the level's lead signs the post-mortem off, so the printed post-mortems are the final, signed ones.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -143,7 +146,78 @@ PEOPLE: dict[str, list[str]] = {
     "物流 李强": ["logistics"],
     "总经理 陈总": ["leadership"],
     "部门负责人 周": ["dept_head"],
+    "客服总监 孙": ["cs_director"],
+    "客服经理 郑": ["cs_manager"],
 }
+# Each example's post-mortem meeting (recorded by quality control) and the lead who signs it off.
+REVIEWS: list[dict[str, Any]] = [
+    {
+        "lead": "总经理 陈总",
+        "meeting": {
+            "participants": ["总经理 陈总", "技术支持 刘工", "质量管控 钱工", "王芳", "供应商工程师 张工"],
+            "findings": ["电芯供应商来料检验缺失隔膜检测 / no separator check at incoming inspection"],
+            "went_well": ["媒体曝光后 30 分钟内联系客户 / customers contacted within 30 min of the news"],
+            "went_badly": [
+                "首个维修方案被驳回，召回晚了一轮 / the first proposal was a repair, not a recall"
+            ],
+            "decisions": ["同一供应商的电芯逐批抽检 / sample every batch of that supplier's cells"],
+            "actions": [
+                {
+                    "kind": "product",
+                    "owner": "技术支持 刘工",
+                    "due": "30d",
+                    "text": "更换隔膜供应商 / change the separator supplier",
+                },
+                {
+                    "kind": "process",
+                    "owner": "质量管控 钱工",
+                    "due": "14d",
+                    "text": "来料检验加隔膜检测 / add a separator check",
+                },
+            ],
+        },
+    },
+    {
+        "lead": "客服总监 孙",
+        "meeting": {
+            "participants": ["客服总监 孙", "质量管控 钱工", "客服 赵敏", "物流 李强"],
+            "findings": ["派单系统不发延误通知 / the dispatch system sent no delay notices"],
+            "went_badly": ["首轮满意度低于目标 / the first survey round was below target"],
+            "decisions": ["延误 2 小时自动通知客户 / tell customers automatically after a 2 h delay"],
+            "actions": [
+                {
+                    "kind": "process",
+                    "owner": "质量管控 钱工",
+                    "due": "21d",
+                    "text": "延误自动通知 / automatic delay notices",
+                },
+                {
+                    "kind": "training",
+                    "owner": "客服 赵敏",
+                    "due": "14d",
+                    "text": "主动告知延误培训 / training: tell before it is late",
+                },
+            ],
+        },
+    },
+    {
+        "lead": "客服经理 郑",
+        "meeting": {
+            "participants": ["客服经理 郑", "物流 李强", "客服 孙丽"],
+            "findings": ["暴雨预警时未提前调度门店自提 / no store pick-up planned on the storm warning"],
+            "decisions": ["暴雨预警即启动门店自提预案 / storm warning starts the store pick-up plan"],
+            "actions": [
+                {
+                    "kind": "resources",
+                    "owner": "物流 李强",
+                    "due": "30d",
+                    "text": "门店自提预案 / store pick-up plan",
+                },
+            ],
+        },
+    },
+]
+REVIEWER = "质量管控 钱工"
 
 
 def demo_people(call: Call) -> dict[str, str]:
@@ -177,9 +251,16 @@ def run_demo(call: Call) -> dict[str, Any]:
             call(False, "POST", path, json=body, headers=as_person)
         opened.append(reported)
     results = []
-    for reported in opened:
+    for reported, review in zip(opened, REVIEWS, strict=True):
         incident_id = reported["incident_id"]
-        shown = wait_closed(call, incident_id)
+        wait_closed(call, incident_id)
+        meeting = {**review["meeting"], "at": datetime.now(UTC).isoformat(timespec="seconds")}
+        for path, token, body in (
+            (f"/api/incidents/{incident_id}/meeting", tokens[REVIEWER], meeting),
+            (f"/api/incidents/{incident_id}/signoff", tokens[review["lead"]], {}),
+        ):
+            call(False, "POST", path, json=body, headers={"Authorization": f"Bearer {token}"})
+        shown = call(False, "GET", f"/api/incidents/{incident_id}")
         paths = {}
         for lang in ("zh", "en"):
             from incident.client import Client
@@ -200,6 +281,7 @@ def run_demo(call: Call) -> dict[str, Any]:
                 "level": shown["level"],
                 "category": shown["category"],
                 "status": shown["status"],
+                "postmortem_state": shown["postmortem"],
                 "postmortem": paths["zh"],
                 "postmortem_en": paths["en"],
             }

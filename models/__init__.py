@@ -13,7 +13,16 @@ from models.integration import IntegrationLink, Waybill
 from models.notification import Delivery
 from models.people import Deputy, Person, RotaShift, ScopedToken
 from models.record import Record
-from models.response import CauseAnalysis, Confirmation, Contact, Measure, Solution, Survey
+from models.response import (
+    CauseAnalysis,
+    Confirmation,
+    Contact,
+    ImprovementAction,
+    Measure,
+    Meeting,
+    Solution,
+    Survey,
+)
 
 __all__ = [
     "LOCK",
@@ -30,9 +39,11 @@ __all__ = [
     "Feedback",
     "FlowMark",
     "IdempotencyKey",
+    "ImprovementAction",
     "Incident",
     "IntegrationLink",
     "Measure",
+    "Meeting",
     "Person",
     "Record",
     "RotaShift",

@@ -40,6 +40,8 @@ class Incident(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(40))
     solution_round: Mapped[int] = mapped_column(default=1)
     follow_up_round: Mapped[int] = mapped_column(default=1)
+    # The closed incident this one repeats (same problem key at intake, or same root cause): set once.
+    recurrence_of: Mapped[str | None] = mapped_column(String(32))
 
     timeline: Mapped[list[TimelineEvent]] = relationship(
         back_populates="incident", order_by="TimelineEvent.id", cascade="all, delete-orphan"

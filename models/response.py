@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -99,3 +100,52 @@ class Survey(Base):
     attitude: Mapped[int]
     suggestion: Mapped[str | None] = mapped_column(Text)
     score: Mapped[float]
+
+
+class Meeting(Base):
+    """The post-mortem meeting (one per incident) and the level lead's sign-off of the final report.
+
+    Why its own row and not timeline text: the post-mortem reads who met and what they found as data
+    (participants with the directory's roles, findings, what went well and badly, decisions), and
+    "draft → met → signed" is read from ``at`` and ``signed_at``.
+    """
+
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), unique=True)
+    at: Mapped[datetime]  # when the meeting was held
+    recorded_at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(200))
+    participants: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    findings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    went_well: Mapped[list[str]] = mapped_column(JSON, default=list)
+    went_badly: Mapped[list[str]] = mapped_column(JSON, default=list)
+    decisions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    signed_at: Mapped[datetime | None]
+    signed_by: Mapped[str | None] = mapped_column(String(200))
+    signed_role: Mapped[str | None] = mapped_column(String(32))
+
+
+class ImprovementAction(Base):
+    """One improvement point as work: an owner, a due date, a kind, open until closed with evidence.
+
+    ``deadline_id`` is the action's row in ``deadlines`` (kind ``action``): the deadline watcher
+    reminds and escalates it like any other promise.
+    """
+
+    __tablename__ = "improvement_actions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime]
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(200))
+    evidence: Mapped[str | None] = mapped_column(Text)
+    deadline_id: Mapped[int | None] = mapped_column(ForeignKey("deadlines.id"))

@@ -38,6 +38,8 @@ NOTICE_KINDS: tuple[str, ...] = (
     "survey_below_target",
     "postmortem_due",
     "postmortem_overdue",
+    "action_due",
+    "action_overdue",
     "deadlines_summary",
 )
 
@@ -48,13 +50,14 @@ CONTEXT_KEYS = (
     "incident_id", "level", "category", "category_label", "summary", "customers", "status",
     "stage", "deadline_kind", "due_at", "minutes_left", "old_level", "new_level", "reasons",
     "solution", "solution_label", "approved", "decided_by", "reason", "approver_role", "score",
-    "target", "round", "action", "escalated_from", "prefect_url", "console_url",
+    "target", "round", "action", "escalated_from", "prefect_url", "console_url", "recurrence_of",
+    "action_id", "action_owner", "action_kind", "action_text",
     "escalation_step", "repeat", "ack_command", "ack_url", "missed",
 )  # fmt: skip
 # Free text that may come from customers or staff: masked before it reaches a template.
 FREE_TEXT = (
     "summary", "reason", "action", "decided_by", "category_label", "solution_label", "stage",
-    "status",
+    "status", "action_owner", "action_text",
 )  # fmt: skip
 
 
@@ -142,6 +145,8 @@ _DEFAULT_DEADLINE = {
     "progress_due": "progress",
     "postmortem_due": "postmortem",
     "postmortem_overdue": "postmortem",
+    "action_due": "action",
+    "action_overdue": "action",
 }
 
 

@@ -91,6 +91,8 @@ class LevelRules(Strict):
     approver: Role
     satisfaction_target: float = Field(gt=0, le=1)
     postmortem_due: Duration
+    # An improvement action's reminder this long before its own due date (the meeting sets the date).
+    action_remind_before: Duration = timedelta(days=1)
     progress_every: Duration
     warn_before: Duration
     escalate_to: list[Role] = Field(min_length=1)

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("incident", "flows", "models", "notifiers", "playbooks")
 # Who may import the flows: the engine that runs them, and the edges that resume them (API, console).
 MAY_IMPORT_FLOWS = ("flows", "incident.engine", "incident.api", "incident.response.views",
-                    "incident.console", "incident.server", "incident.demo")  # fmt: skip
+                    "incident.console", "incident.server", "incident.demo",
+                    "incident.meetings.views")  # fmt: skip
 FLOWS_MAY_NOT_IMPORT = ("incident.engine", "incident.api", "incident.console", "incident.cli",
                         "incident.terminal", "incident.server", "incident.client")  # fmt: skip
 # The lower layers: what each may import besides itself.
@@ -27,7 +28,8 @@ LOWER = {
     "notifiers": ("models", "playbooks", "incident.settings", "incident.feedback.privacy"),
 }
 # The domain folders (docs/architecture.md): the same file names in each.
-DOMAINS = ("feedback", "incidents", "response", "deadlines", "records", "metrics", "people")
+DOMAINS = ("feedback", "incidents", "response", "deadlines", "records", "metrics", "people", "meetings",
+           "actions")
 SAME_NAMES = {"__init__", "service", "views", "cli"}
 # A command's module may load only this at start-up (`incident --version` and completion stay fast).
 CLI_MAY_LOAD = ("incident.terminal", "incident.errors", "incident.environ")

@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from incident import settings
+from incident.actions import views as actions
 from incident.api import errors as http_errors
 from incident.api import idempotency, requestlog
 from incident.api.bodylimit import BodyLimit
@@ -23,6 +24,7 @@ from incident.deadlines import views as deadlines
 from incident.feedback import views as feedback
 from incident.incidents import views as incidents
 from incident.integrations import registry
+from incident.meetings import views as meetings
 from incident.metrics import views as metrics
 from incident.people import scoped
 from incident.people import views as people
@@ -71,6 +73,8 @@ def create_app(token: str) -> FastAPI:
         feedback,
         incidents,
         response,
+        meetings,
+        actions,
         deadlines,
         records,
         metrics,

@@ -44,8 +44,11 @@ from models.idempotency import KEY_LENGTH
 
 log = logging.getLogger(__name__)
 
-# The human steps' routes, from their one table (a step added there is covered here too).
-ACTIONS = re.compile(rf"^/api/incidents/[^/]+/({'|'.join(map(re.escape, BY_ACTION))})$")
+# The human steps' routes, from their one table (a step added there is covered here too), and the review
+# loop's acts after the flow: the post-mortem meeting, its sign-off, adding and closing improvement actions.
+REVIEW_ACTIONS = ("meeting", "signoff", "actions")
+_STEP = "|".join(map(re.escape, (*BY_ACTION, *REVIEW_ACTIONS)))
+ACTIONS = re.compile(rf"^/api/incidents/[^/]+/({_STEP})$|^/api/actions/[^/]+/close$")
 FEEDBACK = "/api/feedback"
 UNREACHABLE = (OperationalError, InterfaceError, PoolTimeout)
 
@@ -275,7 +278,8 @@ def document(app: Any) -> None:
             for path, operations in schema.get("paths", {}).items():
                 post = operations.get("post")
                 if post is not None and (
-                    path == FEEDBACK or ACTIONS.match(path.replace("{incident_id}", "x"))
+                    path == FEEDBACK
+                    or ACTIONS.match(path.replace("{incident_id}", "x").replace("{action_id}", "x"))
                 ):
                     post.setdefault("parameters", []).append(header)
             app.openapi_schema = schema

@@ -44,6 +44,7 @@ class FeedbackAccepted(Out):
     raised_from: int | None = None
     flow_run_id: str | None = None
     incident_flow_run_id: str | None = None
+    recurrence_of: str | None = None  # the closed incident this one repeats
 
 
 class FeedbackStatus(Out):
@@ -117,6 +118,11 @@ class IncidentDetail(IncidentSummary):
     confirmations: list[dict[str, Any]] | None = None
     surveys: list[dict[str, Any]] | None = None
     waiting_for: str | None = None
+    recurrence_of: str | None = None
+    recurrence: dict[str, Any] | None = None  # the earlier incident and its improvement actions
+    meeting: dict[str, Any] | None = None
+    postmortem: str | None = None  # draft | final | signed
+    actions: list[dict[str, Any]] | None = None
 
 
 class ActionOut(Out):
@@ -138,6 +144,7 @@ class MeasureOut(ActionOut):
 
 class CauseOut(ActionOut):
     owner_group: str | None = None
+    recurrence_of: str | None = None
 
 
 class ProposeOut(ActionOut):
@@ -182,6 +189,52 @@ ACTION_OUT: dict[str, type[ActionOut]] = {
     "confirm": ConfirmOut,
     "survey": SurveyOut,
 }
+
+
+class ActionRow(Out):
+    """One improvement action (``incident actions``)."""
+
+    id: str
+    incident_id: str
+    kind: str
+    owner: str
+    due_at: str
+    status: Literal["open", "done"]
+    text: str | None = None
+    overdue: bool | None = None
+    closed_at: str | None = None
+    closed_by: str | None = None
+    evidence: str | None = None
+
+
+class ActionsOut(Out):
+    actions: list[ActionRow]
+    incident_id: str | None = None
+
+
+class Participant(Out):
+    name: str
+    roles: list[str]
+    in_directory: bool
+
+
+class MeetingOut(Out):
+    """``POST /api/incidents/{id}/meeting``: the post-mortem is final (awaiting the lead's sign-off)."""
+
+    incident_id: str
+    at: str
+    on_time: bool
+    postmortem: Literal["draft", "final", "signed"]
+    participants: list[Participant]
+    actions: list[ActionRow]
+
+
+class SignoffOut(Out):
+    incident_id: str
+    signed_by: str
+    role: str
+    postmortem: Literal["signed"]
+    signed_at: str | None = None
 
 
 class DeliveryRow(Out):
@@ -239,6 +292,7 @@ class MetricsOut(Out):
     missed_deadlines: dict[str, Any] | None = None
     top_recurring: list[Any] | None = None
     trend: list[Any] | None = None
+    actions: dict[str, int] | None = None  # improvement actions: open, overdue, done
 
 
 ERROR_STATUSES = {

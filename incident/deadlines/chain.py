@@ -15,12 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from incident.incidents import timeline
 from models import Deadline, Incident
 from playbooks import LevelRules
+
+# Watched, and their chains run, after the incident is closed too: the post-mortem meeting and the
+# improvement actions follow the close (incident.meetings, incident.actions); a chain of theirs stops
+# when the meeting is recorded or the action closed (met), as ``incident ack`` refuses a closed incident.
+AFTER_CLOSE = ("postmortem", "action")
 
 
 def due_of(rules: LevelRules, due_at: datetime, k: int) -> datetime | None:
@@ -90,7 +95,7 @@ def running(session: Session, now: datetime) -> list[tuple[Deadline, Incident]]:
             Deadline.chain_next_at <= now,
             Deadline.state == "missed",
             Deadline.met_at.is_(None),
-            Incident.status != "closed",
+            or_(Incident.status != "closed", Deadline.kind.in_(AFTER_CLOSE)),
         )
         .order_by(Deadline.chain_next_at)
     ).all()

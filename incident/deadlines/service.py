@@ -6,7 +6,9 @@ and metrics and the console read the same rows.
 Kinds and when they open (domain.md §4): ``contact`` at intake (identified + the level's
 ``contact_within``); ``progress`` at every customer contact until resolved (``progress_every``),
 and again after a missed one, so the cadence goes on; ``approval`` at each proposal
-(``approval_within``); ``postmortem`` at resolution (``postmortem_due``); ``assess`` at intake instead
+(``approval_within``); ``postmortem`` at resolution (``postmortem_due``), met by the
+post-mortem meeting (``incident.meetings``); ``action``, one per improvement action, at its own due
+date (``incident.actions``); ``assess`` at intake instead
 of ``contact`` when an internal alarm with no customer opens the incident (``assess_within``), met by
 ``incident ack``. A missed one runs its escalation chain (``chain.py``) until ``acknowledge``.
 """

@@ -22,7 +22,7 @@ import playbooks
 from incident.deadlines import service as deadlines
 from incident.errors import NotFound
 from incident.feedback.grading import Signals, grade
-from incident.incidents import timeline
+from incident.incidents import recurrence, timeline
 from incident.inputs import Input
 from models import LOCK, Deadline, Feedback, Incident, TimelineEvent, next_id, next_ids, session_scope, utcnow
 
@@ -89,6 +89,7 @@ class IntakeResult:
     contact_deadline: datetime | None
     opened: bool
     raised_from: int | None
+    recurrence_of: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -99,6 +100,7 @@ class IntakeResult:
             "contact_deadline": self.contact_deadline.isoformat() if self.contact_deadline else None,
             "opened": self.opened,
             "raised_from": self.raised_from,
+            "recurrence_of": self.recurrence_of,
         }
 
 
@@ -213,6 +215,7 @@ def _open(session: Session, body: FeedbackIn, key: str, now: datetime) -> Incide
         customers=0,
         level_reasons=[],
         identified_at=now,
+        recurrence_of=recurrence.of_key(session, key),
     )
     try:
         with session.begin_nested():
@@ -362,6 +365,9 @@ def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> li
             incident.level, incident.level_reasons = graded.level, graded.reasons
         if opened:
             events.append(timeline.row(incident.id, "identified", by, f"L{graded.level}", now=now))
+            if incident.recurrence_of:
+                of = incident.recurrence_of
+                events.append(timeline.row(incident.id, "recurrence_found", by, of, data={"of": of}, now=now))
         elif raised_from:
             change = {"from": raised_from, "to": graded.level, "reasons": graded.reasons}
             detail = f"L{raised_from} → L{graded.level}"
@@ -379,7 +385,7 @@ def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> li
             deadlines.raise_level(session, incident, now)  # progress, approval, post-mortem; approver
         results.append(
             IntakeResult(feedback_id, incident.id, incident.level, incident.category,
-                         dues.get(incident.id), opened, raised_from)
+                         dues.get(incident.id), opened, raised_from, incident.recurrence_of)
         )  # fmt: skip
     session.execute(insert(Feedback), rows)
     if events:

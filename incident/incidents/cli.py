@@ -48,6 +48,10 @@ def _show_human(data: dict[str, Any]) -> None:
         f" {word('field', 'waiting_for')}: {word('duty', data.get('waiting_for')) or '—'}"
     )
     say(data["summary"])
+    if data.get("recurrence_of"):
+        say(f"{word('field', 'recurrence_of')}: {data['recurrence_of']}")
+    if data.get("postmortem"):
+        say(f"{word('field', 'postmortem')}: {word('postmortem_state', data['postmortem'])}")
     say()
     table(
         [word("field", h) for h in ("at", "event", "by", "detail")],

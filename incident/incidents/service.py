@@ -20,6 +20,7 @@ from models import (
     Solution,
     Survey,
     session_scope,
+    utcnow,
 )
 
 
@@ -129,4 +130,27 @@ def show(incident_id: str) -> dict[str, Any]:
                 {"round": x.round, "score": x.score, "at": _iso(x.at)} for x in _rows(s, Survey, incident_id)
             ],
         )
+        data.update(_review(s, inc))
         return data
+
+
+def _review(s: Any, inc: Incident) -> dict[str, Any]:
+    """The post-mortem's state and meeting, the improvement actions, and the incident this one repeats."""
+    from incident.actions.service import public, rows_of
+    from incident.meetings.service import of
+
+    now = utcnow()
+    meeting = of(s, inc.id)
+    earlier = None
+    if inc.recurrence_of:
+        earlier = {
+            "incident_id": inc.recurrence_of,
+            "actions": [public(r, now) for r in rows_of(s, inc.recurrence_of)],
+        }
+    return {
+        "recurrence_of": inc.recurrence_of,
+        "recurrence": earlier,
+        "postmortem": meeting["postmortem"] if meeting else "draft",
+        "meeting": meeting,
+        "actions": [public(r, now) for r in rows_of(s, inc.id)],
+    }

@@ -32,6 +32,11 @@ EVENTS = (
     "escalated",
     "acknowledged",
     "postmortem_rendered",
+    "meeting_held",
+    "postmortem_signed",
+    "action_added",
+    "action_done",
+    "recurrence_found",
     "run_cancelled",
     "closed",
 )

@@ -37,6 +37,10 @@ def _metrics_human(d: dict[str, Any]) -> None:
     say(f"{w('recurrence_rate')} {text(d['recurrence_rate'])}; {w('missed_deadlines')} {missed}")
     for row in d["top_recurring"]:
         say(f"  {row['incidents']}× {row['problem']}  ({', '.join(row['incident_ids'])})")
+    if d.get("actions"):
+        acts = d["actions"]
+        counted = ", ".join(f"{w(k)} {acts[k]}" for k in ("open", "overdue", "done"))
+        say(f"{w('actions')}: {counted}")
     if d.get("chart"):
         say(f"{w('chart')}: {d['chart']}")
 

@@ -42,13 +42,22 @@ from sqlalchemy.orm import Session
 
 import playbooks
 from incident.integrations import WRITE_BACKS
-from models import Deadline, Delivery, Feedback, Incident, TimelineEvent, session_scope, utcnow
+from models import (
+    Deadline,
+    Delivery,
+    Feedback,
+    ImprovementAction,
+    Incident,
+    TimelineEvent,
+    session_scope,
+    utcnow,
+)
 from notifiers.render import NOTICE_KINDS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LEVELS = ("1", "2", "3")
 RAISED_TO = ("1", "2")  # a raise goes towards L1; nothing is raised to L3
-DEADLINE_KINDS = ("contact", "approval", "progress", "postmortem")
+DEADLINE_KINDS = ("contact", "approval", "progress", "postmortem", "action")
 ACTIVE_DEADLINE = ("pending", "warned")  # incident.deadlines.service.ACTIVE
 NOTICE_STATUSES = ("sent", "failed", "no_recipient")
 HANDLERS = ("intake", "api", "console", "metrics")
@@ -120,6 +129,27 @@ class DatabaseCollector(Collector):
             yield from self._incidents(s)
             yield from self._work(s)
             yield from self._latency(s)
+            yield from self._review(s)
+
+    def _review(self, s: Session) -> Iterator[Metric]:
+        """Improvement actions (open, overdue: open past due, done) and incidents that repeat a closed one."""
+        actions = GaugeMetricFamily(
+            "incident_improvement_actions",
+            "Improvement actions by state: open, overdue (open and past due, also in open), done",
+            labels=["state"],
+        )
+        now, got = utcnow(), Counter(dict.fromkeys(("open", "overdue", "done"), 0))
+        for status, due_at in s.execute(select(ImprovementAction.status, ImprovementAction.due_at)):
+            got[status] += 1
+            if status == "open" and due_at < now:
+                got["overdue"] += 1
+        for state in ("open", "overdue", "done"):
+            actions.add_metric([state], got[state])
+        yield actions
+        repeats = s.scalar(select(func.count()).where(Incident.recurrence_of.is_not(None))) or 0
+        yield CounterMetricFamily(
+            "incident_recurrences", "Incidents opened as a recurrence of a closed one", value=repeats
+        )
 
     def _incidents(self, s: Session) -> Iterator[Metric]:
         opened = CounterMetricFamily(

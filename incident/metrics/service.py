@@ -324,9 +324,14 @@ def summary(month: str | None = None) -> dict[str, Any]:
     """The month's review (all incidents when ``month`` is None) plus a 12-month trend ending there."""
     if month is not None:
         check_month(month)
+    from incident.actions.service import counts
+
     facts = read()
     data = compute(facts, month)
     data["trend"] = trend(facts, last_months(12, month))
+    tz = zone()
+    scope = {i.id for i in facts.incidents if month_of(i.identified_at, tz) == month} if month else None
+    data["actions"] = counts(scope)  # the improvement actions of the scope's incidents
     return data
 
 

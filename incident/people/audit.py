@@ -23,13 +23,18 @@ ACTIONS = {
     "solution_rejected": "reject",
     "confirmed": "confirm",
     "survey_recorded": "survey",
+    "meeting_held": "meeting",
+    "postmortem_signed": "signoff",
+    "action_added": "actions_add",
+    "action_done": "actions_close",
     "acknowledged": "ack",
 }
 REFUSALS = {"approval_refused": "approve", "action_refused": None, "resume_refused": "resume"}
 
 
 def _who(event: TimelineEvent) -> str:
-    if event.event in ("solution_approved", "solution_rejected") and event.by.endswith(")"):
+    signed = ("solution_approved", "solution_rejected", "postmortem_signed")
+    if event.event in signed and event.by.endswith(")"):
         return event.by.rsplit(" (", 1)[0]  # "陈总 (leadership)" → 陈总
     return event.by
 

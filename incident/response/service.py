@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 import playbooks
 from incident.deadlines import service as deadlines
 from incident.errors import BadInput, Conflict, Forbidden, NotFound
-from incident.incidents import timeline
+from incident.incidents import recurrence, timeline
 from incident.response.inputs import (
     ApproveIn,
     CauseIn,
@@ -115,7 +115,8 @@ def cause(incident_id: str, body: CauseIn, now: datetime | None = None) -> dict[
         )
         timeline.add(s, inc.id, "cause_recorded", body.by, body.stage, now=now)
         advance(inc, "resolution")
-        return {"incident_id": inc.id, "owner_group": owner}
+        again = recurrence.on_cause(s, inc, body.root, body.by, now)
+        return {"incident_id": inc.id, "owner_group": owner, "recurrence_of": again}
 
 
 def propose(incident_id: str, body: ProposeIn, now: datetime | None = None) -> dict[str, Any]:

@@ -358,7 +358,7 @@ def duties(d: Dossier) -> tuple[Duty, ...]:
             Duty(
                 duty="postmortem",
                 role=d.rules.lead,
-                people=(),
+                people=tuple(p.name for p in d.meeting.participants) if d.meeting else (),
                 at=row.met_at if row else None,
                 minutes=None,
                 outcome="done" if row and row.met_at else "pending",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 import playbooks
 from incident.feedback.privacy import mask_contact, mask_text
-from incident.records.documents import analysis
+from incident.records.documents import analysis, review
 from incident.records.documents.snapshot import (
     GOOD_SCORE,
     SEVERITY_FLAGS,
@@ -237,6 +237,8 @@ def build_dossier(session: Session, incident_id: str, *, now: datetime | None = 
         severity=severity,
         level_changes=level_changes,
         generated_at=now,
+        meeting=review.meeting(session, incident.id),
+        actions=review.actions(session, incident.id, now),
     )
     return replace(dossier, **analysis.derive(dossier))
 

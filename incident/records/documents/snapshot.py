@@ -272,6 +272,42 @@ class LevelChange:
     by: str
 
 
+@dataclass(frozen=True, slots=True)
+class ParticipantItem:
+    name: str
+    roles: tuple[str, ...]
+    in_directory: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingItem:
+    """The post-mortem meeting: what people found, next to what the dossier derives."""
+
+    at: datetime
+    by: str
+    participants: tuple[ParticipantItem, ...]
+    findings: tuple[str, ...]
+    went_well: tuple[str, ...]
+    went_badly: tuple[str, ...]
+    decisions: tuple[str, ...]
+    signed_at: datetime | None
+    signed_by: str
+    signed_role: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionItem:
+    id: str
+    kind: str
+    owner: str
+    due_at: datetime
+    text: str
+    status: str
+    overdue: bool
+    closed_at: datetime | None
+    evidence: str
+
+
 @dataclass(frozen=True)
 class Dossier:
     incident_id: str
@@ -320,6 +356,15 @@ class Dossier:
     went_well: tuple[Finding, ...] = ()
     went_badly: tuple[Finding, ...] = ()
     improvements: tuple[Improvement, ...] = ()
+    meeting: MeetingItem | None = None  # None: the post-mortem is a draft
+    actions: tuple[ActionItem, ...] = ()
+
+    @property
+    def postmortem_state(self) -> str:
+        """draft (no meeting) → final (met, awaiting the lead's sign-off) → signed."""
+        if self.meeting is None:
+            return "draft"
+        return "signed" if self.meeting.signed_at else "final"
 
     @property
     def cause(self) -> CauseItem | None:
