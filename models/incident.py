@@ -40,6 +40,8 @@ class Incident(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(40))
     solution_round: Mapped[int] = mapped_column(default=1)
     follow_up_round: Mapped[int] = mapped_column(default=1)
+    # Who on the team answers for it now (``incident assign``); a name as the team writes it.
+    owner: Mapped[str | None] = mapped_column(String(200), index=True)
 
     timeline: Mapped[list[TimelineEvent]] = relationship(
         back_populates="incident", order_by="TimelineEvent.id", cascade="all, delete-orphan"

@@ -33,7 +33,7 @@ follow-up round now required), ``action`` (replaces the template's default "what
 
 Kinds: incident_opened, level_raised, stage_changed, deadline_warning, deadline_missed,
 approval_requested, approval_decided, progress_due, resolved, survey_below_target,
-postmortem_due, postmortem_overdue.
+postmortem_due, postmortem_overdue, feedback_routed (a suggestion, inquiry or praise for its group).
 
 Retries and timeouts: see ``notifiers.channels`` (INCIDENT_NOTIFY_RETRIES, _BACKOFF, _TIMEOUT).
 """

@@ -48,7 +48,7 @@ def test_every_known_label_set_is_there_at_zero(any_db: str) -> None:
         assert value(got, "incident_level_raises_total", to_level=to_level) == 0
     for kind in ("contact", "approval", "progress", "postmortem"):
         assert value(got, "incident_deadlines_missed_total", kind=kind) == 0
-    assert len(NOTICE_KINDS) == 12
+    assert len(NOTICE_KINDS) == 13
     for notice in NOTICE_KINDS:
         for status in ("sent", "failed", "no_recipient"):
             assert value(got, "incident_notices_total", notice=notice, status=status) == 0

@@ -20,6 +20,7 @@ from incident.api.bodylimit import BodyLimit
 from incident.api.credentials import bearer, identify
 from incident.api.errors import validation_message
 from incident.feedback import views as feedback
+from incident.inbox import views as inbox
 from incident.incidents import views as incidents
 from incident.metrics import views as metrics
 from incident.people import views as people
@@ -62,7 +63,7 @@ def create_app(token: str) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    for domain in (feedback, incidents, response, records, metrics, people):  # each folder's views.py
+    for domain in (feedback, incidents, response, records, metrics, people, inbox):  # each folder's views.py
         app.include_router(domain.router, dependencies=[Depends(authorised)])
     idempotency.document(app)  # the Idempotency-Key header in /openapi.json
     return app

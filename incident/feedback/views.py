@@ -21,6 +21,11 @@ _URGENT: set[asyncio.Task[bool]] = set()  # kept until done: the loop holds task
 @router.post("/api/feedback", status_code=202, response_model=FeedbackAccepted, **JSON_ROUTE)
 async def post_feedback(body: FeedbackIn) -> dict[str, Any]:
     """Record, grade and open or join an incident; the flow run follows (see its status)."""
+    return await report(body)
+
+
+async def report(body: FeedbackIn) -> dict[str, Any]:
+    """The one way a report is taken: the API, the console's report form and an inbox promotion."""
     from incident.feedback import batcher
 
     accepted = await batcher.accept(body)
