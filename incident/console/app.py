@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from incident.console import auth, charts, pages, reader
+from incident.console import auth, charts, inbox, live, pages, reader
 from incident.console.render import page, secure
 
 STATIC = Path(__file__).parent / "static"
@@ -61,5 +61,5 @@ def install(app: FastAPI, token: str) -> None:
     app.add_api_route("/login", login_form, methods=["GET"], include_in_schema=False)
     app.add_api_route("/login", login, methods=["POST"], include_in_schema=False)
     app.add_api_route("/logout", logout, methods=["POST"], include_in_schema=False)
-    for router in (pages.router, reader.router, charts.router):
+    for router in (pages.router, reader.router, charts.router, live.router, inbox.router):
         app.include_router(router)

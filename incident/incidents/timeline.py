@@ -11,6 +11,7 @@ from models import TimelineEvent, utcnow
 
 EVENTS = (
     "identified",
+    "owner_assigned",
     "feedback_joined",
     "level_raised",
     "stage_entered",
