@@ -85,7 +85,7 @@ def _search(q: str) -> ColumnElement[bool]:
     fields = (Feedback.id, Feedback.customer_name, Feedback.order_no, Feedback.product_model, Feedback.batch)
     in_feedback = select(Feedback.incident_id).where(
         Feedback.incident_id.is_not(None),
-        or_(*(like(c) for c in (*fields, Feedback.serial, Feedback.summary))),
+        or_(*(like(c) for c in (*fields, Feedback.serial, Feedback.region, Feedback.summary))),
     )
     return or_(like(Incident.id), like(Incident.summary), like(Incident.owner), Incident.id.in_(in_feedback))
 
