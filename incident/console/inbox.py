@@ -42,7 +42,7 @@ MISTAKE = dict(MISTAKES)
 async def inbox_page(request: Request, status: str = "open", error: str | None = None) -> HTMLResponse:
     wanted = status if status in inbox.STATUSES else None
     rows = await run_in_threadpool(inbox.list_inbox, wanted)
-    return page(request, "inbox.html.j2", rows=rows, status=wanted, statuses=inbox.STATUSES, error=error,
+    return page(request, "inbox.html.j2", rows=rows, shown_status=wanted, statuses=inbox.STATUSES, error=error,
                 categories=tuple(playbooks.load_all()))  # fmt: skip
 
 
