@@ -82,7 +82,7 @@ def test_login_sets_an_http_only_cookie_that_the_api_accepts(service: Service) -
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
 
         board = anon.get("/")
-        assert board.status_code == 200 and "<h1>Open incidents</h1>" in board.text
+        assert board.status_code == 200 and "<h1>未结事件 " in board.text and 'lang="zh-CN"' in board.text
         assert "default-src 'self'" in board.headers["content-security-policy"]
         assert anon.get("/api/incidents").status_code == 200  # the API takes the console's cookie
 

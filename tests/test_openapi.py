@@ -77,6 +77,12 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
         ("/api/people/{name}", "delete", "200"): "PersonRemoved",
         ("/api/audit", "get", "200"): "AuditOut",
         ("/api/audit/{incident_id}", "get", "200"): "AuditOut",
+        ("/api/incidents/{incident_id}/assign", "post", "200"): "Assigned",
+        ("/api/inbox", "get", "200"): "InboxList",
+        ("/api/inbox/{feedback_id}", "get", "200"): "InboxItem",
+        ("/api/inbox/{feedback_id}/answer", "post", "200"): "InboxItem",
+        ("/api/inbox/{feedback_id}/close", "post", "200"): "InboxItem",
+        ("/api/inbox/{feedback_id}/promote", "post", "200"): "InboxItem",
     }
     for (path, method, status), model in expected.items():
         schema = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
