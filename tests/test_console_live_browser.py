@@ -117,7 +117,7 @@ def test_board_inbox_and_report_in_chromium(driver: Any, live_service: Service, 
     assert left.value_of_css_property("color") == "rgba(179, 38, 30, 1)"  # --bad
     assert text(driver, "#overdue-count") == "1 超时"
     assert board_ids(driver) == [l1, late, fridge]  # then the soonest deadline (L2 1 h, L3 2 h)
-    screenshot(driver, tmp_path / "board.png")
+    screenshot(driver, tmp_path / "board-overdue.png")
 
     # Filters and search: a GET form, so the URL says what is shown.
     choose(driver, level="3")
@@ -158,6 +158,7 @@ def test_board_inbox_and_report_in_chromium(driver: Any, live_service: Service, 
                   region=f"north-{tag}")  # fmt: skip
     WebDriverWait(driver, 30).until(lambda d: rain in board_ids(d))
     arrived = time.monotonic() - started
+    print(f"live update arrived {arrived:.2f} s after the report was accepted")
     assert driver.execute_script("return window.__same_page") == 42  # the same page, not reloaded
     assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-updated")
     assert arrived < 15, f"the live update took {arrived:.1f} s"
