@@ -42,8 +42,9 @@ MISTAKE = dict(MISTAKES)
 async def inbox_page(request: Request, status: str = "open", error: str | None = None) -> HTMLResponse:
     wanted = status if status in inbox.STATUSES else None
     rows = await run_in_threadpool(inbox.list_inbox, wanted)
-    return page(request, "inbox.html.j2", rows=rows, shown_status=wanted, statuses=inbox.STATUSES, error=error,
-                categories=tuple(playbooks.load_all()))  # fmt: skip
+    categories = tuple(playbooks.load_all())
+    context = {"rows": rows, "shown_status": wanted, "statuses": inbox.STATUSES, "categories": categories}
+    return page(request, "inbox.html.j2", error=error, **context)
 
 
 @router.post("/inbox/{feedback_id}/{action}", response_model=None)
