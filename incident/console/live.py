@@ -26,11 +26,19 @@ TICK_SECONDS = 60.0
 STREAM_SECONDS = 600.0  # then the browser's EventSource reconnects by itself (retry below)
 
 
+def _stopping(request: Request) -> bool:
+    """True once the server is stopping (``incident serve`` sets the hook): a stream must not hold it."""
+    hook = getattr(request.app.state, "stopping", None)
+    return bool(hook and hook())
+
+
 async def changes(request: Request) -> AsyncIterator[str]:
     seen = await run_in_threadpool(board.version)
     started = last_tick = time.monotonic()
     yield f"retry: 2000\nevent: hello\ndata: {json.dumps(list(seen))}\n\n"
     while time.monotonic() - started < STREAM_SECONDS and not await request.is_disconnected():
+        if _stopping(request):
+            return
         await asyncio.sleep(POLL_SECONDS)
         now = await run_in_threadpool(board.version)
         if now != seen:
