@@ -22,7 +22,7 @@ def opened(minutes: int, **fields: Any) -> str:
     return str(intake.record(body, now=START + timedelta(minutes=minutes)).incident_id)
 
 
-def test_a_missed_never_made_contact_leads_and_counts_as_overdue(db: str) -> None:
+def test_a_missed_never_made_contact_leads_and_counts_as_overdue(any_db: str) -> None:
     from incident.console.board import counts, open_rows
     from models import Deadline, session_scope
 
@@ -47,7 +47,7 @@ def test_a_missed_never_made_contact_leads_and_counts_as_overdue(db: str) -> Non
     assert counts(open_rows(now=now))["overdue"] == 0
 
 
-def test_filters_and_search_reach_the_feedback(db: str) -> None:
+def test_filters_and_search_reach_the_feedback(any_db: str) -> None:
     from incident.console.board import open_rows
     from incident.incidents.service import Filters, assign, list_incidents
 
