@@ -18,6 +18,7 @@ from flows.marks import once
 from flows.notices import archive, deadline_context, tell
 from incident import settings
 from incident.deadlines.service import outstanding
+from incident.inbox.service import route
 from incident.records.service import later_report_pending
 from models import Feedback, Incident, session_scope, utcnow
 
@@ -95,6 +96,8 @@ async def handle_feedback(feedback_id: str) -> str | None:
         await level_raised(incident_id, raised_from)
     if incident_id and not opened and not later_report_pending(feedback_id):
         await archive(incident_id)  # one more customer, perhaps a new level: every record says so
+    if incident_id is None:
+        await route(feedback_id)  # a suggestion, inquiry or praise: its group is told, once
     with session_scope() as s:
         s.execute(update(Feedback).where(Feedback.id == feedback_id).values(handled_at=utcnow()))
     return incident_id

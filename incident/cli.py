@@ -26,6 +26,7 @@ from incident.deadlines.cli import commands as deadlines
 from incident.engine.cli import commands as engine
 from incident.errors import SettingsError
 from incident.feedback.cli import commands as feedback
+from incident.inbox.cli import commands as inbox
 from incident.incidents.cli import commands as incidents
 from incident.meetings.cli import commands as meetings
 from incident.metrics.cli import commands as metrics
@@ -34,12 +35,12 @@ from incident.people.cli import deputy, rota, systems
 from incident.people.cli import root as people_root
 from incident.records.cli import commands as records
 from incident.response.cli import commands as response
-from incident.terminal import Args, Exit, Group, Parser, call, emit, say, word
+from incident.terminal import Args, Command, Exit, Group, Parser, call, emit, say, word
 
 root = Group()
 GROUPS = (
     feedback, incidents, response, meetings, actions, deadlines, records, metrics, people_root, root, engine,
-    database, people, deputy, rota, systems,
+    database, people, deputy, rota, systems, inbox,
 )  # fmt: skip
 
 
@@ -87,17 +88,23 @@ def parser(argv: Sequence[str] = (), everything: bool = False) -> Parser:
             nested.set_defaults(run=lambda _a, p=nested: p.print_help(), json=False)
             if group.name not in named:
                 continue
+            if group.default:  # `incident inbox` alone runs its listing, with that command's options
+                _options(nested, next(c for c in group.commands if c.name == group.default))
         for command in group.commands:
             sub = target.add_parser(command.name, help=command.help, description=command.run.__doc__)
             sub.set_defaults(run=command.run, json=False)
-            if command.name not in named:
-                continue
-            for option in command.options:
-                sub.add_argument(*option.flags, **option.kwargs)
-            if command.takes_json:
-                sub.add_argument("--json", action="store_true", help="print exactly one JSON object")
+            if command.name in named:
+                _options(sub, command)
     top.set_defaults(run=lambda _a: top.print_help(), json=False)
     return top
+
+
+def _options(sub: argparse.ArgumentParser, command: Command) -> None:
+    sub.set_defaults(run=command.run, json=False)
+    for option in command.options:
+        sub.add_argument(*option.flags, **option.kwargs)
+    if command.takes_json:
+        sub.add_argument("--json", action="store_true", help="print exactly one JSON object")
 
 
 class _Everything(set[str]):

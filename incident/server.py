@@ -265,7 +265,12 @@ async def _serve(host: str, port: int, token: str, generated: bool, prefect: Pre
     # queues it until uvicorn accepts) instead of meeting "connection refused" in the gap.
     sock.listen(2048)
     bound_port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_web_app(token), log_level="warning", access_log=False))
+    app = create_web_app(token)
+    # An open board holds an event stream (GET /events): it ends within a second of should_exit, and
+    # no request may hold a stop longer than the graceful timeout.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    app.state.stopping = lambda: server.should_exit
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     info = {
         "url": f"http://{url_host}:{bound_port}",

@@ -84,6 +84,7 @@ class Group:
     name: str | None = None
     help: str = ""
     commands: list[Command] = field(default_factory=list)
+    default: str | None = None  # the command the group's name alone runs (``incident inbox``)
 
     def command(self, name: str | None = None, *options: Opt, json: bool = True) -> Callable[[Run], Run]:
         def register(run: Run) -> Run:

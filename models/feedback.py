@@ -55,3 +55,12 @@ class Feedback(Base):
     # The worker whose handle_feedback run has it (flows/queue.py): the database is the queue.
     claimed_by: Mapped[str | None] = mapped_column(String(120))
     claimed_at: Mapped[datetime | None]
+    # The inbox (feedback that opens no incident): open → answered | closed | promoted. ``routed_at``
+    # is set by the one claim that sends the owning group its notice, so a replayed run never sends two.
+    inbox_status: Mapped[str | None] = mapped_column(String(16), index=True)
+    routed_to: Mapped[str | None] = mapped_column(String(32))
+    routed_at: Mapped[datetime | None]
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[str | None] = mapped_column(String(240))
+    answered_at: Mapped[datetime | None]
+    promoted_to: Mapped[str | None] = mapped_column(String(32))  # the feedback it became

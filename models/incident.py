@@ -42,6 +42,8 @@ class Incident(Base):
     follow_up_round: Mapped[int] = mapped_column(default=1)
     # The closed incident this one repeats (same problem key at intake, or same root cause): set once.
     recurrence_of: Mapped[str | None] = mapped_column(String(32))
+    # Who on the team answers for it now (``incident assign``); a name as the team writes it.
+    owner: Mapped[str | None] = mapped_column(String(200), index=True)
 
     timeline: Mapped[list[TimelineEvent]] = relationship(
         back_populates="incident", order_by="TimelineEvent.id", cascade="all, delete-orphan"

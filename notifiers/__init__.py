@@ -33,7 +33,8 @@ follow-up round now required), ``action`` (replaces the template's default "what
 
 Kinds: incident_opened, level_raised, stage_changed, deadline_warning, deadline_missed,
 approval_requested, approval_decided, progress_due, resolved, survey_below_target,
-postmortem_due, postmortem_overdue, deadlines_summary (several deadlines of one incident missed in
+postmortem_due, postmortem_overdue, feedback_routed (a suggestion, inquiry or praise for its group),
+deadlines_summary (several deadlines of one incident missed in
 one sweep: ``missed`` is a list of ``{kind, due_at}``). A missed deadline's notice says which step of
 the escalation chain it is (``escalation_step``, ``repeat``) and how to acknowledge it
 (``ack_command``, ``ack_url``; ``_ack``).

@@ -41,6 +41,7 @@ NOTICE_KINDS: tuple[str, ...] = (
     "action_due",
     "action_overdue",
     "deadlines_summary",
+    "feedback_routed",
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -53,6 +54,7 @@ CONTEXT_KEYS = (
     "target", "round", "action", "escalated_from", "prefect_url", "console_url", "recurrence_of",
     "action_id", "action_owner", "action_kind", "action_text",
     "escalation_step", "repeat", "ack_command", "ack_url", "missed",
+    "feedback_id", "feedback_kind", "routed_to",
 )  # fmt: skip
 # Free text that may come from customers or staff: masked before it reaches a template.
 FREE_TEXT = (
@@ -238,6 +240,8 @@ def build_context(kind: str, context: Mapping[str, Any], lang: str) -> dict[str,
         progress_every=_minutes(rules.progress_every) if rules else None,
     )
     ctx["approver_label"] = _inline(label("role", ctx["approver_role"], lang), lang)
+    ctx["feedback_kind_label"] = _inline(label("feedback_kind", ctx["feedback_kind"], lang), lang)
+    ctx["routed_label"] = _inline(label("role", ctx["routed_to"], lang), lang)
     if ctx["minutes_left"] is None and ctx["due_at"] is not None:
         seconds = (ctx["due_at"] - datetime.now(UTC)).total_seconds()
         ctx["minutes_left"] = math.floor(seconds / 60)

@@ -144,6 +144,8 @@ class Playbook(Strict):
     title: Text
     correlation: list[Literal["product_model", "batch", "service", "region", "cause"]] = Field(min_length=1)
     cause_owner: Role
+    # Who answers this category's suggestions, inquiries and praise (the inbox; no incident opens).
+    inbox_owner: Role = "customer_service"
     measures: dict[str, Option] = Field(min_length=1)
     solutions: dict[str, Option] = Field(min_length=1)
     levels: dict[Literal[1, 2, 3], LevelRules]

@@ -82,7 +82,7 @@ def test_login_sets_an_http_only_cookie_that_the_api_accepts(service: Service) -
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
 
         board = anon.get("/")
-        assert board.status_code == 200 and "<h1>Open incidents</h1>" in board.text
+        assert board.status_code == 200 and "<h1>未结事件 " in board.text and 'lang="zh-CN"' in board.text
         assert "default-src 'self'" in board.headers["content-security-policy"]
         assert anon.get("/api/incidents").status_code == 200  # the API takes the console's cookie
 
@@ -146,11 +146,11 @@ def test_board_shows_level_time_left_customers_and_waiting_point(
         time.sleep(0.5)  # the board reuses Prefect's answer for up to 5 s
     assert row.startswith('<tr class="level3" ')
     cells = [re.sub(r"<[^>]+>|\s+", " ", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-    assert cells[0] == "L3" and cells[2] == "Service failure" and cells[4] == "1"
-    assert cells[5].startswith("First customer contact")
-    assert re.fullmatch(r"1 h \d+ min left|\d+ min left|[12] h left", cells[6]), cells[6]
-    assert cells[7] == "First contact with the customer"
-    assert '<a href="/closed">closed incidents</a>' in client.get("/").text
+    assert cells[0] == "L3" and cells[2] == "服务失误类" and cells[4] == "1"  # zh by default
+    assert cells[5].startswith("首次联系客户")
+    assert re.fullmatch(r"剩余 (1 小时 )?\d+ 分钟|剩余 [12] 小时", cells[6]), cells[6]
+    assert cells[7] == "首次联系客户（道歉、说明、询问需求、承诺时间）"
+    assert '<a href="/closed">已结事件</a>' in client.get("/").text
 
 
 def test_form_actions_record_who_did_it_and_redirect_with_a_flash(
@@ -282,10 +282,13 @@ def test_monthly_chart_page(client: httpx.Client) -> None:
         assert png.status_code == 200 and png.content.startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_time_left_words() -> None:
+def test_time_left_words(monkeypatch: pytest.MonkeyPatch) -> None:
     from incident.console.board import time_left
 
     now = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    assert time_left(now - timedelta(hours=1, minutes=5), now) == ("已超时 1 小时 5 分钟", True)  # zh default
+    assert time_left(now + timedelta(days=2, hours=4), now) == ("剩余 2 天 4 小时", False)
+    monkeypatch.setenv("INCIDENT_LANG", "en")
     assert time_left(now + timedelta(minutes=12, seconds=30), now) == ("12 min left", False)
     assert time_left(now - timedelta(minutes=5, seconds=10), now) == ("overdue by 5 min", True)
     assert time_left(now + timedelta(hours=3, minutes=5), now) == ("3 h 5 min left", False)
@@ -309,5 +312,5 @@ def test_board_order_is_next_deadline_first_overdue_first(db: str) -> None:
     l2 = opened(30, category="service_failure", service="delivery", customers=20)  # due 09:30
     rows = open_rows(now=start + timedelta(minutes=95))
     assert [r["incident_id"] for r in rows] == [l1_late, l2, l3_early]  # ties: the graver level first
-    assert [r["left"] for r in rows] == ["overdue by 5 min", "overdue by 5 min", "25 min left"]
-    assert [r["overdue"] for r in rows] == [True, True, False]
+    assert [r["left"] for r in rows] == ["已超时 5 分钟", "已超时 5 分钟", "剩余 25 分钟"]
+    assert [r["is_overdue"] for r in rows] == [True, True, False]

@@ -236,9 +236,8 @@ def test_console_in_chromium(driver: Any, console_service: Service, tmp_path: Pa
     badge = row.find_element(By.CSS_SELECTOR, ".lv")
     assert badge.text == "L1" and badge.value_of_css_property("background-color") == "rgba(198, 40, 40, 1)"
     cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
-    assert (
-        cells[4] == "120" and cells[6].endswith("min left") and cells[7] == "First contact with the customer"
-    )
+    assert cells[4] == "120" and cells[6].startswith("剩余") and cells[6].endswith("分钟")  # zh by default
+    assert cells[7] == "首次联系客户（道歉、说明、询问需求、承诺时间）"
     levels = [r.get_attribute("class") for r in driver.find_elements(By.CSS_SELECTOR, "#board tbody tr")]
     assert {"level1", "level2", "level3"} <= {c.split()[0] for c in levels}
     screenshot(driver, tmp_path / "board.png")

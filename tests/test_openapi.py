@@ -103,6 +103,12 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
         ("/api/alarms", "post", "202"): "AlarmAccepted",
         ("/api/integrations/zendesk", "post", "202"): "TicketAccepted",
         ("/api/integrations/sf", "post", "200"): "RoutesAccepted",
+        ("/api/incidents/{incident_id}/assign", "post", "200"): "Assigned",
+        ("/api/inbox", "get", "200"): "InboxList",
+        ("/api/inbox/{feedback_id}", "get", "200"): "InboxItem",
+        ("/api/inbox/{feedback_id}/answer", "post", "200"): "InboxItem",
+        ("/api/inbox/{feedback_id}/close", "post", "200"): "InboxItem",
+        ("/api/inbox/{feedback_id}/promote", "post", "200"): "InboxItem",
     }
     for (path, method, status), model in expected.items():
         schema = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]

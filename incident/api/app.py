@@ -22,6 +22,7 @@ from incident.api.credentials import COOKIE, bearer, from_cookie, identify
 from incident.api.errors import validation_message
 from incident.deadlines import views as deadlines
 from incident.feedback import views as feedback
+from incident.inbox import views as inbox
 from incident.incidents import views as incidents
 from incident.integrations import registry
 from incident.meetings import views as meetings
@@ -79,6 +80,7 @@ def create_app(token: str) -> FastAPI:
         records,
         metrics,
         people,
+        inbox,
     ):  # each folder's views.py
         app.include_router(domain.router, dependencies=[Depends(authorised)])
     app.state.service_token = token  # adapters that take a token of their own fall back to the API's

@@ -8,6 +8,7 @@ replay a stored answer to a caller without the token) read the credential the sa
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -64,3 +65,11 @@ async def identify(given: str, service_token: str) -> Actor | None:
     if actor is None and tokens.token_id(given) is not None:
         actor = await run_in_threadpool(people.identify, given)
     return actor
+
+
+def actor_name(request: Any, by: str | None) -> str:
+    """Who a record names: a person as themselves; the service token as the name it gives (scripts)."""
+    actor = getattr(request.state, "actor", None)
+    if actor is not None and actor.person:
+        return str(actor.name)
+    return by or (str(actor.name) if actor is not None else "service token")

@@ -75,6 +75,8 @@ class IncidentSummary(Out):
     identified_at: str | None = None
     next_deadline: NextDeadline | None = None
     missed_deadlines: int | None = None
+    owner: str | None = None
+    overdue_minutes: int | None = None
 
 
 class IncidentList(Out):
@@ -428,3 +430,24 @@ class AuditOut(Out):
 
 # What every JSON route declares: unset fields left out, and the error answers it can give.
 JSON_ROUTE: dict[str, Any] = {"response_model_exclude_unset": True, "responses": errors()}
+
+
+class InboxItem(Out):
+    """One suggestion, inquiry or praise in the inbox (contacts masked)."""
+
+    feedback_id: str
+    kind: str
+    category: str | None = None
+    status: Literal["open", "answered", "closed", "promoted"]
+    routed_to: str | None = None
+
+
+class InboxList(Out):
+    """``GET /api/inbox``: the names of interface.md's ``incident inbox``."""
+
+    feedback: list[InboxItem]
+
+
+class Assigned(Out):
+    incident_id: str
+    owner: str | None = None

@@ -21,11 +21,12 @@ from incident.api.app import validation_message
 from incident.console import auth, board
 from incident.console.forms import to_body
 from incident.console.prefect_runs import FRESH, board_points, ui_run_url, waiting_point
-from incident.console.render import LANG, page, secure, set_flash
+from incident.console.render import LANG, page, secure, set_flash, t
 from incident.deadlines import service as deadlines
 from incident.errors import ActionError, BadInput, NotFound
 from incident.feedback.service import MAX_TEXT
 from incident.incidents import service as views
+from incident.incidents.service import Filters
 from incident.records.documents import RECORD_KINDS, available, build_dossier, i18n, title
 from incident.response.authority import perform
 from incident.response.steps import BY_ACTION
@@ -45,15 +46,39 @@ FORM_FOR_POINT = {
 }
 
 
+def board_filters(params: Any) -> Filters:
+    """The board's GET form; a value it does not know is ignored (a hand-edited URL shows everything)."""
+    level = params.get("level", "")
+    category = params.get("category", "")
+    status = params.get("status", "")
+    return Filters(
+        open_only=True,
+        level=int(level) if level in ("1", "2", "3") else None,
+        category=category if category in tuple(playbooks.load_all()) else None,
+        status=status if status in vocabulary.codes("status") else None,
+        owner=(params.get("owner") or "").strip()[:200] or None,
+        overdue=True if params.get("overdue") else None,
+        q=(params.get("q") or "").strip()[:200] or None,
+    )
+
+
 @router.get("/", response_class=HTMLResponse)
 async def board_page(request: Request) -> HTMLResponse:
-    rows = await run_in_threadpool(board.open_rows)
+    chosen = board_filters(request.query_params)
+    every = await run_in_threadpool(board.open_rows)
+    filtered = chosen != Filters(open_only=True)
+    rows = await run_in_threadpool(board.open_rows, chosen) if filtered else every
     waiting, age = await board_points([r["flow_run_id"] for r in rows if r["flow_run_id"]])
     return page(
         request,
         "board.html.j2",
         rows=rows,
-        counts=board.counts(rows),
+        counts=board.counts(every),  # the header counts every open incident, the table what matches
+        filters=chosen,
+        filtered=filtered,
+        owners=await run_in_threadpool(board.owners),
+        categories=tuple(playbooks.load_all()),
+        statuses=[c for c in vocabulary.codes("status") if c != "closed"],
         waiting=waiting,
         waiting_age=round(age),
         stale=age >= FRESH,
@@ -146,6 +171,8 @@ async def ack(request: Request, incident_id: str) -> Response:
 async def act(request: Request, incident_id: str, name: str) -> Response:
     from flows.waiting import try_deliver
 
+    if name == "assign":
+        return await assign(request, incident_id)
     if name not in BY_ACTION:
         return page(request, "error.html.j2", status=404, heading="Not found", message=f"no action {name}")
     form = await auth.read_form(request)
@@ -172,4 +199,22 @@ async def act(request: Request, incident_id: str, name: str) -> Response:
         response.set_cookie(
             BY_COOKIE, quote(form["by"].strip()), max_age=30 * 86400, httponly=True, samesite="lax"
         )
+    return secure(response)
+
+
+async def assign(request: Request, incident_id: str) -> Response:
+    """The owner form: the same ``assign`` as ``incident assign`` and ``POST /api/incidents/{id}/assign``."""
+    from incident.api.credentials import actor_name
+
+    form = await auth.read_form(request)
+    owner = form.get("owner", "").strip()[:200]
+    if not auth.csrf_ok(request, form) or not owner:
+        message = t("form_expired") if owner else f"{t('owner')}: {t('missing')}"
+        return await incident_page(request, incident_id, status=422, error=message)
+    try:
+        await run_in_threadpool(views.assign, incident_id, owner, actor_name(request, form.get("by") or None))
+    except NotFound as exc:
+        return page(request, "error.html.j2", status=404, heading="Not found", message=exc.message)
+    response = RedirectResponse(f"/incidents/{quote(incident_id)}", status_code=303)
+    set_flash(response, "ok", t("assigned", owner=owner))
     return secure(response)

@@ -59,24 +59,37 @@ def when(value: datetime | str | None) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".strip()
 
 
-def label(code: object, domain: str) -> str:
-    return i18n.label(domain, code, LANG) or "—"
+def lang() -> str:
+    """The language of the console's own words on the board, inbox and report pages (INCIDENT_LANG)."""
+    return settings.get().lang
 
 
-def category(code: str) -> str:
+def t(key: str, **values: object) -> str:
+    """A console word from the vocabulary (``console`` domain), its ``{placeholders}`` filled."""
+    words = i18n.label("console", key, lang()) or key
+    return words.format(**values) if values else words
+
+
+def label(code: object, domain: str, language: str | None = None) -> str:
+    return i18n.label(domain, code, language or LANG) or "—"
+
+
+def category(code: str, language: str | None = None) -> str:
     try:
-        return playbooks.get(code).title(LANG)
+        return playbooks.get(code).title(language or LANG)
     except playbooks.PlaybookError:
         return code
 
 
-def point(key: str | None) -> str:
+def point(key: str | None, language: str | None = None) -> str:
     """A waiting point (``approval-2``) in words: 'Approve the solution (round 2)'."""
     if not key:
         return "—"
     step, _, number = key.partition("-")
-    words = i18n.label("duty", step, LANG)
-    return f"{words} (round {number})" if number.isdigit() else words
+    words = i18n.label("duty", step, language or LANG)
+    if not number.isdigit():
+        return words
+    return f"{words}（第 {number} 轮）" if language == "zh" else f"{words} (round {number})"
 
 
 @lru_cache(maxsize=1)
@@ -89,8 +102,9 @@ def environment() -> SandboxedEnvironment:
         label=label,
         category=category,
         point=point,
-        roles=lambda codes: i18n.roles(codes, LANG) or "—",
+        roles=lambda codes, language=None: i18n.roles(codes, language or LANG) or "—",
     )
+    env.globals.update(t=t)
     return env
 
 
@@ -126,7 +140,7 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
             csrf=auth.csrf_token(request) if logged_in else "",  # never shown to strangers
             logged_in=logged_in,
             path=request.url.path,
-            **context,
+            **{"lang": lang(), **context},  # the document reader passes the language it shows
         )
     )
     response = HTMLResponse(html, status_code=status)

@@ -291,6 +291,8 @@ def _feedback_row(feedback_id: str, body: FeedbackIn, key: str, now: datetime) -
         "received_at": now,
         "opened_incident": False,
         "raised_from": None,
+        # Suggestions, inquiries and praise open no incident: they wait in the inbox of their group.
+        "inbox_status": None if body.kind in INCIDENT_KINDS else "open",
     }
 
 

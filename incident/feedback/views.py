@@ -25,7 +25,8 @@ async def post_feedback(body: FeedbackIn) -> dict[str, Any]:
 
 
 async def accept(body: FeedbackIn) -> dict[str, Any]:
-    """The intake every edge shares (this route, ``POST /api/alarms``, the Zendesk webhook …)."""
+    """The intake every edge shares: this route, ``POST /api/alarms``, the Zendesk webhook, the console's
+    report form and an inbox promotion."""
     from incident.feedback import batcher
 
     accepted = await batcher.accept(body)

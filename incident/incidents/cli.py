@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from incident.terminal import INCIDENT, Args, Group, call, emit, flag, say, table, text, when, word
+from incident.terminal import INCIDENT, Args, Group, call, emit, flag, opt, say, table, text, when, word
 
 commands = Group()
 
@@ -16,8 +16,13 @@ def _next_deadline(row: dict[str, Any]) -> str:
     return f"{word('deadline', nxt.get('kind'))} {when(nxt.get('due_at'))}"
 
 
+def _late(row: dict[str, Any]) -> str:
+    minutes = row.get("overdue_minutes")
+    return "—" if minutes is None else f"{word('field', 'overdue')} {minutes // 60}h{minutes % 60:02d}m"
+
+
 def _incident_table(rows: list[dict[str, Any]]) -> None:
-    heads = ("incident", "level", "category", "status", "customers", "next_deadline")
+    heads = ("incident", "level", "category", "status", "customers", "owner", "overdue", "next_deadline")
     table(
         [word("field", h) for h in heads],
         (
@@ -27,6 +32,8 @@ def _incident_table(rows: list[dict[str, Any]]) -> None:
                 word("category", row["category"]),
                 word("status", row["status"]),
                 row["customers"],
+                row.get("owner") or "—",
+                _late(row),
                 _next_deadline(row),
             )
             for row in rows
@@ -34,11 +41,33 @@ def _incident_table(rows: list[dict[str, Any]]) -> None:
     )
 
 
-@commands.command("list", flag("--open", "only open incidents"))
+CATEGORIES = ("product_quality", "service_failure", "special_scenario")
+STATUSES = ("response", "handling", "resolution", "follow_up", "closed")
+
+
+@commands.command(
+    "list",
+    flag("--open", "only open incidents"),
+    opt("--level", type=int, choices=(1, 2, 3)),
+    opt("--category", choices=CATEGORIES),
+    opt("--status", choices=STATUSES),
+    opt("--owner", help="only this owner's incidents"),
+    opt("--overdue", action="store_true", default=None, help="only incidents with a deadline past due"),
+    opt("--search", "-q", dest="q", help="an id, customer, order, product model, batch or words of the text"),
+)
 def list_(a: Args) -> None:
-    """Incidents, newest first."""
-    data = call(a.json, "GET", "/api/incidents", params={"open": a.open})
+    """Incidents, newest first; the options filter as the console's board does."""
+    params = {"open": a.open, "level": a.level, "category": a.category, "status": a.status,
+              "owner": a.owner, "overdue": a.overdue, "q": a.q}  # fmt: skip
+    data = call(a.json, "GET", "/api/incidents", params={k: v for k, v in params.items() if v is not None})
     emit(data, a.json, lambda d: _incident_table(d["incidents"]))
+
+
+@commands.command("assign", INCIDENT, opt("--owner", required=True, help="who answers for it now"))
+def assign(a: Args) -> None:
+    """Name the incident's owner (the board filters by it)."""
+    data = call(a.json, "POST", f"/api/incidents/{a.incident_id}/assign", json={"owner": a.owner})
+    emit(data, a.json, lambda d: say(f"{d['incident_id']} {word('field', 'owner')}: {d['owner']}"))
 
 
 def _show_human(data: dict[str, Any]) -> None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, or_, select
 
 import playbooks
 from incident.errors import NotFound
-from incident.feedback.privacy import mask_text
+from incident.feedback.privacy import mask_contact, mask_text
+from incident.incidents import timeline as events
 from models import (
     CauseAnalysis,
     Confirmation,
     Contact,
     Deadline,
+    Feedback,
     Incident,
     Measure,
     Solution,
@@ -22,6 +25,8 @@ from models import (
     session_scope,
     utcnow,
 )
+
+OUTSTANDING = ("pending", "warned", "missed")  # a missed deadline stays owed until met late
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -33,8 +38,15 @@ def _next_due(deadlines: list[Deadline]) -> Deadline | None:
     return min(active, key=lambda d: d.due_at) if active else None
 
 
-def summary_row(inc: Incident) -> dict[str, Any]:
+def overdue_deadline(deadlines: list[Deadline], now: datetime) -> Deadline | None:
+    """The longest-overdue promise still owed: past due, not met (a missed contact counts until made)."""
+    owed = [d for d in deadlines if d.state in OUTSTANDING and d.met_at is None and d.due_at <= now]
+    return min(owed, key=lambda d: d.due_at) if owed else None
+
+
+def summary_row(inc: Incident, now: datetime | None = None) -> dict[str, Any]:
     nxt = _next_due(inc.deadlines)
+    late = overdue_deadline(inc.deadlines, now or utcnow())
     return {
         "incident_id": inc.id,
         "level": inc.level,
@@ -45,15 +57,97 @@ def summary_row(inc: Incident) -> dict[str, Any]:
         "identified_at": _iso(inc.identified_at),
         "next_deadline": {"kind": nxt.kind, "due_at": _iso(nxt.due_at)} if nxt else None,
         "missed_deadlines": sum(1 for d in inc.deadlines if d.state == "missed"),
+        "owner": inc.owner,
+        "overdue": {"kind": late.kind, "due_at": _iso(late.due_at)} if late else None,
+        "overdue_minutes": int(((now or utcnow()) - late.due_at).total_seconds() // 60) if late else None,
     }
 
 
-def list_incidents(open_only: bool = False) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Filters:
+    """What the board's form, ``GET /api/incidents`` and ``incident list`` filter and search by."""
+
+    open_only: bool = False
+    level: int | None = None
+    category: str | None = None
+    status: str | None = None
+    owner: str | None = None
+    overdue: bool | None = None
+    q: str | None = None  # an id, a customer, an order, a product or batch, words of the text
+
+
+def _search(q: str) -> ColumnElement[bool]:
+    """The incident itself, or any of its feedback, mentions ``q`` (LIKE wildcards typed are literal)."""
+
+    def like(column: Any) -> ColumnElement[bool]:
+        return column.icontains(q, autoescape=True)  # type: ignore[no-any-return]
+
+    fields = (Feedback.id, Feedback.customer_name, Feedback.order_no, Feedback.product_model, Feedback.batch)
+    in_feedback = select(Feedback.incident_id).where(
+        Feedback.incident_id.is_not(None),
+        or_(*(like(c) for c in (*fields, Feedback.serial, Feedback.region, Feedback.summary))),
+    )
+    return or_(like(Incident.id), like(Incident.summary), like(Incident.owner), Incident.id.in_(in_feedback))
+
+
+def query(f: Filters) -> Select[tuple[Incident]]:
+    stmt = select(Incident)
+    if f.open_only:
+        stmt = stmt.where(Incident.status != "closed")
+    for column, value in ((Incident.level, f.level), (Incident.category, f.category),
+                          (Incident.status, f.status), (Incident.owner, f.owner)):  # fmt: skip
+        if value not in (None, ""):
+            stmt = stmt.where(column == value)
+    if f.q and f.q.strip():
+        stmt = stmt.where(_search(f.q.strip()))
+    return stmt
+
+
+def keep(row: dict[str, Any], f: Filters) -> bool:
+    """The overdue filter, which needs the clock (the rest is SQL)."""
+    return f.overdue is None or (row["overdue"] is not None) == f.overdue
+
+
+def list_incidents(f: Filters | None = None) -> list[dict[str, Any]]:
+    f = f or Filters()
+    now = utcnow()
     with session_scope() as s:
-        stmt = select(Incident).order_by(Incident.identified_at.desc())
-        if open_only:
-            stmt = stmt.where(Incident.status != "closed")
-        return [summary_row(inc) for inc in s.scalars(stmt)]
+        stmt = query(f).order_by(Incident.identified_at.desc())
+        rows = [summary_row(inc, now) for inc in s.scalars(stmt)]
+    return [r for r in rows if keep(r, f)]
+
+
+def assign(incident_id: str, owner: str, by: str) -> dict[str, Any]:
+    """Name who answers for the incident now; on its timeline, so the board's live view updates."""
+    with session_scope() as s:
+        inc = s.get(Incident, incident_id)
+        if inc is None:
+            raise NotFound(f"no incident {incident_id}")
+        inc.owner = owner
+        events.add(s, incident_id, "owner_assigned", by, owner)
+    return {"incident_id": incident_id, "owner": owner}
+
+
+def affected(s: Any, incident_id: str) -> list[dict[str, Any]]:
+    """The reports of an incident as its page lists them: who, what, where; contacts masked."""
+    stmt = select(Feedback).where(Feedback.incident_id == incident_id).order_by(Feedback.received_at)
+    return [
+        {
+            "feedback_id": fb.id,
+            "kind": fb.kind,
+            "channel": fb.channel,
+            "customer": fb.customer_name,
+            "contact": mask_contact(fb.contact) or None,
+            "order": fb.order_no,
+            "product_model": fb.product_model,
+            "batch": fb.batch,
+            "serial": fb.serial,
+            "service": fb.service,
+            "region": fb.region,
+            "received_at": _iso(fb.received_at),
+        }
+        for fb in s.scalars(stmt.limit(500))
+    ]
 
 
 def _rows(s: Any, model: Any, incident_id: str) -> list[Any]:
@@ -129,6 +223,7 @@ def show(incident_id: str) -> dict[str, Any]:
             surveys=[
                 {"round": x.round, "score": x.score, "at": _iso(x.at)} for x in _rows(s, Survey, incident_id)
             ],
+            feedback=affected(s, incident_id),
         )
         data.update(_review(s, inc))
         return data

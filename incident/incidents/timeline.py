@@ -11,6 +11,7 @@ from models import TimelineEvent, utcnow
 
 EVENTS = (
     "identified",
+    "owner_assigned",
     "feedback_joined",
     "ticket_updated",
     "level_raised",

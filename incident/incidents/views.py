@@ -3,20 +3,55 @@ the audited reveal of its customers' contacts."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import Field
 
-from incident.api.schemas import JSON_ROUTE, IncidentDetail, IncidentList, NotificationsOut, RevealOut
+from incident.api.credentials import actor_name
+from incident.api.schemas import (
+    JSON_ROUTE,
+    Assigned,
+    IncidentDetail,
+    IncidentList,
+    NotificationsOut,
+    RevealOut,
+)
 from incident.incidents import reveal, service
+from incident.inputs import Input
 
 router = APIRouter()
+Category = Literal["product_quality", "service_failure", "special_scenario"]
+Status = Literal["response", "handling", "resolution", "follow_up", "closed"]
+
+
+class AssignIn(Input):
+    owner: str = Field(min_length=1, max_length=200)
+    by: str | None = Field(None, max_length=200)
 
 
 @router.get("/api/incidents", response_model=IncidentList, **JSON_ROUTE)
-async def list_incidents(open: bool = False) -> dict[str, Any]:
-    return {"incidents": await run_in_threadpool(service.list_incidents, open)}
+async def list_incidents(
+    open: bool = False,
+    level: int | None = Query(None, ge=1, le=3),
+    category: Category | None = None,
+    status: Status | None = None,
+    owner: str | None = Query(None, max_length=200),
+    overdue: bool | None = None,
+    q: str | None = Query(
+        None, max_length=200, description="an id, customer, order, product, batch or words"
+    ),
+) -> dict[str, Any]:
+    """Newest first; every filter given must hold (``q`` searches the incident and its feedback)."""
+    f = service.Filters(open, level, category, status, owner, overdue, q)
+    return {"incidents": await run_in_threadpool(service.list_incidents, f)}
+
+
+@router.post("/api/incidents/{incident_id}/assign", response_model=Assigned, **JSON_ROUTE)
+async def assign(request: Request, incident_id: str, body: AssignIn) -> dict[str, Any]:
+    """Name the incident's owner (recorded on its timeline as whoever assigns)."""
+    return await run_in_threadpool(service.assign, incident_id, body.owner, actor_name(request, body.by))
 
 
 @router.get("/api/incidents/{incident_id}", response_model=IncidentDetail, **JSON_ROUTE)
