@@ -7,6 +7,7 @@ session's shared service must not be locked for the other console tests.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -90,6 +91,30 @@ def test_the_audit_page_lists_logins_and_reveals_for_the_leads_only(own: Service
         assert hostile.status_code == 200 and "<script>x</script>" not in hostile.text
     with closing(browser(own, token=own.person("客服 卫", "customer_service"))) as client:
         assert client.get("/audit").status_code == 403
+
+
+def test_the_people_page_adds_and_removes_for_the_service_token_only(own: Service) -> None:
+    with closing(browser(own)) as admin:  # the service token's session
+        page = admin.get("/people")
+        assert page.status_code == 200 and 'id="people-form"' in page.text
+        form = {"csrf": csrf(page.text), "name": "网页 新人", "roles": "customer_service pr"}
+        added = admin.post("/people", data=form)
+        token = re.search(r"<code>(inc_[^<]+)</code>", added.text)
+        assert added.status_code == 201 and token, added.text[-500:]
+        assert own.api("GET", "/api/incidents", token=token[1]).status_code == 200  # a working token
+        bad = admin.post("/people", data={**form, "name": "网页 错", "roles": "boss"})
+        assert bad.status_code == 422 and "boss" in bad.text
+        gone = admin.post("/people", data={"csrf": form["csrf"], "remove": "网页 新人"})
+        assert gone.status_code == 303
+        assert own.api("GET", "/api/incidents", token=token[1]).status_code == 401
+    person = own.person("只读 秦", "customer_service")
+    with closing(browser(own, token=person)) as reader:
+        page = reader.get("/people")
+        assert page.status_code == 200 and 'id="people-form"' not in page.text
+        refused = reader.post("/people", data={"csrf": csrf(page.text), "name": "x", "roles": "pr"})
+        assert refused.status_code == 403
+    names = [p["name"] for p in own.cli_json("people", "list")["people"]]
+    assert "网页 错" not in names and "x" not in names and "网页 新人" not in names
 
 
 def _audit_of(service: Service, incident_id: str) -> list[tuple[str, str, str, str | None]]:

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from incident.console import audit_page, auth, charts, contacts, inbox, live, pages, reader
+from incident.console import audit_page, auth, charts, contacts, inbox, live, pages, people_page, reader
 from incident.console.render import page, secure
 from incident.people import audit, sessions
 
@@ -91,5 +91,5 @@ def install(app: FastAPI, token: str) -> None:
     app.add_api_route("/login", login, methods=["POST"], include_in_schema=False)
     app.add_api_route("/logout", logout, methods=["POST"], include_in_schema=False)
     routers = (contacts.router, audit_page.router, pages.router, reader.router, charts.router, live.router)
-    for router in (*routers, inbox.router):
+    for router in (*routers, inbox.router, people_page.router):
         app.include_router(router)
