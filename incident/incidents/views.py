@@ -10,13 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
 from incident.api.credentials import actor_name
+from incident.api.directory import RevealOut
 from incident.api.schemas import (
     JSON_ROUTE,
     Assigned,
     IncidentDetail,
     IncidentList,
     NotificationsOut,
-    RevealOut,
 )
 from incident.incidents import reveal, service
 from incident.inputs import Input

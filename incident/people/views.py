@@ -13,8 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from incident.api.schemas import (
-    JSON_ROUTE,
+from incident.api.directory import (
     AuditOut,
     DeputiesOut,
     DeputyOut,
@@ -28,6 +27,7 @@ from incident.api.schemas import (
     ShiftOut,
     ShiftsOut,
 )
+from incident.api.schemas import JSON_ROUTE
 from incident.errors import Forbidden
 from incident.people import audit, deputies, rotas, scoped, service
 from incident.people.deputies import DeputyIn
