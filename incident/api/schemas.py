@@ -62,6 +62,7 @@ class FeedbackStatus(Out):
 class NextDeadline(Out):
     kind: str
     due_at: str | None = None
+    clock: str | None = None  # calendar | business (working hours of the team calendar)
 
 
 class IncidentSummary(Out):
@@ -90,6 +91,7 @@ class TimelineEntry(Out):
 class DeadlineOut(Out):
     kind: str
     due_at: str | None = None
+    clock: str | None = None  # calendar | business (working hours of the team calendar)
     state: str
     met_at: str | None = None
     missed_at: str | None = None

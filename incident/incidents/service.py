@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 import playbooks
+from incident.deadlines import service as deadlines
 from incident.errors import NotFound
 from incident.feedback.privacy import mask_text
 from models import (
@@ -42,7 +43,11 @@ def summary_row(inc: Incident) -> dict[str, Any]:
         "customers": inc.customers,
         "summary": mask_text(inc.summary)[:200],
         "identified_at": _iso(inc.identified_at),
-        "next_deadline": {"kind": nxt.kind, "due_at": _iso(nxt.due_at)} if nxt else None,
+        "next_deadline": (
+            {"kind": nxt.kind, "due_at": _iso(nxt.due_at), "clock": deadlines.clock_of(inc, nxt.kind)}
+            if nxt
+            else None
+        ),
         "missed_deadlines": sum(1 for d in inc.deadlines if d.state == "missed"),
     }
 
@@ -85,6 +90,7 @@ def show(incident_id: str) -> dict[str, Any]:
                 {
                     "kind": d.kind,
                     "due_at": _iso(d.due_at),
+                    "clock": deadlines.clock_of(inc, d.kind),  # which clock the due time counts
                     "state": d.state,
                     "met_at": _iso(d.met_at),
                     "missed_at": _iso(d.missed_at),
