@@ -49,7 +49,7 @@ CONTEXT_KEYS = (
     "stage", "deadline_kind", "due_at", "minutes_left", "old_level", "new_level", "reasons",
     "solution", "solution_label", "approved", "decided_by", "reason", "approver_role", "score",
     "target", "round", "action", "escalated_from", "prefect_url", "console_url",
-    "escalation_step", "repeat", "ack_command", "ack_url", "missed",
+    "escalation_step", "repeat", "ack_command", "ack_url", "missed", "clock",
 )  # fmt: skip
 # Free text that may come from customers or staff: masked before it reaches a template.
 FREE_TEXT = (
@@ -232,6 +232,8 @@ def build_context(kind: str, context: Mapping[str, Any], lang: str) -> dict[str,
         else 60 * POSTMORTEM_HOURS.get(level or 0, 0) or None,
         progress_every=_minutes(rules.progress_every) if rules else None,
     )
+    if ctx["clock"] is None and rules and deadline_kind:  # a due time says when it counts working hours
+        ctx["clock"] = rules.clock_of(deadline_kind)
     ctx["approver_label"] = _inline(label("role", ctx["approver_role"], lang), lang)
     if ctx["minutes_left"] is None and ctx["due_at"] is not None:
         seconds = (ctx["due_at"] - datetime.now(UTC)).total_seconds()

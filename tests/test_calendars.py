@@ -177,3 +177,14 @@ def test_a_business_time_playbook_gives_business_due_times_and_pauses(
     assert (progress.state, _utc(progress.due_at)) == ("pending", bj(10, 9, 10))
     assert next(d for d in incidents.show(iid)["deadlines"] if d["kind"] == "progress")["clock"] == "business"
     assert incidents.show(iid)["deadlines"][0]["clock"] == "business"
+
+
+@pytest.mark.parametrize(("lang", "words"), [("zh", "（按工作时间计）"), ("en", "(business hours)")])
+def test_a_notice_says_its_due_time_counts_business_hours(lang: str, words: str) -> None:
+    from notifiers.render import render
+
+    due = datetime(2025, 9, 29, 3, tzinfo=UTC)
+    context = {"incident_id": "INC20250929001", "level": 3, "category": "product_quality",
+               "deadline_kind": "contact", "due_at": due, "minutes_left": 30}  # fmt: skip
+    assert words in render("deadline_warning", {**context, "clock": "business"}, lang).text
+    assert words not in render("deadline_warning", context, lang).text  # the built-in playbook: calendar
