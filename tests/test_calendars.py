@@ -179,6 +179,22 @@ def test_a_business_time_playbook_gives_business_due_times_and_pauses(
     assert incidents.show(iid)["deadlines"][0]["clock"] == "business"
 
 
+def test_show_text_says_which_clock_a_due_time_follows(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``incident show`` prints 工作时间 next to a business-time due time (the CLI's own formatter)."""
+    from incident.incidents.cli import _show_human
+
+    monkeypatch.setenv("INCIDENT_PLAYBOOKS", str(_copy(tmp_path, {"clock": {"contact": "business"}})))
+    monkeypatch.setenv("INCIDENT_TZ", "Asia/Shanghai")
+    body = intake.FeedbackIn(category="product_quality", summary="screen flicker", customer="calendars-赵磊",
+                             product_model="CAL-2", batch="CAL-B2")  # fmt: skip
+    iid = intake.record(body, now=bj(9, 29, 3, 40)).incident_id
+    _show_human(incidents.show(iid))
+    row = next(line for line in capsys.readouterr().out.splitlines() if "首次联系客户" in line)
+    assert "2025-09-29 11:00" in row and "工作时间" in row
+
+
 @pytest.mark.parametrize(("lang", "words"), [("zh", "（按工作时间计）"), ("en", "(business hours)")])
 def test_a_notice_says_its_due_time_counts_business_hours(lang: str, words: str) -> None:
     from notifiers.render import render
