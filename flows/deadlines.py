@@ -198,6 +198,7 @@ def _deadline_ctx(
     deadline: Deadline, inc: Incident, rules: playbooks.LevelRules, now: datetime
 ) -> dict[str, Any]:
     ctx = deadline_context(deadline.due_at, deadline.kind, now)
+    ctx["clock"] = rules.clock_of(deadline.kind)  # the notice says when it counts working hours only
     if deadline.kind == "approval":
         ctx.update(solution=_pending_solution(inc.id), approver_role=_owner(deadline, rules))
     elif deadline.kind == "action":

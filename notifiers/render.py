@@ -53,7 +53,7 @@ CONTEXT_KEYS = (
     "solution", "solution_label", "approved", "decided_by", "reason", "approver_role", "score",
     "target", "round", "action", "escalated_from", "prefect_url", "console_url", "recurrence_of",
     "action_id", "action_owner", "action_kind", "action_text",
-    "escalation_step", "repeat", "ack_command", "ack_url", "missed",
+    "escalation_step", "repeat", "ack_command", "ack_url", "missed", "clock",
     "feedback_id", "feedback_kind", "routed_to",
 )  # fmt: skip
 # Free text that may come from customers or staff: masked before it reaches a template.
@@ -239,6 +239,8 @@ def build_context(kind: str, context: Mapping[str, Any], lang: str) -> dict[str,
         else 60 * POSTMORTEM_HOURS.get(level or 0, 0) or None,
         progress_every=_minutes(rules.progress_every) if rules else None,
     )
+    if ctx["clock"] is None and rules and deadline_kind:  # a due time says when it counts working hours
+        ctx["clock"] = rules.clock_of(deadline_kind)
     ctx["approver_label"] = _inline(label("role", ctx["approver_role"], lang), lang)
     ctx["feedback_kind_label"] = _inline(label("feedback_kind", ctx["feedback_kind"], lang), lang)
     ctx["routed_label"] = _inline(label("role", ctx["routed_to"], lang), lang)

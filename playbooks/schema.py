@@ -7,7 +7,7 @@ field when the service starts, never a crash in the middle of an incident.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, time, timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -83,6 +83,13 @@ def _chain_from_escalate_to(data: object) -> object:
     return data
 
 
+Clock = Literal["calendar", "business"]
+DeadlineKind = Literal["contact", "progress", "approval", "postmortem", "assess"]
+# What a deadline may pause for: ``waiting_customer`` is from a solution's approval until the
+# customer's answer (``incident confirm``); the deadline then goes on with the time it had left.
+PauseReason = Literal["waiting_customer"]
+
+
 class LevelRules(Strict):
     lead: Role
     join: list[Role]
@@ -103,6 +110,11 @@ class LevelRules(Strict):
     # An internal alarm with no customer: acknowledge and assess it within this (instead of a contact).
     assess_within: Duration = timedelta(minutes=30)
     response_start: Text
+    # Which clock the deadlines count on: ``calendar`` (wall-clock time, the default) or ``business``
+    # (the category's calendar's working hours), for every kind or per kind ({contact: business}).
+    clock: Clock | dict[DeadlineKind, Clock] = "calendar"
+    # Deadlines that stop counting while the incident waits on the customer ({progress: [waiting_customer]}).
+    pause_while: dict[DeadlineKind, list[PauseReason]] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -117,6 +129,15 @@ class LevelRules(Strict):
         if list(self.escalate_to) != list(self.escalation[0].notify):
             raise ValueError("escalate_to must name the first escalation step's roles (or leave it out)")
         return self
+
+    def clock_of(self, kind: str) -> Clock:
+        """The clock one deadline kind follows (kinds a mapping leaves out count calendar time)."""
+        if isinstance(self.clock, str):
+            return self.clock
+        return self.clock.get(kind, "calendar")  # type: ignore[call-overload]
+
+    def pauses(self, kind: str, reason: str) -> bool:
+        return reason in self.pause_while.get(kind, [])  # type: ignore[call-overload]
 
     @property
     def roles(self) -> list[Role]:
@@ -150,6 +171,8 @@ class Playbook(Strict):
     solutions: dict[str, Option] = Field(min_length=1)
     levels: dict[Literal[1, 2, 3], LevelRules]
     analysis: Analysis = Analysis()
+    # The team calendar (``calendars.yaml``) a ``clock: business`` deadline counts on; none: its default.
+    calendar: str | None = None
     # Who sees a customer's contact in full (each reveal audited), besides the level's lead.
     contacts_visible_to: list[Role] = Field(default_factory=lambda: ["customer_service"], min_length=1)
 
@@ -162,3 +185,77 @@ class Playbook(Strict):
 
     def level(self, level: int) -> LevelRules:
         return self.levels[level]  # type: ignore[index]
+
+
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _parse_hours(value: object) -> object:
+    """'09:00-18:00' → (opens, closes); the day must open before it closes (no overnight shifts)."""
+    if not isinstance(value, str):
+        return value
+    match = _HOURS.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not working hours like '09:00-18:00'")
+    try:
+        opens, closes = time(int(match[1]), int(match[2])), time(int(match[3]), int(match[4]))
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: {exc}") from None
+    if opens >= closes:
+        raise ValueError(f"{value!r}: the day must open before it closes")
+    return (opens, closes)
+
+
+def _parse_days(value: object) -> object:
+    """'mon-fri', 'mon-sat' or a list ['mon', 'wed'] → weekday numbers (0 = Monday)."""
+    if isinstance(value, str):
+        first, _, last = value.strip().lower().partition("-")
+        if first not in _DAYS or (last and last not in _DAYS):
+            raise ValueError(f"{value!r} is not working days like 'mon-fri' (days: {', '.join(_DAYS)})")
+        a, b = _DAYS.index(first), _DAYS.index(last or first)
+        if a > b:
+            raise ValueError(f"{value!r}: the first day must come before the last")
+        return list(range(a, b + 1))
+    if isinstance(value, list):
+        bad = [d for d in value if str(d).lower() not in _DAYS]
+        if bad:
+            raise ValueError(f"unknown days {bad}; use {', '.join(_DAYS)}")
+        return sorted({_DAYS.index(str(d).lower()) for d in value})
+    return value
+
+
+def _known_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Shanghai") from None
+    return value
+
+
+class TeamCalendar(Strict):
+    """One team's business hours: zone, daily hours, working days, holidays and its own closures."""
+
+    tz: Annotated[str, AfterValidator(_known_zone)] = "Asia/Shanghai"
+    hours: Annotated[tuple[time, time], BeforeValidator(_parse_hours)]
+    days: Annotated[list[int], BeforeValidator(_parse_days)] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4], min_length=1
+    )
+    # cn: the Chinese statutory holidays and 调休 make-up working days (chinesecalendar); none: weekdays only.
+    holidays: Literal["cn", "none"] = "cn"
+    closures: list[date] = Field(default_factory=list)
+
+
+class Calendars(Strict):
+    """``calendars.yaml``: the team calendars business-time deadlines count on."""
+
+    default: str
+    calendars: dict[str, TeamCalendar] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> Calendars:
+        if self.default not in self.calendars:
+            raise ValueError(f"default {self.default!r} names no calendar; have {', '.join(self.calendars)}")
+        return self

@@ -63,6 +63,7 @@ class FeedbackStatus(Out):
 class NextDeadline(Out):
     kind: str
     due_at: str | None = None
+    clock: str | None = None  # calendar | business (working hours of the team calendar)
 
 
 class IncidentSummary(Out):
@@ -93,6 +94,7 @@ class TimelineEntry(Out):
 class DeadlineOut(Out):
     kind: str
     due_at: str | None = None
+    clock: str | None = None  # calendar | business (working hours of the team calendar)
     state: str
     met_at: str | None = None
     missed_at: str | None = None

@@ -11,24 +11,30 @@ post-mortem meeting (``incident.meetings``); ``action``, one per improvement act
 date (``incident.actions``); ``assess`` at intake instead
 of ``contact`` when an internal alarm with no customer opens the incident (``assess_within``), met by
 ``incident ack``. A missed one runs its escalation chain (``chain.py``) until ``acknowledge``.
+
+Every due time is ``due(incident, kind, start, window)``: calendar time, or the category's team
+calendar's working hours where the level's ``clock`` says ``business`` (``calendar.py``). A kind the
+level's ``pause_while`` names is ``paused`` from a solution's approval until the customer answers.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import playbooks
-from incident.deadlines import chain
+from incident.deadlines import calendar, chain
 from incident.errors import Conflict, Forbidden, NotFound
 from incident.incidents import timeline
 from incident.people.service import Actor
 from models import LOCK, Deadline, Incident, Solution, session_scope, utcnow
 
 ACTIVE = ("pending", "warned")
+PAUSED = "paused"  # not counting (waiting on the customer): the watcher neither warns nor escalates it
 # The playbook window of each kind that a raised level may shorten (contact: see intake).
 WINDOWS = {
     "progress": "progress_every",
@@ -36,6 +42,68 @@ WINDOWS = {
     "postmortem": "postmortem_due",
     "assess": "assess_within",
 }
+
+
+def _business(category: str) -> calendar.BusinessCalendar:
+    """The category's team calendar (re-read each time: the playbooks are cached, this is cheap)."""
+    team = playbooks.calendar_for(category)
+    return calendar.BusinessCalendar(
+        tz=ZoneInfo(team.tz),
+        opens=team.hours[0],
+        closes=team.hours[1],
+        days=frozenset(team.days),
+        statutory=team.holidays == "cn",
+        closures=frozenset(team.closures),
+    )
+
+
+def clock_of(incident: Incident, kind: str) -> str:
+    """``calendar`` or ``business``: what a due time shown to a person says it counts."""
+    return playbooks.get(incident.category).level(incident.level).clock_of(kind)
+
+
+def _calendar(incident: Incident, kind: str) -> calendar.BusinessCalendar | None:
+    return _business(incident.category) if clock_of(incident, kind) == "business" else None
+
+
+def due(incident: Incident, kind: str, start: datetime, window: timedelta) -> datetime:
+    """The due time of a ``kind`` deadline opened at ``start`` with this window, on the level's clock."""
+    return calendar.add(start, window, _calendar(incident, kind))
+
+
+def pause(session: Session, incident: Incident, reason: str, now: datetime) -> list[str]:
+    """Stop the clocks the level's ``pause_while`` names for ``reason``; the kinds paused."""
+    rules = playbooks.get(incident.category).level(incident.level)
+    paused = []
+    for kind in rules.pause_while:
+        row = active(session, incident, kind)
+        if row is not None and rules.pauses(kind, reason):
+            row.state, row.warned_at = PAUSED, None
+            paused.append(kind)
+    if paused:
+        timeline.add(session, incident.id, "deadline_paused", "system", ", ".join(paused), now=now,
+                     data={"kinds": paused, "reason": reason})  # fmt: skip
+    return paused
+
+
+def resume(session: Session, incident: Incident, since: datetime, now: datetime) -> list[str]:
+    """The customer answered: paused deadlines go on with the time they had left at ``since``.
+
+    Why from ``since`` (the pause's start, e.g. the approval) and no stored remainder: the pause's
+    start is already recorded, so the left time is recomputed on the deadline's own clock.
+    """
+    resumed = []
+    for row in session.scalars(
+        select(Deadline).where(Deadline.incident_id == incident.id, Deadline.state == PAUSED)
+    ):
+        cal = _calendar(incident, row.kind)
+        row.due_at = calendar.add(now, calendar.between(since, row.due_at, cal), cal)
+        row.state = "pending"
+        resumed.append(row.kind)
+    if resumed:
+        timeline.add(session, incident.id, "deadline_resumed", "system", ", ".join(resumed), now=now,
+                     data={"kinds": resumed})  # fmt: skip
+    return resumed
 
 
 def active(session: Session, incident: Incident, kind: str) -> Deadline | None:
@@ -102,7 +170,9 @@ def meet(session: Session, incident: Incident, kind: str, now: datetime) -> bool
 def cancel(session: Session, incident: Incident, kind: str, now: datetime) -> None:
     for row in session.scalars(
         select(Deadline).where(
-            Deadline.incident_id == incident.id, Deadline.kind == kind, Deadline.state.in_(ACTIVE)
+            Deadline.incident_id == incident.id,
+            Deadline.kind == kind,
+            Deadline.state.in_((*ACTIVE, PAUSED)),
         )
     ):
         row.state = "cancelled"
@@ -120,10 +190,10 @@ def next_progress(
     if incident.resolved_at is not None or active(session, incident, "progress") is not None:
         return None
     every: timedelta = playbooks.get(incident.category).level(incident.level).progress_every
-    due = missed_due + every
-    while due <= now:
-        due += every
-    row = Deadline(incident_id=incident.id, kind="progress", due_at=due, created_at=now)
+    next_due = due(incident, "progress", missed_due, every)
+    while next_due <= now:
+        next_due = due(incident, "progress", next_due, every)
+    row = Deadline(incident_id=incident.id, kind="progress", due_at=next_due, created_at=now)
     session.add(row)
     return row
 
@@ -143,9 +213,9 @@ def raise_level(session: Session, incident: Incident, now: datetime) -> list[Dea
         row = active(session, incident, kind)
         if row is None:
             continue
-        due = now + getattr(rules, window)
-        if due < row.due_at:
-            row.due_at, row.state, row.warned_at = due, "pending", None
+        shorter = due(incident, kind, now, getattr(rules, window))
+        if shorter < row.due_at:
+            row.due_at, row.state, row.warned_at = shorter, "pending", None
             changed.append(row)
     pending = select(Solution).where(Solution.incident_id == incident.id, Solution.status == "pending")
     for solution in session.scalars(pending):

@@ -241,10 +241,10 @@ def _first_deadline(
     """A new incident's first duty: contact the customer, or (an alarm alone) acknowledge and assess it."""
     rules = playbooks.get(incident.category).level(incident.level)
     if alarm_only(body):
-        due = incident.identified_at + rules.assess_within
+        due = deadlines.due(incident, "assess", incident.identified_at, rules.assess_within)
         session.add(Deadline(incident_id=incident.id, kind="assess", due_at=due, created_at=now))
         return
-    dues[incident.id] = due = incident.identified_at + rules.contact_within
+    dues[incident.id] = due = deadlines.due(incident, "contact", incident.identified_at, rules.contact_within)
     session.add(Deadline(incident_id=incident.id, kind="contact", due_at=due, created_at=now))
 
 
@@ -266,11 +266,12 @@ def _set_contact_deadline(session: Session, incident: Incident, now: datetime) -
         ).first()
         if missed is not None:  # already missed and escalated once: a raise does not miss it again
             return missed
-        due = incident.identified_at + window
+        due = deadlines.due(incident, "contact", incident.identified_at, window)
         session.add(Deadline(incident_id=incident.id, kind="contact", due_at=due, created_at=now))
         return due
-    if now + window < pending.due_at:
-        pending.due_at = now + window
+    shorter = deadlines.due(incident, "contact", now, window)
+    if shorter < pending.due_at:
+        pending.due_at = shorter
         pending.state, pending.warned_at = "pending", None  # a new, shorter promise: warn again
     return pending.due_at
 
@@ -379,7 +380,8 @@ def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> li
         if opened:  # nothing to look up: a new incident has no deadlines yet
             _first_deadline(session, incident, body, dues, now)
         elif incident.id not in dues and not alarm_only(body):  # a customer joins an alarm's incident
-            dues[incident.id] = due = now + _contact_window(incident)  # their duty starts now
+            window = _contact_window(incident)  # their duty starts now
+            dues[incident.id] = due = deadlines.due(incident, "contact", now, window)
             session.add(Deadline(incident_id=incident.id, kind="contact", due_at=due, created_at=now))
         if raised_from:
             if incident.id in dues:

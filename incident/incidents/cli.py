@@ -91,9 +91,14 @@ def _show_human(data: dict[str, Any]) -> None:
     )
     say()
     table(
-        [word("field", h) for h in ("deadline", "due_at", "state")],
+        [word("field", h) for h in ("deadline", "due_at", "clock", "state")],
         (
-            (word("deadline", d["kind"]), when(d["due_at"]), word("deadline_state", d["state"]))
+            (
+                word("deadline", d["kind"]),
+                when(d["due_at"]),
+                word("clock", d.get("clock") or "calendar"),
+                word("deadline_state", d["state"]),
+            )
             for d in data["deadlines"]
         ),
     )

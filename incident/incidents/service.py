@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, or_, select
 
 import playbooks
+from incident.deadlines import service as deadlines
 from incident.errors import NotFound
 from incident.feedback.privacy import mask_contact, mask_text
 from incident.incidents import timeline as events
@@ -55,7 +56,11 @@ def summary_row(inc: Incident, now: datetime | None = None) -> dict[str, Any]:
         "customers": inc.customers,
         "summary": mask_text(inc.summary)[:200],
         "identified_at": _iso(inc.identified_at),
-        "next_deadline": {"kind": nxt.kind, "due_at": _iso(nxt.due_at)} if nxt else None,
+        "next_deadline": (
+            {"kind": nxt.kind, "due_at": _iso(nxt.due_at), "clock": deadlines.clock_of(inc, nxt.kind)}
+            if nxt
+            else None
+        ),
         "missed_deadlines": sum(1 for d in inc.deadlines if d.state == "missed"),
         "owner": inc.owner,
         "overdue": {"kind": late.kind, "due_at": _iso(late.due_at)} if late else None,
@@ -180,6 +185,7 @@ def show(incident_id: str) -> dict[str, Any]:
                 {
                     "kind": d.kind,
                     "due_at": _iso(d.due_at),
+                    "clock": deadlines.clock_of(inc, d.kind),  # which clock the due time counts
                     "state": d.state,
                     "met_at": _iso(d.met_at),
                     "missed_at": _iso(d.missed_at),

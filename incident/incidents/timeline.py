@@ -30,6 +30,8 @@ EVENTS = (
     "follow_up_round",
     "deadline_warned",
     "deadline_missed",
+    "deadline_paused",  # waiting on the customer (the playbook's pause_while)
+    "deadline_resumed",
     "escalated",
     "acknowledged",
     "postmortem_rendered",

@@ -74,7 +74,8 @@ def contact(incident_id: str, body: ContactIn, now: datetime | None = None) -> d
             inc.first_contact_at = now
         if inc.resolved_at is None:
             rules = playbooks.get(inc.category).level(inc.level)
-            deadlines.open_one(s, inc, "progress", now + rules.progress_every, now)
+            due = deadlines.due(inc, "progress", now, rules.progress_every)
+            deadlines.open_one(s, inc, "progress", due, now)
         s.add(Contact(incident_id=inc.id, at=now, by=body.by, note=body.note, first=first, on_time=on_time))
         detail = ("first contact" if first else "progress update") + ("" if on_time else " (late)")
         timeline.add(s, inc.id, "contacted", body.by, detail, data={"on_time": on_time}, now=now)
@@ -151,7 +152,8 @@ def propose(incident_id: str, body: ProposeIn, now: datetime | None = None) -> d
                 legal_reviewed=body.legal_reviewed,
             )
         )
-        deadlines.open_one(s, inc, "approval", now + book.level(inc.level).approval_within, now)
+        window = book.level(inc.level).approval_within
+        deadlines.open_one(s, inc, "approval", deadlines.due(inc, "approval", now, window), now)
         timeline.add(
             s,
             inc.id,
@@ -209,6 +211,8 @@ def approve(incident_id: str, body: ApproveIn, now: datetime | None = None) -> d
             )
             if body.reject:
                 inc.solution_round += 1
+            else:  # the customer is asked now: the clocks the playbook says wait for the answer stop
+                deadlines.pause(s, inc, "waiting_customer", now)
     if refused:
         raise Forbidden(refused)
     return {"incident_id": incident_id, "approved": not body.reject, "round": sol.round}
@@ -229,13 +233,15 @@ def confirm(incident_id: str, body: ConfirmIn, now: datetime | None = None) -> d
             )
         )
         timeline.add(s, inc.id, "confirmed", body.by, body.result, data={"round": sol.round}, now=now)
+        deadlines.resume(s, inc, sol.decided_at or now, now)
         if body.result == "unsatisfied":  # back to a new proposal round
             inc.solution_round += 1
         else:
             inc.resolved_at = now
             deadlines.cancel(s, inc, "progress", now)
             rules = playbooks.get(inc.category).level(inc.level)
-            deadlines.open_one(s, inc, "postmortem", now + rules.postmortem_due, now)
+            due = deadlines.due(inc, "postmortem", now, rules.postmortem_due)
+            deadlines.open_one(s, inc, "postmortem", due, now)
             advance(inc, "follow_up")
         return {"incident_id": inc.id, "status": inc.status, "resolved": inc.resolved_at is not None}
 
