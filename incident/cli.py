@@ -32,11 +32,13 @@ from incident.people.cli import deputy, systems
 from incident.people.cli import root as people_root
 from incident.records.cli import commands as records
 from incident.response.cli import commands as response
+from incident.reviews.cli import commands as reviews
 from incident.terminal import Args, Exit, Group, Parser, call, emit, say, word
 
 root = Group()
 GROUPS = (
     feedback, incidents, response, deadlines, records, metrics, people_root, root, engine, database, people,
+    reviews,
     deputy, systems,
 )  # fmt: skip
 

@@ -39,6 +39,7 @@ NOTICE_KINDS: tuple[str, ...] = (
     "postmortem_due",
     "postmortem_overdue",
     "deadlines_summary",
+    "review_ready",
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -50,6 +51,7 @@ CONTEXT_KEYS = (
     "solution", "solution_label", "approved", "decided_by", "reason", "approver_role", "score",
     "target", "round", "action", "escalated_from", "prefect_url", "console_url",
     "escalation_step", "repeat", "ack_command", "ack_url", "missed",
+    "review", "review_path", "review_lines",
 )  # fmt: skip
 # Free text that may come from customers or staff: masked before it reaches a template.
 FREE_TEXT = (

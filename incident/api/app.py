@@ -28,6 +28,7 @@ from incident.people import scoped
 from incident.people import views as people
 from incident.records import views as records
 from incident.response import views as response
+from incident.reviews import views as reviews
 
 TOKEN_HEADER = "Authorization"
 __all__ = ["create_app", "validation_message"]
@@ -75,6 +76,7 @@ def create_app(token: str) -> FastAPI:
         records,
         metrics,
         people,
+        reviews,
     ):  # each folder's views.py
         app.include_router(domain.router, dependencies=[Depends(authorised)])
     app.state.service_token = token  # adapters that take a token of their own fall back to the API's
