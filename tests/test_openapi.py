@@ -22,7 +22,12 @@ from incident.api import schemas
 from incident.api.app import create_app
 from tests.conftest import Service
 
-DOCUMENTS = ("/api/incidents/{incident_id}/postmortem", "/api/incidents/{incident_id}/records/{kind}")
+DOCUMENTS = (
+    "/api/incidents/{incident_id}/postmortem",
+    "/api/incidents/{incident_id}/records/{kind}",
+    "/api/reviews/monthly",
+    "/api/reviews/quarterly",
+)
 CHARTS = ("/api/metrics/chart.png",)
 # Signed by their vendor instead of a bearer token (incident/integrations/views.py)
 WEBHOOKS = ("/api/integrations/zendesk", "/api/integrations/sf")

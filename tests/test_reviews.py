@@ -38,7 +38,9 @@ def _add(s, inc_id, category, level, identified, contact_min, resolved_h, score,
             state="missed" if contact_missed else "met",
         )
     )  # fmt: skip
-    s.add(Survey(incident_id=inc_id, round=1, at=resolved, by="t", speed=4, result=4, attitude=4, score=score))
+    s.add(
+        Survey(incident_id=inc_id, round=1, at=resolved, by="t", speed=4, result=4, attitude=4, score=score)
+    )
 
 
 @pytest.fixture
@@ -52,7 +54,17 @@ def months(db: str, monkeypatch: pytest.MonkeyPatch) -> str:
         for n in range(5):
             _add(s, f"O{n}", "product_quality", 3, oct1 + timedelta(days=n), 30, 10, 5.0)
         for n, score in enumerate((5.0, 4.0, 4.5, 4.0, 2.0, 3.0)):
-            _add(s, f"N{n}", "product_quality", 3, nov1 + timedelta(days=n), 60, 20, score, contact_missed=n < 2)
+            _add(
+                s,
+                f"N{n}",
+                "product_quality",
+                3,
+                nov1 + timedelta(days=n),
+                60,
+                20,
+                score,
+                contact_missed=n < 2,
+            )
         _add(s, "S0", "service_failure", 2, nov1, 90, 30, 5.0, contact_missed=True)
         _add(s, "S1", "service_failure", 2, nov1 + timedelta(days=1), 30, 30, 3.0)
     return db
@@ -147,7 +159,10 @@ def test_monthly_schedule_writes_once_and_tells_leadership(months: str, tmp_path
 def test_bad_period_is_exit_2_with_one_line() -> None:
     for args in (["--month", "2026-13"], ["--quarter", "2026-Q5"], []):
         result = subprocess.run(
-            [sys.executable, "-m", "incident.cli", "review", *args], capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "incident.cli", "review", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 2, result
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -160,7 +175,9 @@ def test_review_through_the_service(service) -> None:  # noqa: ANN001
     zh = Path(service.cli_json("review", "--month", "2026-05")["path"])
     assert zh.read_text().startswith("# 2026-05 月度复盘报告") and "事件总数 30" in zh.read_text()
     out = service.home / "r.pdf"
-    got = service.cli_json("review", "--quarter", "2026-Q2", "--lang", "en", "--format", "pdf", "--out", str(out))
+    got = service.cli_json(
+        "review", "--quarter", "2026-Q2", "--lang", "en", "--format", "pdf", "--out", str(out)
+    )
     assert got == {"path": str(out.resolve())} and out.read_bytes().startswith(b"%PDF")
     bad = service.api("GET", "/api/reviews/monthly", params={"month": "2026-5"})
     assert bad.status_code == 422 and "month" in json.loads(bad.text)["error"]
