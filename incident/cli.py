@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from incident.archive.cli import commands as archive
 from incident.database.cli import commands as database
 from incident.deadlines.cli import commands as deadlines
 from incident.engine.cli import commands as engine
@@ -38,7 +39,7 @@ from incident.terminal import Args, Exit, Group, Parser, call, emit, say, word
 root = Group()
 GROUPS = (
     feedback, incidents, response, deadlines, records, metrics, people_root, root, engine, database, people,
-    reviews,
+    reviews, archive,
     deputy, systems,
 )  # fmt: skip
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from incident.reviews import findings, render, schedule, service
 from incident.reviews.seed import seed_month
-from models import Deadline, Incident, Survey, session_scope
+from models import Deadline, Incident, Record, Survey, session_scope
 from models.notification import Delivery
 
 
@@ -179,5 +179,32 @@ def test_review_through_the_service(service) -> None:  # noqa: ANN001
         "review", "--quarter", "2026-Q2", "--lang", "en", "--format", "pdf", "--out", str(out)
     )
     assert got == {"path": str(out.resolve())} and out.read_bytes().startswith(b"%PDF")
+    exported = service.cli_json("export", "--format", "markdown", "--out", str(service.home / "kb"))
+    assert exported["path"] == str((service.home / "kb").resolve()) and exported["files"] >= 2
+    assert "reviews/2026-05.md" in (service.home / "kb" / "index.md").read_text()
     bad = service.api("GET", "/api/reviews/monthly", params={"month": "2026-5"})
     assert bad.status_code == 422 and "month" in json.loads(bad.text)["error"]
+
+
+def test_export_tree_has_records_reviews_and_an_index(months: str) -> None:
+    from incident.archive.service import tree
+
+    with session_scope() as s:
+        s.add(
+            Record(
+                incident_id="N0", kind="postmortem", lang="zh", format="md",
+                content="# 复盘报告\n客户原话 <b>x</b>\n", updated_at=datetime(2026, 11, 9, tzinfo=UTC),
+            )
+        )  # fmt: skip
+    with session_scope() as s:
+        files = tree(s, "zh")
+    assert set(files) == {
+        "index.md",
+        "incidents/N0/postmortem.md",
+        "reviews/2026-10.md",
+        "reviews/2026-11.md",
+    }
+    assert files["incidents/N0/postmortem.md"].decode() == "# 复盘报告\n客户原话 <b>x</b>\n"  # as archived
+    index = files["index.md"].decode()
+    assert "(incidents/N0/postmortem.md)" in index and "[2026-11](reviews/2026-11.md)" in index
+    assert files["reviews/2026-11.md"].decode().startswith("# 2026-11 月度复盘报告")

@@ -19,6 +19,7 @@ from incident.api import idempotency, requestlog
 from incident.api.bodylimit import BodyLimit
 from incident.api.credentials import COOKIE, bearer, from_cookie, identify
 from incident.api.errors import validation_message
+from incident.archive import views as archive
 from incident.deadlines import views as deadlines
 from incident.feedback import views as feedback
 from incident.incidents import views as incidents
@@ -77,6 +78,7 @@ def create_app(token: str) -> FastAPI:
         metrics,
         people,
         reviews,
+        archive,
     ):  # each folder's views.py
         app.include_router(domain.router, dependencies=[Depends(authorised)])
     app.state.service_token = token  # adapters that take a token of their own fall back to the API's
