@@ -5,8 +5,8 @@ incident process) whose worker already sweeps every ``INCIDENT_SWEEP_SECONDS``; 
 with a cron schedule would need a second served flow and work pool for one job a month. The sweep
 calls ``monthly`` each pass; it does something only when last month's review is missing, which is on
 the first day of the month (or the first pass after a service that was down then). Idempotent across
-passes and replicas: the file of the month is claimed with an exclusive create before it is written,
-so one replica writes it and leadership gets one notice.
+passes and the replicas sharing ``INCIDENT_HOME``: the month is claimed with an exclusive create of a
+file before the review is written, so one writes it and leadership gets one notice.
 """
 
 from __future__ import annotations
