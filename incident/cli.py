@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 
 from incident.actions.cli import root as actions
+from incident.archive.cli import commands as archive
 from incident.database.cli import commands as database
 from incident.deadlines.cli import commands as deadlines
 from incident.engine.cli import commands as engine
@@ -35,12 +36,13 @@ from incident.people.cli import deputy, rota, systems
 from incident.people.cli import root as people_root
 from incident.records.cli import commands as records
 from incident.response.cli import commands as response
+from incident.reviews.cli import commands as reviews
 from incident.terminal import Args, Command, Exit, Group, Parser, call, emit, say, word
 
 root = Group()
 GROUPS = (
     feedback, incidents, response, meetings, actions, deadlines, records, metrics, people_root, root, engine,
-    database, people, deputy, rota, systems, inbox,
+    database, people, deputy, rota, systems, inbox, reviews, archive,
 )  # fmt: skip
 
 

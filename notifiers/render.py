@@ -42,6 +42,7 @@ NOTICE_KINDS: tuple[str, ...] = (
     "action_overdue",
     "deadlines_summary",
     "feedback_routed",
+    "review_ready",
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -55,6 +56,7 @@ CONTEXT_KEYS = (
     "action_id", "action_owner", "action_kind", "action_text",
     "escalation_step", "repeat", "ack_command", "ack_url", "missed", "clock",
     "feedback_id", "feedback_kind", "routed_to",
+    "review", "review_path", "review_lines",
 )  # fmt: skip
 # Free text that may come from customers or staff: masked before it reaches a template.
 FREE_TEXT = (

@@ -22,8 +22,13 @@ from incident.api import schemas
 from incident.api.app import create_app
 from tests.conftest import Service
 
-DOCUMENTS = ("/api/incidents/{incident_id}/postmortem", "/api/incidents/{incident_id}/records/{kind}")
-CHARTS = ("/api/metrics/chart.png",)
+DOCUMENTS = (
+    "/api/incidents/{incident_id}/postmortem",
+    "/api/incidents/{incident_id}/records/{kind}",
+    "/api/reviews/monthly",
+    "/api/reviews/quarterly",
+)
+CHARTS = ("/api/metrics/chart.png", "/api/export")  # binary bodies (the export is a zip)
 # Signed by their vendor instead of a bearer token (incident/integrations/views.py)
 WEBHOOKS = ("/api/integrations/zendesk", "/api/integrations/sf")
 

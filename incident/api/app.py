@@ -20,6 +20,7 @@ from incident.api import idempotency, requestlog
 from incident.api.bodylimit import BodyLimit
 from incident.api.credentials import COOKIE, bearer, from_cookie, identify
 from incident.api.errors import validation_message
+from incident.archive import views as archive
 from incident.deadlines import views as deadlines
 from incident.feedback import views as feedback
 from incident.inbox import views as inbox
@@ -31,6 +32,7 @@ from incident.people import scoped
 from incident.people import views as people
 from incident.records import views as records
 from incident.response import views as response
+from incident.reviews import views as reviews
 
 TOKEN_HEADER = "Authorization"
 __all__ = ["create_app", "validation_message"]
@@ -81,6 +83,8 @@ def create_app(token: str) -> FastAPI:
         metrics,
         people,
         inbox,
+        reviews,
+        archive,
     ):  # each folder's views.py
         app.include_router(domain.router, dependencies=[Depends(authorised)])
     app.state.service_token = token  # adapters that take a token of their own fall back to the API's

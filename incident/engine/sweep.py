@@ -16,6 +16,7 @@ this worker serves, and:
   Pending by a worker that died before starting it;
 - **starts** the run of every open incident that has none (its first feedback run failed before);
 - **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``;
+- writes last month's review once the month is over and tells leadership (incident/reviews/schedule.py);
 - runs each integration adapter's job: the Zendesk notes owed (retried with backoff), SF's late orders.
 
 Feedback without a run needs no sweep: the rows are the queue (incident/engine/queue.py).
@@ -49,6 +50,7 @@ from incident.api import idempotency
 from incident.deadlines import service as deadlines
 from incident.incidents import timeline
 from incident.integrations import registry
+from incident.reviews import schedule as reviews
 from models import LOCK, Deadline, Incident, session_scope, utcnow
 
 log = logging.getLogger("incident.sweep")
@@ -189,5 +191,6 @@ async def sweep_once(deployment_id: UUID) -> dict[str, int]:
     counts["started"] = await start_missing()
     keep = timedelta(hours=settings.get().idempotency_keep_hours)
     counts["keys_purged"] = await asyncio.to_thread(idempotency.purge, keep)
+    counts.update(await reviews.monthly(utcnow()))  # last month's review, once, to leadership
     counts.update(await registry.sweep_all())  # write-backs owed, late waybills (incident/integrations)
     return counts

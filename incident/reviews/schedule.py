@@ -1,0 +1,76 @@
+"""The monthly review, generated once the month is over and sent to leadership (issue 13 item 4).
+
+Why in the worker's sweep and not a Prefect deployment schedule: the service runs one deployment (the
+incident process) whose worker already sweeps every ``INCIDENT_SWEEP_SECONDS``; a second deployment
+with a cron schedule would need a second served flow and work pool for one job a month. The sweep
+calls ``monthly`` each pass; it does something only when last month's review is missing, which is on
+the first day of the month (or the first pass after a service that was down then). Idempotent across
+passes and the replicas sharing ``INCIDENT_HOME``: the month is claimed with an exclusive create of a
+file before the review is written, so one writes it and leadership gets one notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from incident import environ
+from incident.metrics import service as metrics
+from incident.reviews import findings, render, service
+
+log = logging.getLogger("incident.reviews")
+
+
+def folder() -> Path:
+    return environ.home() / "reviews"
+
+
+def previous_month(now: datetime) -> str:
+    return metrics.last_months(2, metrics.month_of(now))[0]
+
+
+def _claim(path: Path) -> bool:
+    """Exclusive create of ``path``: True for the one caller that made it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    return True
+
+
+def write_monthly(name: str, lang: str) -> tuple[Path, list[str]]:
+    """Write the month's review as PDF and Markdown; return the PDF's path and its change sentences."""
+    from models import session_scope
+
+    with session_scope() as session:
+        data = service.review(session, service.month(name))
+    base = folder() / f"review-{name}.{lang}"
+    Path(f"{base}.md").write_bytes(render.document(data, lang, "md"))
+    pdf = Path(f"{base}.pdf")
+    pdf.write_bytes(render.document(data, lang, "pdf"))
+    return pdf, [findings.sentence(c, lang) for c in data["changes"]][:5]
+
+
+async def monthly(now: datetime) -> dict[str, Any]:
+    """Generate last month's review if nobody has yet, and tell leadership where it is."""
+    from notifiers import notify
+
+    name = previous_month(now)
+    lang = environ.lang()
+    claim = folder() / f".review-{name}.claimed"
+    if not _claim(claim):
+        return {"reviews": 0}
+    try:
+        path, lines = await asyncio.to_thread(write_monthly, name, lang)
+    except BaseException:
+        claim.unlink(missing_ok=True)  # not written: the next pass tries again
+        raise
+    log.info("monthly review %s written to %s", name, path)
+    context = {"review": name, "review_path": str(path), "review_lines": lines}
+    await notify("review_ready", ["leadership"], context, incident_id=None, lang=lang)
+    return {"reviews": 1}
