@@ -61,9 +61,10 @@ def driver(tmp_path: Path) -> Iterator[Any]:
         "--disable-sync",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
         "--window-size=1400,900",
-        "--lang=en-US",
+        "--lang=zh-CN",  # a Chinese team's browser: its Accept-Language picks the console's language
     ):
         options.add_argument(flag)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
     browser = webdriver.Chrome(service=DriverService(str(CHROMEDRIVER)), options=options)
     browser.set_page_load_timeout(60)
     yield browser

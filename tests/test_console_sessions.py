@@ -122,6 +122,31 @@ def _audit_of(service: Service, incident_id: str) -> list[tuple[str, str, str, s
     return [(e["who"], e["action"], e["outcome"], e.get("channel")) for e in events]
 
 
+def test_the_console_language_switch_is_remembered_and_follows_the_browser(own: Service) -> None:
+    """Runs before the login limit (the last test): ?lang= is remembered in a cookie; else Accept-Language;
+    else INCIDENT_LANG (zh by default)."""
+    with closing(browser(own)) as client:
+        board = client.get("/")
+        assert '<html lang="zh-CN">' in board.text and "未结事件" in board.text
+        switched = client.get("/", params={"lang": "en"})
+        assert "incident_lang=en" in switched.headers["set-cookie"] and '<html lang="en">' in switched.text
+        assert "Open incidents" in client.get("/").text  # remembered on the next page
+        assert "未结事件" in client.get("/", params={"lang": "zh"}).text
+    with closing(browser(own)) as english:
+        english.headers["accept-language"] = "en-GB,en;q=0.9,zh-CN;q=0.5"
+        assert "Open incidents" in english.get("/").text
+        english.headers["accept-language"] = "zh-CN,zh;q=0.9,en;q=0.8"
+        assert "未结事件" in english.get("/").text
+
+
+def test_accept_language_is_read_by_q_order() -> None:
+    from incident.console.language import from_accept
+
+    assert from_accept("en-US;q=0.4, zh-CN;q=0.9") == "zh"
+    assert from_accept("fr, en;q=0.5") == "en" and from_accept("fr, de") is None
+    assert from_accept("zh;q=0, en;q=0.1") == "en" and from_accept("en;q=abc, zh") == "zh"
+
+
 def test_login_is_limited_per_address_and_refusals_are_audited(own: Service) -> None:
     """Runs last in this module: it locks the address out for the rest of the window."""
     with httpx.Client(base_url=own.url, timeout=30) as anon:
@@ -133,3 +158,4 @@ def test_login_is_limited_per_address_and_refusals_are_audited(own: Service) -> 
         assert "incident_session" not in locked.headers.get("set-cookie", "")
     refused = [e for e in _audit(own) if e[1] == "login" and e[2] == "refused"]
     assert len(refused) >= 13 and all(e[3] == "console" for e in refused)
+

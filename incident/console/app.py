@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from incident.console import audit_page, auth, charts, contacts, inbox, live, pages, people_page, reader
+from incident.console.language import LanguageMiddleware
 from incident.console.render import page, secure
 from incident.people import audit, sessions
 
@@ -85,6 +86,7 @@ async def _to_login(_: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI, token: str) -> None:
     app.state.console_token = token
+    app.add_middleware(LanguageMiddleware)  # ?lang= (remembered), the cookie, Accept-Language, INCIDENT_LANG
     app.add_exception_handler(auth.LoginRequired, _to_login)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_api_route("/login", login_form, methods=["GET"], include_in_schema=False)

@@ -8,6 +8,7 @@ page allows no inline script at all, so even a bug in escaping could not run cod
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +29,9 @@ from incident.records.documents import i18n
 TEMPLATES = Path(__file__).parent / "templates"
 FLASH_COOKIE = "incident_flash"
 R = TypeVar("R", bound=Response)
-LANG = "en"  # the console's own words; records and the post-mortem have their zh/en switch
+LANG = "en"  # the older pages' labels (not yet translated); records and the post-mortem have their switch
+LANG_COOKIE = "incident_lang"
+REQUEST_LANG: ContextVar[str | None] = ContextVar("console_lang", default=None)  # set by console.language
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -60,8 +63,12 @@ def when(value: datetime | str | None) -> str:
 
 
 def lang() -> str:
-    """The language of the console's own words on the board, inbox and report pages (INCIDENT_LANG)."""
-    return settings.get().lang
+    """The language of this request's console words (``console.language`` chose it), else INCIDENT_LANG.
+
+    Why a context variable: templates and the Python messages ask here, so one page never mixes the two
+    languages; worker threads (run_in_threadpool) inherit the context.
+    """
+    return REQUEST_LANG.get() or settings.get().lang
 
 
 def t(key: str, **values: object) -> str:
