@@ -7,6 +7,7 @@ one the service keeps in ``INCIDENT_HOME``): unset ``INCIDENT_TOKEN`` to use it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -62,15 +63,26 @@ def remove(a: Args) -> None:
 @commands.command("import", opt("file", type=Path, help="an emergency contact list: .csv or .yaml"))
 def import_(a: Args) -> None:
     """Add the people of an emergency contact list (CSV or YAML); all or nobody."""
-    from incident.errors import ActionError
     from incident.people import contacts
 
+    _import_file(a, contacts.read, "/api/people/import", "people", _people_table)
+
+
+def _import_file(
+    a: Args,
+    read: Callable[[Path], list[dict[str, Any]]],
+    path: str,
+    key: str,
+    show: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    """Read a file here (a bad row: exit 2 naming it, nothing sent), then post it all in one request."""
+    from incident.errors import ActionError
+
     try:
-        people = contacts.read(a.file)
+        rows = read(a.file)
     except ActionError as exc:
         fail(exc.message, a.json)
-    data = call(a.json, "POST", "/api/people/import", json={"people": people})
-    emit(data, a.json, lambda d: _people_table(d["people"]))
+    emit(call(a.json, "POST", path, json={key: rows}), a.json, lambda d: show(d[key]))
 
 
 @root.command("audit", opt("incident_id", nargs="?", metavar="ID", help="one incident (omit: all)"))
@@ -199,15 +211,9 @@ def rota_add(a: Args) -> None:
 @rota.command("import", opt("file", type=Path, help="CSV: role,person,starts_at,ends_at"))
 def rota_import(a: Args) -> None:
     """Add a rota's shifts from a CSV file; all or none."""
-    from incident.errors import ActionError
     from incident.people import rotas
 
-    try:
-        shifts = rotas.read_csv(a.file)
-    except ActionError as exc:
-        fail(exc.message, a.json)
-    data = call(a.json, "POST", "/api/rotas/import", json={"shifts": shifts})
-    emit(data, a.json, lambda d: _shifts_table(d["shifts"]))
+    _import_file(a, rotas.read_csv, "/api/rotas/import", "shifts", _shifts_table)
 
 
 @rota.command("list", opt("--role", help="one role's shifts"))
