@@ -42,6 +42,21 @@ def prefect_api() -> Iterator[str]:
         yield str(PREFECT_API_URL.value())
 
 
+def prefect_call(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """A request to the Prefect server as Prefect's own client makes it: a 503 (Prefect on SQLite
+    answers so while another writer holds the file) is retried with a short back-off, up to ~30 s.
+
+    The tests that talk to Prefect's REST API directly use this, so a busy CI machine does not turn a
+    locked SQLite file into a failed test; any other status is returned for the caller to check."""
+    kwargs.setdefault("timeout", 30)
+    for attempt in range(12):
+        response = httpx.request(method, url, **kwargs)
+        if response.status_code != 503:
+            return response
+        time.sleep(min(0.5 * (attempt + 1), 4))
+    return response
+
+
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh migrated SQLite database for in-process tests."""

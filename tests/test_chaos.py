@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from tests.chaos import Proxy, Storm
-from tests.conftest import Inbox, Service, start_service, stop_service
+from tests.conftest import Inbox, Service, prefect_call, start_service, stop_service
 from tests.test_crash import children_of
 
 
@@ -256,7 +256,7 @@ def _feedback_runs(prefect_api: str, feedback_ids: list[str], since: str | None 
         if since:
             runs["start_time"] = {"after_": since}
         body = {"flows": {"name": {"any_": ["handle_feedback"]}}, "flow_runs": runs, "limit": 200}
-        response = httpx.post(f"{prefect_api}/flow_runs/filter", json=body, timeout=30)
+        response = prefect_call("POST", f"{prefect_api}/flow_runs/filter", json=body, timeout=30)
         response.raise_for_status()
         found.update(run["name"] for run in response.json())
     return found
@@ -346,7 +346,7 @@ def _runs_in(prefect_api: str, feedback_ids: list[str], state: str, since: str) 
     runs = {"name": {"any_": sorted(set(feedback_ids))}, "state": {"type": {"any_": [state]}},
             "start_time": {"after_": since}}  # fmt: skip
     body = {"flows": {"name": {"any_": ["handle_feedback"]}}, "flow_runs": runs}
-    response = httpx.post(f"{prefect_api}/flow_runs/count", json=body, timeout=30)
+    response = prefect_call("POST", f"{prefect_api}/flow_runs/count", json=body, timeout=30)
     response.raise_for_status()
     return int(response.json())
 

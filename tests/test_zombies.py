@@ -14,32 +14,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from tests.conftest import Inbox, start_service, stop_service
+from tests.conftest import Inbox, prefect_call, start_service, stop_service
 
 
 def _states(prefect_api: str, run_id: str) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{prefect_api}/flow_run_states/", params={"flow_run_id": run_id}, timeout=10)
+    answer = prefect_call("GET", f"{prefect_api}/flow_run_states/", params={"flow_run_id": run_id})
     answer.raise_for_status()
     return sorted(answer.json(), key=lambda s: s["timestamp"])
 
 
 def _automations(prefect_api: str) -> set[str]:
-    answer = httpx.post(f"{prefect_api}/automations/filter", json={}, timeout=10)
+    answer = prefect_call("POST", f"{prefect_api}/automations/filter", json={}, timeout=30)
     answer.raise_for_status()
     return {a["name"] for a in answer.json()}
 
 
 def _feedback_zombie(prefect_api: str, tag: str) -> str:
     """A ``handle_feedback`` run left Running, as a SIGKILLed worker leaves one (no deployment)."""
-    flow = httpx.post(f"{prefect_api}/flows/", json={"name": "handle_feedback"}, timeout=10)
+    flow = prefect_call("POST", f"{prefect_api}/flows/", json={"name": "handle_feedback"}, timeout=30)
     flow.raise_for_status()
-    created = httpx.post(
+    created = prefect_call(
+        "POST",
         f"{prefect_api}/flow_runs/",
         json={"flow_id": flow.json()["id"], "name": "FB19990101999", "tags": ["feedback", tag],
               "state": {"type": "RUNNING"}},
-        timeout=10,
+        timeout=30,
     )  # fmt: skip
     created.raise_for_status()
     return str(created.json()["id"])
@@ -56,11 +55,12 @@ def test_a_silent_running_run_is_crashed_then_rescheduled(
         while automation not in _automations(prefect_api):
             assert time.monotonic() < deadline, "the worker did not create the zombie automation"
             time.sleep(1)
-        deployment = httpx.get(f"{prefect_api}/deployments/name/incident_response/{name}", timeout=10).json()
-        created = httpx.post(
+        deployment = prefect_call("GET", f"{prefect_api}/deployments/name/incident_response/{name}").json()
+        created = prefect_call(
+            "POST",
             f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",
             json={"parameters": {"incident_id": "INC19990101999"}, "state": {"type": "RUNNING"}},
-            timeout=10,
+            timeout=30,
         )
         created.raise_for_status()
         run_id = created.json()["id"]
@@ -84,15 +84,17 @@ def test_a_silent_running_run_is_crashed_then_rescheduled(
         kinds = [s["type"] for s in _states(prefect_api, feedback_run)]
         assert kinds[-1] == "CRASHED", kinds
         # A run that waits for a person (Paused, maybe Suspended: no process by design) is no zombie.
-        paused = httpx.post(
+        paused = prefect_call(
+            "POST",
             f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",
             json={"parameters": {"incident_id": "INC19990101998"}, "state": {"type": "RUNNING"}},
-            timeout=10,
+            timeout=30,
         ).json()["id"]
-        httpx.post(
+        prefect_call(
+            "POST",
             f"{prefect_api}/flow_runs/{paused}/set_state",
             json={"state": {"type": "PAUSED", "name": "Suspended"}, "force": True},
-            timeout=10,
+            timeout=30,
         ).raise_for_status()
         time.sleep(15)
         assert [s["type"] for s in _states(prefect_api, paused)][-1] == "PAUSED"
