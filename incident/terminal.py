@@ -194,15 +194,15 @@ def word(domain: str, code: object) -> str:
 
 
 def when(value: str | None) -> str:
-    """An ISO 8601 time as people read it: local (INCIDENT_TZ or the machine's), to the minute, zone named."""
+    """An ISO 8601 time as people read it: local (INCIDENT_TZ or the machine's), to the minute, with its
+    offset ("2026-12-06 10:30 +08:00")."""
     if not value:
         return "—"
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return value
-    local = moment.astimezone(environ.zone())
-    return local.strftime("%Y-%m-%d %H:%M %Z").strip()
+    return environ.stamp(moment)
 
 
 def text(value: object, key: str = "") -> str:

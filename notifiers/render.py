@@ -91,9 +91,10 @@ def as_utc(value: object) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _utc(value: object) -> str:
+def _local(value: object) -> str:
+    """A due time where the team reads it (INCIDENT_TZ, else the machine's zone), its offset shown."""
     when = as_utc(value)
-    return when.strftime("%Y-%m-%d %H:%M UTC") if when else ""
+    return settings.local_time(when, empty="") if when else ""
 
 
 def _dur(minutes: object, lang: str = "zh") -> str:
@@ -134,7 +135,7 @@ def _env(autoescape: bool) -> SandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters.update(utc=_utc, dur=_dur, left=_left, pct=_pct)
+    env.filters.update(local=_local, utc=_local, dur=_dur, left=_left, pct=_pct)  # utc: the old name
     return env
 
 

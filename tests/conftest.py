@@ -27,6 +27,9 @@ import playbooks
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
+# Times people read are in INCIDENT_TZ, else the machine's zone: the suite pins UTC so its expected times
+# hold on any machine (tests of the machine's zone and of Asia/Shanghai set their own).
+os.environ.setdefault("INCIDENT_TZ", "UTC")
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLES = playbooks.roles()  # every role a roster may name

@@ -150,8 +150,8 @@ def test_deadlines_missed_in_one_sweep_make_one_summary_notice(db: str, told: Re
     )  # one notice per role, not one per deadline
     [summary] = [m for m in told.all(inc) if m.role == "cs_director"]
     assert summary.title == f"[Escalation] Incident {inc}: 2 deadlines missed"
-    assert "First customer contact deadline: 2026-11-24 04:00 UTC" in summary.text
-    assert "Solution approval deadline: 2026-11-24 10:00 UTC" in summary.text
+    assert "First customer contact deadline: 2026-11-24 04:00 +00:00" in summary.text
+    assert "Solution approval deadline: 2026-11-24 10:00 +00:00" in summary.text
     assert f"incident ack {inc}" in summary.text
     assert len(events(inc, "deadline_missed")) == 2  # each miss is still on the timeline
     answer = deadlines.acknowledge(inc, DIRECTOR, None, now=T0 + timedelta(hours=9))

@@ -119,7 +119,7 @@ def test_l1_opened_notice_reaches_every_l1_role_by_email_and_webhook(svc: Servic
     )  # fmt: skip
     inc = reported["incident_id"]
     assert reported["level"] == 1
-    due = datetime.fromisoformat(reported["contact_deadline"]).strftime("%Y-%m-%d %H:%M UTC")
+    due = datetime.fromisoformat(reported["contact_deadline"]).strftime("%Y-%m-%d %H:%M +00:00")
 
     def opened() -> dict[str, list[Received]] | None:
         found = by_role(told.all(inc), f"【一级事件】{inc} 已立案")

@@ -15,9 +15,8 @@ own. The service token may add actions (a meeting tool or a script reports them)
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from sqlalchemy import select
@@ -61,8 +60,9 @@ class CloseIn(Input):
     by: Name | None = None
 
 
-def zone() -> ZoneInfo:
-    return ZoneInfo(settings.get().tz or "UTC")
+def zone() -> tzinfo:
+    """Where a bare date ends: INCIDENT_TZ, else the machine's zone (where people read times)."""
+    return settings.zone()
 
 
 def due_time(text: str, start: datetime) -> datetime:

@@ -9,12 +9,11 @@ page allows no inline script at all, so even a bug in escaping could not run cod
 from __future__ import annotations
 
 from contextvars import ContextVar
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -47,19 +46,13 @@ SECURITY_HEADERS = {
 
 
 def zone() -> tzinfo:
-    """Times are shown in INCIDENT_TZ (as in the records), else UTC."""
-    try:
-        return ZoneInfo(settings.get().tz or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
+    """Times are shown where the team is: INCIDENT_TZ, else the machine's zone (as in the records)."""
+    return settings.zone()
 
 
 def when(value: datetime | str | None) -> str:
-    if not value:
-        return "—"
-    at = datetime.fromisoformat(value) if isinstance(value, str) else value
-    local = at.astimezone(zone())
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".strip()
+    """A time as "2026-12-06 10:30 +08:00" (the offset says which zone)."""
+    return settings.local_time(value)
 
 
 def lang() -> str:
