@@ -23,7 +23,7 @@ from markupsafe import escape
 
 from incident import settings
 from incident.feedback.privacy import mask_text
-from playbooks.vocabulary import label
+from playbooks.vocabulary import label, reason
 
 NOTICE_KINDS: tuple[str, ...] = (
     "incident_opened",
@@ -201,7 +201,7 @@ def build_context(kind: str, context: Mapping[str, Any], lang: str) -> dict[str,
     for key in FREE_TEXT:
         if ctx[key] is not None:
             ctx[key] = mask_text(str(ctx[key]))
-    ctx["reasons"] = [mask_text(str(r)) for r in (ctx["reasons"] or [])]
+    ctx["reasons"] = [mask_text(reason(r, lang)) for r in (ctx["reasons"] or [])]  # grading's codes in words
     level, old, new = _int(ctx["level"]), _int(ctx["old_level"]), _int(ctx["new_level"])
     new = new or level
     book = _playbook(ctx["category"])

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from incident.console import audit_page, auth, charts, contacts, inbox, live, pages, people_page, reader
 from incident.console.language import LanguageMiddleware
-from incident.console.render import page, secure
+from incident.console.render import page, secure, t
 from incident.people import audit, sessions
 
 STATIC = Path(__file__).parent / "static"
@@ -38,7 +38,7 @@ async def login(request: Request) -> Response:
     wait = LIMITER.retry_after(where)
     if wait:
         await _access("unknown", "login", "refused", request, "too many failed logins")
-        error = f"Too many failed logins from this address; try again in {wait} s."
+        error = t("too_many_logins", wait=wait)
         response = page(request, "login.html.j2", status=429, next=target, error=error)
         response.headers["Retry-After"] = str(wait)
         return response
@@ -48,7 +48,7 @@ async def login(request: Request) -> Response:
     if actor is None:
         LIMITER.failed(where)
         await _access("unknown", "login", "refused", request, "wrong token" if token else "no token")
-        error = "Wrong token." if token else "Enter the API token."
+        error = t("wrong_token") if token else t("enter_token")
         return page(request, "login.html.j2", status=401, next=target, error=error)
     secret = await run_in_threadpool(sessions.open_session, actor, where)
     await _access(actor.name, "login", "ok", request)
@@ -70,7 +70,7 @@ async def logout(request: Request) -> Response:
     form = await auth.read_form(request)
     actor = await auth.who(request)
     if actor is not None and not auth.csrf_ok(request, form):
-        return page(request, "error.html.j2", status=403, heading="Refused", message="The form has expired.")
+        return page(request, "error.html.j2", status=403, heading=t("refused"), message=t("form_expired"))
     secret = request.cookies.get(auth.COOKIE, "")
     if actor is not None and sessions.is_session(secret) and await run_in_threadpool(sessions.revoke, secret):
         await _access(actor.name, "logout", "ok", request)

@@ -11,8 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from incident.console import auth
-from incident.console.render import page
+from incident.console.render import lang, page, t
 from incident.people import audit
+from incident.records.documents.i18n import roles
 
 router = APIRouter(dependencies=[Depends(auth.require_login)], include_in_schema=False)
 READERS = ("duty_manager", "cs_manager", "cs_director", "leadership")
@@ -23,7 +24,7 @@ SHOWN = 500
 async def audit_page(request: Request, incident: str | None = None) -> HTMLResponse:
     actor = request.state.actor
     if actor.person and not any(actor.holds(r) for r in READERS):
-        message = f"The audit is for {', '.join(READERS)} and the service token."
-        return page(request, "error.html.j2", status=403, heading="Refused", message=message)
+        message = t("audit_readers", roles=roles(READERS, lang()))
+        return page(request, "error.html.j2", status=403, heading=t("refused"), message=message)
     events = await run_in_threadpool(audit.events, (incident or "").strip() or None, SHOWN)
     return page(request, "audit.html.j2", rows=list(reversed(events)), incident=incident)

@@ -264,7 +264,7 @@ def acknowledge(
                 f"{actor.name} may not ack {incident_id} (needs one of {', '.join(allowed)}; holds {held})"
             )
         if refusal:
-            data = {"action": "ack", "roles": list(actor.roles)}
+            data = timeline.refusal(refusal, action="ack", roles=list(actor.roles))
             timeline.add(s, inc.id, "action_refused", actor.name, refusal, data=data, now=now)
         else:
             stopped = chain.stop(s, inc, actor.name, now)

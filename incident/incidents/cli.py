@@ -85,8 +85,8 @@ def _show_human(data: dict[str, Any]) -> None:
     table(
         [word("field", h) for h in ("at", "event", "by", "detail")],
         (
-            (when(e["at"]), word("event", e["event"]), e["by"], e.get("detail") or "")
-            for e in data["timeline"]
+            (when(e["at"]), word("event", e["event"]), e.get("who") or e["by"], e.get("words") or "")
+            for e in data["timeline"]  # who and words: the service says them in INCIDENT_LANG
         ),
     )
     say()

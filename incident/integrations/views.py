@@ -77,7 +77,8 @@ def _ticket_updated(incident_id: str | None, ticket_id: str, status: str) -> Non
     if incident_id:
         with session_scope() as s:
             detail = f"Zendesk #{ticket_id}: {status}"
-            timeline.add(s, incident_id, "ticket_updated", f"zendesk:{ticket_id}", detail)
+            data = {"ticket": ticket_id, "zendesk_status": status}
+            timeline.add(s, incident_id, "ticket_updated", f"zendesk:{ticket_id}", detail, data=data)
 
 
 async def _repeat(feedback_id: str, ticket_id: str, update: str | None) -> dict[str, Any]:

@@ -333,10 +333,11 @@ def summary(month: str | None = None) -> dict[str, Any]:
     return data
 
 
-def monthly_chart_png(months: int = 12, *, end: str | None = None) -> bytes:
-    """A PNG line chart of the last ``months`` months (ending with ``end``, default this month)."""
+def monthly_chart_png(months: int = 12, lang: str | None = None, *, end: str | None = None) -> bytes:
+    """A PNG line chart of the last ``months`` months (ending with ``end``, default this month), its words
+    in ``lang`` (else INCIDENT_LANG)."""
     from incident.metrics.chart import render_png
 
     if not 1 <= months <= 120:
         raise BadInput(f"months must be between 1 and 120, got {months}")
-    return render_png(trend(read(), last_months(months, end)))
+    return render_png(trend(read(), last_months(months, end)), lang or settings.get().lang)

@@ -107,6 +107,8 @@ def _timeline(incident_id: str | None, limit: int) -> list[dict[str, Any]]:
                     "incident_id": row.incident_id,
                     "outcome": "refused" if refused else "ok",
                     "detail": row.detail,
+                    "event": row.event,  # with ``data``: the detail in words (incident.incidents.timeline)
+                    "data": row.data,
                 }
             )
         return found

@@ -94,7 +94,13 @@ def audit(a: Args) -> None:
         table(
             [word("field", h) for h in ("at", "who", "action", "incident", "outcome")],
             (
-                (when(e["at"]), e["who"], e["action"], e["incident_id"] or "—", word("outcome", e["outcome"]))
+                (
+                    when(e["at"]),
+                    e["who"],
+                    word("act", e["action"]),
+                    e["incident_id"] or "—",
+                    word("outcome", e["outcome"]),
+                )
                 for e in data["events"]
             ),  # fmt: skip
         )

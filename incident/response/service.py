@@ -78,7 +78,8 @@ def contact(incident_id: str, body: ContactIn, now: datetime | None = None) -> d
             deadlines.open_one(s, inc, "progress", due, now)
         s.add(Contact(incident_id=inc.id, at=now, by=body.by, note=body.note, first=first, on_time=on_time))
         detail = ("first contact" if first else "progress update") + ("" if on_time else " (late)")
-        timeline.add(s, inc.id, "contacted", body.by, detail, data={"on_time": on_time}, now=now)
+        data = {"first": first, "on_time": on_time}
+        timeline.add(s, inc.id, "contacted", body.by, detail, data=data, now=now)
         advance(inc, "handling")
         return {"incident_id": inc.id, "contacted_at": now.isoformat(), "on_time": on_time, "first": first}
 
@@ -182,7 +183,8 @@ def approve(incident_id: str, body: ApproveIn, now: datetime | None = None) -> d
             refused = (
                 f"role {body.role!r} may not approve a level-{inc.level} solution (needs {sol.approver_role})"
             )
-            timeline.add(s, inc.id, "approval_refused", body.by, refused, data={"role": body.role}, now=now)
+            data = timeline.refusal(refused, role=body.role)
+            timeline.add(s, inc.id, "approval_refused", body.by, refused, data=data, now=now)
         elif body.reject and not body.reason:
             raise BadInput("a rejection needs --reason")
         else:
@@ -206,7 +208,13 @@ def approve(incident_id: str, body: ApproveIn, now: datetime | None = None) -> d
                 event,
                 f"{body.by} ({body.role})",
                 (body.reason or sol.kind) + (f"（代理 {sol.deputy_of}）" if sol.deputy_of else ""),
-                data={"round": sol.round, "deputy_of": sol.deputy_of},
+                data={
+                    "round": sol.round,
+                    "deputy_of": sol.deputy_of,
+                    "solution": sol.kind,
+                    "role": body.role,
+                    "reason": body.reason,
+                },
                 now=now,
             )
             if body.reject:

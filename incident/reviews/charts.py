@@ -45,8 +45,17 @@ TEXT = {
 
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
+    """The first CJK font matplotlib knows; fonts installed after matplotlib cached its font list (a
+    machine that got ``fonts-noto-cjk`` later) are found on the system and added once."""
     names = {f.name for f in font_manager.fontManager.ttflist}
-    return next((n for n in CJK_FONTS if n in names), None)
+    found = next((n for n in CJK_FONTS if n in names), None)
+    if found is None:
+        for path in font_manager.findSystemFonts():
+            if any(mark in path.rsplit("/", 1)[-1].lower() for mark in ("cjk", "wqy")):
+                font_manager.fontManager.addfont(path)
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        found = next((n for n in CJK_FONTS if n in names), None)
+    return found
 
 
 def _lang(lang: str) -> str:

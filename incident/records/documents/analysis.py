@@ -25,6 +25,7 @@ from incident.records.documents.snapshot import (
     Milestone,
     minutes_between,
 )
+from playbooks import vocabulary
 
 AREAS = ("process", "product", "training", "resources")
 
@@ -142,9 +143,12 @@ def milestones(d: Dossier) -> tuple[Milestone, ...]:
     identified = next((t for t in d.timeline if t.event == "identified"), None)
     add("identified", d.identified_at, identified.by if identified else "", _both("level", d.level))
     for change in d.level_changes:
-        levels = f"L{change.from_level or '?'} → L{change.to_level or '?'}"
-        detail = Label(levels, levels)
-        add("level_raised", change.at, change.by, detail)
+        raised = [
+            vocabulary.phrase("detail", "raised", lang, from_level=change.from_level or "?",
+                              to_level=change.to_level or "?")
+            for lang in ("zh", "en")
+        ]  # fmt: skip
+        add("level_raised", change.at, change.by, Label(*raised))
     first = d.first_contact
     add(
         "first_contact",
@@ -186,7 +190,7 @@ def milestones(d: Dossier) -> tuple[Milestone, ...]:
             )
     for t in d.timeline:
         if t.event == "approval_refused":
-            add("approval_refused", t.at, t.by, Label(t.detail, t.detail))
+            add("approval_refused", t.at, t.by, t.words)
     for x in d.deadlines:
         if x.state == "missed":
             add("deadline_missed", x.missed_at or x.due_at, "", _both("deadline", x.kind))
@@ -194,7 +198,7 @@ def milestones(d: Dossier) -> tuple[Milestone, ...]:
     for t in escalations:
         to = t.get("to") or ""
         kind = t.get("kind")
-        add("escalated", t.at, t.by, _escalation(kind, to) or Label(t.detail, t.detail))
+        add("escalated", t.at, t.by, _escalation(kind, to) or t.words)
     if not escalations:
         for x in d.deadlines:
             if x.escalated_to:

@@ -34,6 +34,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from incident import environ, settings
+from incident.incidents import timeline as events
 from incident.records.documents import i18n
 from incident.records.documents.analysis import AREAS
 from incident.records.documents.snapshot import Dossier, Finding, Improvement, Label
@@ -232,6 +233,13 @@ def _filters(lang: str, zone: tzinfo) -> dict[str, Callable[..., Any]]:
     def msg(item: Finding | Improvement) -> str:
         return i18n.message(item.code, item.kw, lang, param)
 
+    def who(value: str | None) -> str:
+        """Who did it: names as typed; 系统, 客户, a role after a name … in words (``timeline.who``)."""
+        return "、".join(events.who(part, lang) for part in (value or "").split("、")) or DASH
+
+    def people(values: Iterable[str] | None) -> str:
+        return join(who(v) for v in values or ())
+
     return {
         "dt": lambda v: _fmt_time(v, zone),
         "dur": lambda v: _fmt_minutes(v, lang),
@@ -241,7 +249,8 @@ def _filters(lang: str, zone: tzinfo) -> dict[str, Callable[..., Any]]:
         "join": join,
         "pct": pct,
         "msg": msg,
-        "reason": lambda v: i18n.reason(v, lang),
+        "who": who,
+        "people": people,
         "yn": lambda v: i18n.label("bool", bool(v), lang),
     }
 
