@@ -223,6 +223,7 @@ def words(
         "acknowledged": lambda: _acknowledged(detail, data, lang),
         "closed": lambda: phrase("detail", "cancelled", lang) if detail == "cancelled" else "",
         "feedback_joined": lambda: "",
+        "action_done": lambda: re.sub(r"^(\S+): ", r"\1：", detail) if lang == "zh" else detail,
     }
     if event in simple:
         return simple[event]()
