@@ -275,6 +275,11 @@ def test_incident_page_links_records_downloads_and_the_prefect_run(
     assert f'href="{run_url}" id="prefect-link"' in page
     assert 'data-record="level_determination"' in page and 'data-record="customer_issue"' in page
     assert 'data-record="postmortem"' not in page  # not resolved yet: no post-mortem record to list
+    pdfs = re.findall(r'<a href="([^"]+format=pdf)" class="pdf" download', page)
+    assert pdfs, "the incident page links no PDF"
+    pdf = client.get(html.unescape(pdfs[0]))  # with the console's session cookie, as the browser sends it
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
 
     view = client.get(f"/incidents/{hostile}/records/level_determination?lang=en")
     assert view.status_code == 200 and "Level determination form" in view.text and 'lang="en"' in view.text

@@ -382,3 +382,74 @@ def test_without_incident_tz_the_machines_zone_is_used(monkeypatch: pytest.Monke
     monkeypatch.setenv("INCIDENT_TZ", "Mars/Base")
     with pytest.raises(settings.SettingsError, match="INCIDENT_TZ='Mars/Base'"):
         settings.get()
+
+
+# --- the CLI: errors, help and tables in the reader's language --------------------------------------
+
+
+def run(service: Any, *args: str, **env: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "incident.cli", *args], env={**service.env, **env},
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_cli_says_errors_and_help_in_zh_and_en_with_a_stable_code(service: Any) -> None:
+    missing = run(service, "show", "INC19990101999")
+    assert missing.returncode == 2 and missing.stderr.strip() == "错误：没有事件 INC19990101999"
+    as_json = run(service, "show", "INC19990101999", "--json")
+    assert json_of(as_json) == {"error": "没有事件 INC19990101999", "code": "no_incident"}
+    english = run(service, "show", "INC19990101999", "--json", INCIDENT_LANG="en")
+    assert english.stderr.strip() == "error: no incident INC19990101999"
+    assert json_of(english) == {"error": "no incident INC19990101999", "code": "no_incident"}
+    plain = service.api("GET", "/api/incidents/INC19990101999")  # a script that asks for no language
+    assert plain.status_code == 404 and plain.json() == {
+        "error": "no incident INC19990101999",
+        "code": "no_incident",
+    }
+
+    usage = run(service, "show")
+    assert (
+        usage.returncode == 2 and usage.stderr.strip() == "错误：缺少必填参数：ID（见 incident show --help）"
+    )
+    assert run(service, "show", INCIDENT_LANG="en").stderr.strip() == (
+        "error: the following arguments are required: ID (see: incident show --help)"
+    )
+    bad = run(service, "report", "--summary", "x", "--kind", "nope", "--json")
+    assert bad.returncode == 2 and json_of(bad) == {"error": "类型（kind）：不是可选值", "code": "invalid"}
+    helped = run(service, "report", "--help").stdout
+    assert helped.startswith("用法：incident report") and "登记一条反馈" in helped and "客户姓名" in helped
+    assert "show this help" not in helped and "the customer's name" not in helped
+    assert "Record one feedback" in run(service, "report", "--help", INCIDENT_LANG="en").stdout
+
+
+def json_of(result: Any) -> Any:
+    import json
+
+    return json.loads(result.stdout)
+
+
+def test_report_json_gives_the_incidents_run_and_list_never_cuts_ids(service: Any) -> None:
+    import uuid
+
+    tag = uuid.uuid4().hex[:6]
+    reported = service.cli_json("report", "--category", "product_quality", "--summary", "电池鼓包",
+                                "--product-model", f"P-{tag}", "--customers", "150", "--media")  # fmt: skip
+    assert "incident_flow_run_id" in reported and reported["opened"] is True
+    shown = service.wait_until(reported["incident_id"], lambda s: s["flow_run_id"], "the incident's run")
+    if reported["flow_run_id"] is not None:  # answered after its feedback was handled: the run is known
+        assert reported["incident_flow_run_id"] == shown["flow_run_id"]
+    else:  # a busy service answers before; the feedback's status says it once made
+        status = service.api("GET", f"/api/feedback/{reported['feedback_id']}").json()
+        assert status["incident_flow_run_id"] in (None, shown["flow_run_id"])
+
+    listed = [row["incident_id"] for row in service.cli_json("list")["incidents"]]
+    narrow = run(service, "list", COLUMNS="40").stdout
+    assert listed and all(re.search(rf"(^|\s){i}(\s|$)", narrow, re.M) for i in listed)  # whole, copyable
+    assert max(len(line) for line in narrow.splitlines()) > 40  # the table wraps, it does not cut
+
+    told = run(service, "show", reported["incident_id"]).stdout
+    assert "事件识别" in told and "一级（重大）" in told and " L1" not in told  # the timeline's words, in zh
+    told_en = run(service, "show", reported["incident_id"], INCIDENT_LANG="en").stdout
+    assert "Identified" in told_en and "Level 1 (major)" in told_en
