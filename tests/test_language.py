@@ -453,3 +453,15 @@ def test_report_json_gives_the_incidents_run_and_list_never_cuts_ids(service: An
     assert "事件识别" in told and "一级（重大）" in told and " L1" not in told  # the timeline's words, in zh
     told_en = run(service, "show", reported["incident_id"], INCIDENT_LANG="en").stdout
     assert "Identified" in told_en and "Level 1 (major)" in told_en
+
+
+def test_the_monthly_chart_speaks_chinese_with_a_cjk_font() -> None:
+    """fonts-noto-cjk is installed here and in .ci/run: the zh chart is drawn in Chinese, not in boxes."""
+    from incident.metrics.chart import _words, render_png
+    from incident.reviews.charts import cjk_font
+
+    assert cjk_font() is not None and _words("zh") == ("zh", cjk_font())
+    rows = [{"month": f"2026-{m:02d}", "by_level": {"1": 1, "2": m % 3, "3": 2}, "incidents": 3 + m % 3,
+             "response_minutes_p50": 20 + m} for m in range(1, 13)]  # fmt: skip
+    zh, en = render_png(rows, "zh"), render_png(rows, "en")
+    assert zh.startswith(b"\x89PNG") and en.startswith(b"\x89PNG") and zh != en
