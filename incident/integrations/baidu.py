@@ -123,7 +123,13 @@ async def _create(call: Baidu, task: opinion.Watch, now: datetime) -> None:
         log.warning("no Baidu task for %s (tried again later): HTTP %s %s", task.incident_id,
                     answer.status_code, answer.text[:200])  # fmt: skip
         return
-    await asyncio.to_thread(opinion.created, task.incident_id, str(answer.json()).strip(), now)
+    created = answer.json()  # the new task's id (the documented example answers 699)
+    task_id = str(created.get("id", "") if isinstance(created, dict) else created).strip()
+    if not task_id.isdigit():
+        await asyncio.to_thread(opinion.unclaim, task.incident_id, now, True)
+        log.warning("Baidu created no task id for %s: %s", task.incident_id, answer.text[:200])
+        return
+    await asyncio.to_thread(opinion.created, task.incident_id, task_id, now)
 
 
 async def _delete(call: Baidu, incident_id: str, task_id: str) -> None:

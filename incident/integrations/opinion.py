@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -178,6 +179,11 @@ def items_of(payload: object) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
+def _text(value: object) -> str:
+    """A vendor's text as intake stores it (PostgreSQL text holds no NUL)."""
+    return str(value or "").replace("\x00", "").strip()
+
+
 def _alarm(s: Session, incident: Incident, item: dict[str, Any], url: str) -> FeedbackIn | None:
     """The media exposure as an alarm in the incident's own correlation (it joins that incident)."""
     opening = s.scalars(
@@ -187,12 +193,16 @@ def _alarm(s: Session, incident: Incident, item: dict[str, Any], url: str) -> Fe
     ).first()
     fields = {*playbooks.get(incident.category).correlation, "product_model", "batch"}
     values = {name: getattr(opening, name, None) for name in fields} if opening else {}
-    title = str(item.get("title") or "").strip() or url
-    source = str(item.get("source") or item.get("mediaType") or "").strip() or "-"
-    body = FeedbackIn(
-        kind="alarm", category=incident.category, channel="social", media=True, evidence=url[:MAX_TEXT],
-        summary=text_of((f"[百度舆情] {source}：{title}", item.get("summary")), title), **values,
-    )  # type: ignore[arg-type]  # fmt: skip
+    title = _text(item.get("title")) or url
+    source = _text(item.get("source") or item.get("mediaType")) or "-"
+    try:
+        body = FeedbackIn(
+            kind="alarm", category=incident.category, channel="social", media=True, evidence=url[:MAX_TEXT],
+            summary=text_of((f"[百度舆情] {source}：{title}", _text(item.get("summary"))), title), **values,
+        )  # type: ignore[arg-type]  # fmt: skip
+    except ValidationError as exc:  # an item intake cannot store must not stop the items after it
+        log.warning("a media item for %s is not recorded (%s): %s", incident.id, exc.errors()[0]["msg"], url)
+        return None
     if intake.correlation_key(body, "-") != incident.open_key:
         log.warning("a media item for %s does not correlate with it; not recorded: %s", incident.id, url)
         return None
@@ -201,7 +211,7 @@ def _alarm(s: Session, incident: Incident, item: dict[str, Any], url: str) -> Fe
 
 def record(incident_id: str, item: dict[str, Any], now: datetime) -> int:
     """A negative item about an open incident: its alarm, link and timeline event, once (1), else 0."""
-    url = str(item.get("url") or "").strip()
+    url = _text(item.get("url"))
     if str(item.get("sentiment") or "").strip().upper() not in NEGATIVE or not url.startswith("http"):
         return 0
     key = f"{incident_id}:{hashlib.sha256(url.encode()).hexdigest()}"
