@@ -9,7 +9,7 @@ from models.feedback import Feedback
 from models.idempotency import IdempotencyKey
 from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
-from models.integration import IntegrationLink, Waybill
+from models.integration import IntegrationLink, OpinionTask, Waybill
 from models.notification import Delivery
 from models.people import Deputy, Person, RotaShift, ScopedToken
 from models.record import Record
@@ -44,6 +44,7 @@ __all__ = [
     "IntegrationLink",
     "Measure",
     "Meeting",
+    "OpinionTask",
     "Person",
     "Record",
     "RotaShift",

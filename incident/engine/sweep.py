@@ -192,5 +192,11 @@ async def sweep_once(deployment_id: UUID) -> dict[str, int]:
     keep = timedelta(hours=settings.get().idempotency_keep_hours)
     counts["keys_purged"] = await asyncio.to_thread(idempotency.purge, keep)
     counts.update(await reviews.monthly(utcnow()))  # last month's review, once, to leadership
-    counts.update(await registry.sweep_all())  # write-backs owed, late waybills (incident/integrations)
     return counts
+
+
+async def integrations_once() -> dict[str, int]:
+    """The connected systems' pass (write-backs owed, late waybills, polled tracks and media): a loop
+    of its own, so that Prefect being slow or away delays no late-order alarm, and a vendor's pacing
+    (Baidu's rate) delays no stored answer's delivery."""
+    return await registry.sweep_all()
