@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     alarm_token: str | None = None  # a bearer token that may POST /api/alarms (and nothing else)
     sf_checkword: str | None = None  # SF Express 校验码 (checkWord): route pushes are verified with it
     sf_promise_hours: float = Field(72.0, gt=0)  # from the first scan; no delivered scan by then: alarm
+    # the knowledge base (incident/knowledge, README "Knowledge base"): closed incidents and reviews pushed
+    confluence_url: str | None = None  # https://<site>.atlassian.net (the /wiki paths are added); unset: none
+    confluence_email: str | None = None  # the Atlassian account the pages are written as
+    confluence_token: str | None = None  # its API token (basic auth e-mail:token)
+    confluence_space_id: str | None = None  # the space's numeric id (REST v2 takes ids, not keys)
+    confluence_parent_id: str | None = None  # the page they go under; unset: the space's top level
+    notion_token: str | None = None  # an internal integration's secret; unset: no Notion push
+    notion_parent_page_id: str | None = None  # the page they go under (shared with the integration)
+    notion_url: str = "https://api.notion.com"  # Notion's API (a proxy, or a local one in tests)
     # Prefect's services (late runs, automations, the task-run recorder …) in the Prefect server the
     # service starts itself; off only to measure what they cost (README, Benchmark)
     prefect_services: bool = True

@@ -108,6 +108,7 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
         ("/api/alarms", "post", "202"): "AlarmAccepted",
         ("/api/integrations/zendesk", "post", "202"): "TicketAccepted",
         ("/api/integrations/sf", "post", "200"): "RoutesAccepted",
+        ("/api/knowledge/push", "post", "200"): "PushOut",
         ("/api/incidents/{incident_id}/assign", "post", "200"): "Assigned",
         ("/api/inbox", "get", "200"): "InboxList",
         ("/api/inbox/{feedback_id}", "get", "200"): "InboxItem",

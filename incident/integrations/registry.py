@@ -28,6 +28,7 @@ GROUP = "incident.integrations"
 # The built-ins, also when running from a source tree whose entry points were never installed.
 BUILT_IN = {
     "alarms": "incident.integrations.views:ALARMS",
+    "knowledge": "incident.knowledge.views:ADAPTER",
     "sf": "incident.integrations.views:SF",
     "zendesk": "incident.integrations.views:ZENDESK",
 }
