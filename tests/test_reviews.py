@@ -239,3 +239,22 @@ def test_export_tree_has_records_reviews_and_an_index(months: str) -> None:
     assert "## 季度复盘\n\n- [2026-Q4](reviews/2026-Q4.md)" in index
     assert files["reviews/2026-Q4.md"].decode().startswith("# 2026-Q4 季度复盘报告")
     assert files["reviews/2026-11.md"].decode().startswith("# 2026-11 月度复盘报告")
+
+
+def test_chinese_chart_labels_find_a_cjk_font_installed_after_matplotlibs_cache() -> None:
+    """matplotlib's font cache is built once; a CJK font installed later is found among the system's
+    files, so the zh charts keep Chinese labels instead of falling back to English."""
+    from matplotlib import font_manager
+
+    from incident.reviews import charts
+
+    if not any(k in Path(p).name.lower() for p in font_manager.findSystemFonts() for k in charts.CJK_FILES):
+        pytest.skip("no CJK font on this machine (fonts-noto-cjk or fonts-wqy-microhei)")
+    kept = list(font_manager.fontManager.ttflist)
+    font_manager.fontManager.ttflist = [f for f in kept if f.name not in charts.CJK_FONTS]  # a stale cache
+    charts.cjk_font.cache_clear()
+    try:
+        assert charts.cjk_font() in charts.CJK_FONTS
+        assert charts._lang("zh") == "zh"  # the labels stay Chinese
+    finally:
+        charts.cjk_font.cache_clear()
