@@ -74,10 +74,11 @@ def rich(node: Element | str) -> list[list[dict[str, Any]]]:
             merged[-1] = (merged[-1][0] + text, style, link)
         else:
             merged.append((text, style, link))
+    if not "".join(text for text, _, _ in merged).strip():
+        return []  # only whitespace (between blocks): no block
     objects = [
         _rich_object(text[i : i + MAX_TEXT], style, link)
         for text, style, link in merged
-        if text.strip() or text == "\n"
         for i in range(0, len(text), MAX_TEXT)
     ]
     return [objects[i : i + MAX_CHILDREN] for i in range(0, len(objects), MAX_CHILDREN)]
