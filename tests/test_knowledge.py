@@ -116,8 +116,13 @@ def test_confluence_creates_then_makes_version_2_and_leaves_unchanged_pages_alon
         '<ri:attachment ri:filename="trend.png" />' in review["value"] and "data:image" not in review["value"]
     )
     sent = pushes()
-    assert [(r.role, r.status) for r in sent] == [("confluence", "sent")] * 2
-    assert sent[0].incident_id == inc and sent[0].url == f"{confluence.url}/wiki/spaces/KB/pages/{page['id']}"
+    assert [(r.role, r.status, r.incident_id) for r in sent] == [
+        ("confluence", "sent", None),
+        ("confluence", "sent", inc),
+    ]
+    assert (
+        sent[1].url == f"{confluence.url}/wiki/spaces/KB/pages/{page['id']}"
+    )  # reviews first, then incidents
 
     writes = len(confluence.writes())
     again = push("confluence", NOW + timedelta(hours=1))  # the review is checked again after an hour
@@ -146,7 +151,8 @@ def test_confluence_429_waits_retry_after_and_a_refused_credential_is_not_retrie
     assert (first.pushed, first.failed) == (2, 0)
     (_, path, limited_at, status), (_, again, retried_at, _) = confluence.requests[:2]
     assert status == 429 and again == path and retried_at - limited_at >= 1.0
-    assert pushes(inc)[0].attempts == 3  # find by title (429, then 200), create
+    assert sum(r.attempts for r in pushes()) == len(confluence.requests)  # the log counts every request
+    assert pushes(inc)[0].attempts == 2  # find by title, create
 
     monkeypatch.setenv("INCIDENT_CONFLUENCE_TOKEN", "a-revoked-token")
     meet(inc, "供应商回复慢")
@@ -154,7 +160,7 @@ def test_confluence_429_waits_retry_after_and_a_refused_credential_is_not_retrie
     refused = push("confluence", NOW + timedelta(hours=1))
     assert refused.pushed == 0 and refused.failed == 1 and "HTTP 401" in (refused.refused or "")
     assert len(confluence.requests) == before + 1  # a 401 is not retried: one request
-    assert pushes(inc)[-1].status == "failed" and "401" in (pushes(inc)[-1].error or "")
+    assert pushes()[-1].status == "failed" and "401" in (pushes()[-1].error or "")  # the review's, first
     logged = len(pushes())
     later = push("confluence", NOW + timedelta(days=2))  # the sweep does not try that credential again
     assert later.refused and later.failed == 0 and len(confluence.requests) == before + 1
@@ -178,6 +184,24 @@ def test_confluence_429_waits_retry_after_and_a_refused_credential_is_not_retrie
     assert len(confluence.requests) == asked
     confluence.rate_limit_next = 0
     assert push("confluence", NOW + timedelta(days=3, minutes=3)).pushed == 2
+
+
+def test_a_pass_pushes_at_most_per_pass_pages_and_the_next_pass_goes_on(
+    confluence: FakeConfluence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = closed_incident("B-P1"), closed_incident("B-P2")
+    monkeypatch.setattr(service, "PER_PASS", 1)
+    one = push("confluence", NOW)
+    assert (one.pushed, one.remaining, [p["path"] for p in one.pages]) == (1, 2, ["reviews/2026-11"])
+    two = push("confluence", NOW + timedelta(seconds=10))
+    assert (two.pushed, two.remaining, [p["path"] for p in two.pages]) == (1, 1, [f"incidents/{first}"])
+    three = push("confluence", NOW + timedelta(seconds=20))
+    assert (three.pushed, three.remaining, [p["path"] for p in three.pages]) == (
+        1,
+        0,
+        [f"incidents/{second}"],
+    )
+    assert len(confluence.pages) == 3 and push("confluence", NOW + timedelta(seconds=30)).pushed == 0
 
 
 def test_notion_creates_pages_of_blocks_replaces_them_on_change_and_retries_429(notion: FakeNotion) -> None:

@@ -6,8 +6,8 @@ pass of the sweep and keeps one adapter's failure from stopping the others, and 
 (``POST /api/knowledge/push``, the CLI's ``incident export --to``). ``incident.engine.sweep`` stays
 about the flow runs.
 
-Each pass, per configured target: the candidate pages (``pages``) whose digest differs from the one
-last pushed are pushed, at most ``PER_PASS`` within ``PASS_SECONDS`` (Notion allows about three
+Each pass, per configured target: the candidate pages (``pages``; reviews first, an incident's page
+read only when its turn comes) whose digest differs from the one last pushed are pushed, at most ``PER_PASS`` within ``PASS_SECONDS`` (Notion allows about three
 requests a second, and the sweep has other work; the next pass goes on); an unchanged page is not sent
 again. Every push is a ``deliveries`` row (notice
 ``kb_page``, role = the target, the page's address, attempts, error), as a notice is. A push that
@@ -23,11 +23,14 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from types import ModuleType
 from typing import Any
 
+import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -93,29 +96,41 @@ def states(target: str) -> dict[str, State]:
         return {r.path: State(r.id, r.remote_id, r.version, r.digest, r.source_at, r.retry_at) for r in rows}
 
 
-def candidates(target: str, lang: str, now: datetime, every: bool) -> list[Candidate]:
-    """Pages to look at: incidents with records archived since the last look, reviews due a check."""
+Look = Callable[[], Candidate]  # builds one candidate page (reads its records) when its turn comes
+
+
+def looks(target: str, lang: str, now: datetime, every: bool) -> list[Look]:
+    """Pages to look at, reviews first (few, and leadership's): the finished periods' reviews due a
+    check, then incidents with records archived since the last look. An incident's page is built
+    only when its turn comes: on a first push of a long archive a pass reads 20 pages, not all."""
     known = states(target)
     with session_scope() as s:
-        out = []
+        checked = {path: st.source_at for path, st in known.items() if path.startswith("reviews/")}
+        found: list[Look] = [partial(_same, c) for c in pages.reviews_due(s, lang, now, checked, every)]
         for incident_id, at in sorted(pages.record_times(s, lang).items()):
             seen = known.get(f"incidents/{incident_id}")
             if every or seen is None or seen.source_at is None or seen.source_at < at or seen.digest is None:
-                out.append(pages.incident_page(s, incident_id, lang, at))
-        checked = {path: st.source_at for path, st in known.items() if path.startswith("reviews/")}
-        out += pages.reviews_due(s, lang, now, checked, every)
-    return out
+                found.append(partial(_incident, incident_id, lang, at))
+    return found
 
 
-def _checked(target: str, unchanged: list[Candidate]) -> None:
-    """Pages found as they were pushed: remember the look, so the next pass does not look again."""
+def _same(page: Candidate) -> Candidate:
+    return page
+
+
+def _incident(incident_id: str, lang: str, at: datetime) -> Candidate:
     with session_scope() as s:
-        for c in unchanged:
-            s.execute(
-                update(KnowledgePage)
-                .where(KnowledgePage.target == target, KnowledgePage.path == c.path)
-                .values(source_at=c.source_at)
-            )
+        return pages.incident_page(s, incident_id, lang, at)
+
+
+def _checked(target: str, page: Candidate) -> None:
+    """A page found as it was pushed: remember the look, so the next pass does not look again."""
+    with session_scope() as s:
+        s.execute(
+            update(KnowledgePage)
+            .where(KnowledgePage.target == target, KnowledgePage.path == page.path)
+            .values(source_at=page.source_at)
+        )
 
 
 def claim(target: str, page: Candidate, now: datetime) -> State | None:
@@ -216,22 +231,19 @@ def _set_refused(target: str, key: str | None, error: str | None, now: datetime)
 # --- pushing ----------------------------------------------------------------------------------
 
 
-def _split(
-    target: str, found: list[Candidate], now: datetime, every: bool
-) -> tuple[list[Candidate], list[Candidate]]:
-    """(to push, unchanged): unchanged = pushed before with this digest; a failed page waits its turn."""
-    known = states(target)
-    due, same = [], []
-    for page in found:
-        st = known.get(page.path)
-        if st is not None and st.remote_id and st.digest == page.digest:
-            same.append(page)
-        elif every or st is None or st.retry_at is None or st.retry_at <= now:
-            due.append(page)
-    return due, same
+def _verdict(known: dict[str, State], page: Candidate, now: datetime, every: bool) -> str:
+    """``same`` (pushed before with this digest), ``due``, or ``wait`` (a failed page's backoff)."""
+    st = known.get(page.path)
+    if st is not None and st.remote_id and st.digest == page.digest:
+        return "same"
+    if every or st is None or st.retry_at is None or st.retry_at <= now:
+        return "due"
+    return "wait"
 
 
-async def _push_one(mod: ModuleType, http: Any, page: Candidate, now: datetime, report: Report) -> bool:
+async def _push_one(
+    mod: ModuleType, http: httpx.AsyncClient, page: Candidate, now: datetime, report: Report
+) -> bool:
     """Push one page; False when the target refused the credential (stop this target)."""
     state = await asyncio.to_thread(claim, mod.TARGET, page, now)
     if state is None:
@@ -282,20 +294,24 @@ async def push(target: str, now: datetime | None = None, *, on_demand: bool = Fa
         report.refused = "the credential was refused before; not tried again until the settings change"
         return report
     lang = settings.get().lang
-    found = await asyncio.to_thread(candidates, target, lang, now, on_demand)
-    due, same = await asyncio.to_thread(_split, target, found, now, on_demand)
-    await asyncio.to_thread(_checked, target, same)
+    queue = await asyncio.to_thread(looks, target, lang, now, on_demand)
+    known = await asyncio.to_thread(states, target)
     limit, budget = (ON_DEMAND, ON_DEMAND_SECONDS) if on_demand else (PER_PASS, PASS_SECONDS)
-    report.unchanged, started, tried = len(same), time.monotonic(), 0
+    started, looked = time.monotonic(), 0
     async with mod.client() as http:
-        for page in due[:limit]:
-            if time.monotonic() - started > budget:
+        for look in queue:
+            if report.pushed + report.failed >= limit or time.monotonic() - started > budget:
                 break
-            tried += 1
-            if not await _push_one(mod, http, page, now, report):
+            looked += 1
+            page = await asyncio.to_thread(look)
+            verdict = _verdict(known, page, now, on_demand)
+            if verdict == "same":
+                report.unchanged += 1
+                await asyncio.to_thread(_checked, target, page)
+            elif verdict == "due" and not await _push_one(mod, http, page, now, report):
                 await asyncio.to_thread(_set_refused, target, key, report.refused, now)
                 break
-    report.remaining = len(due) - tried
+    report.remaining = len(queue) - looked  # left for the next pass
     if report.refused:
         return report
     if report.pushed:
