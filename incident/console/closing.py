@@ -13,6 +13,7 @@ model: one participant, finding or decision a line; an action a line ``kind:owne
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -107,13 +108,16 @@ async def _archive(incident_id: str) -> None:
     await run_in_threadpool(keep_records, incident_id)
 
 
-async def _act(request: Request, incident_id: str, form_id: str, act: Any) -> Response:
+Act = Callable[[dict[str, str], people.Actor], Awaitable[Response]]
+
+
+async def _act(request: Request, incident_id: str, form_id: str, act: Act) -> Response:
     """Check the form's CSRF field, run ``act(form, actor)``; a refusal re-renders the incident page."""
     form = await auth.read_form(request)
     if not auth.csrf_ok(request, form):
         return await incident_page(request, incident_id, status=403, error=t("form_expired"), form=form_id)
     try:
-        return await act(form, request.state.actor)  # type: ignore[no-any-return]
+        return await act(form, request.state.actor)
     except ValidationError as exc:
         error = validation_message(list(exc.errors()))
         return await incident_page(request, incident_id, status=422, error=error, form=form_id)

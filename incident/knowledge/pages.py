@@ -20,7 +20,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -141,7 +140,3 @@ def reviews_due(
         if every or last is None or now - last >= REVIEW_CHECK:
             out.append(review_page(session, period, facts, lang, now))
     return out
-
-
-def describe(candidate: Candidate) -> dict[str, Any]:
-    return {"path": candidate.path, "title": candidate.title}

@@ -7,14 +7,14 @@ pass of the sweep and keeps one adapter's failure from stopping the others, and 
 about the flow runs.
 
 Each pass, per configured target: the candidate pages (``pages``; reviews first, an incident's page
-read only when its turn comes) whose digest differs from the one last pushed are pushed, at most ``PER_PASS`` within ``PASS_SECONDS`` (Notion allows about three
-requests a second, and the sweep has other work; the next pass goes on); an unchanged page is not sent
-again. Every push is a ``deliveries`` row (notice
-``kb_page``, role = the target, the page's address, attempts, error), as a notice is. A push that
-fails after its retries (``remote``) is tried again by a later pass, backing off from 2 minutes to an
-hour; a page the target rejected (another 4xx) after a day, or when it changes. A refused credential
-(401/403) stops the target: one row says so, and no pass tries again until the settings change — a
-person's ``incident export --to …`` tries at once whatever the state.
+read only when its turn comes) whose digest differs from the one last pushed are pushed, at most
+``PER_PASS`` within ``PASS_SECONDS`` (Notion allows about three requests a second, and the sweep has
+other work; the next pass goes on); an unchanged page is not sent again. Every push is a
+``deliveries`` row (notice ``kb_page``, role = the target, the page's address, attempts, error), as a
+notice is. A push that fails after its retries (``remote``) is tried again by a later pass, backing
+off from 2 minutes to an hour; a page the target rejected (another 4xx) after a day, or when it
+changes. A refused credential (401/403) stops the target: one row says so, and no pass tries again
+until the settings change — a person's ``incident export --to …`` tries at once whatever the state.
 """
 
 from __future__ import annotations
