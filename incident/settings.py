@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     baidu_sk: str | None = None  # Secret Access Key
     baidu_poll_seconds: float = Field(600.0, gt=0)  # each open incident's task is read this often
     baidu_rate: float = Field(1.0, gt=0)  # requests per second to Baidu, at most
+    # the knowledge base (incident/knowledge, README "Knowledge base"): closed incidents and reviews pushed
+    confluence_url: str | None = None  # https://<site>.atlassian.net (the /wiki paths are added); unset: none
+    confluence_email: str | None = None  # the Atlassian account the pages are written as
+    confluence_token: str | None = None  # its API token (basic auth e-mail:token)
+    confluence_space_id: str | None = None  # the space's numeric id (REST v2 takes ids, not keys)
+    confluence_parent_id: str | None = None  # the page they go under; unset: the space's top level
+    notion_token: str | None = None  # an internal integration's secret; unset: no Notion push
+    notion_parent_page_id: str | None = None  # the page they go under (shared with the integration)
+    notion_url: str = "https://api.notion.com"  # Notion's API (a proxy, or a local one in tests)
     # Prefect's services (late runs, automations, the task-run recorder …) in the Prefect server the
     # service starts itself; off only to measure what they cost (README, Benchmark)
     prefect_services: bool = True

@@ -10,6 +10,7 @@ from models.idempotency import IdempotencyKey
 from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
 from models.integration import IntegrationLink, OpinionTask, Waybill
+from models.knowledge import KnowledgePage, KnowledgeTarget
 from models.notification import Delivery
 from models.people import Deputy, Person, RotaShift, ScopedToken
 from models.record import Record
@@ -42,6 +43,8 @@ __all__ = [
     "ImprovementAction",
     "Incident",
     "IntegrationLink",
+    "KnowledgePage",
+    "KnowledgeTarget",
     "Measure",
     "Meeting",
     "OpinionTask",

@@ -294,7 +294,7 @@ def test_a_teams_own_adapter_is_found_through_its_entry_point(
     (info / "entry_points.txt").write_text("[incident.integrations]\nteam = team_adapter:ADAPTER\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     names = [a.name for a in registry.adapters()]
-    assert names == ["alarms", "baidu", "freshdesk", "jd", "sf", "team", "zendesk"]
+    assert names == ["alarms", "baidu", "freshdesk", "jd", "knowledge", "sf", "team", "zendesk"]
     counts = asyncio.run(registry.sweep_all())
     assert counts["team"] == 7
     sys.modules.pop("team_adapter", None)

@@ -110,6 +110,7 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
         ("/api/integrations/sf", "post", "200"): "RoutesAccepted",
         ("/api/integrations/freshdesk", "post", "202"): "TicketAccepted",
         ("/api/integrations/jd", "post", "201"): "WaybillWatched",
+        ("/api/knowledge/push", "post", "200"): "PushOut",
         ("/api/incidents/{incident_id}/assign", "post", "200"): "Assigned",
         ("/api/inbox", "get", "200"): "InboxList",
         ("/api/inbox/{feedback_id}", "get", "200"): "InboxItem",

@@ -31,6 +31,7 @@ BUILT_IN = {
     "baidu": "incident.integrations.views:BAIDU",
     "freshdesk": "incident.integrations.views:FRESHDESK",
     "jd": "incident.integrations.views:JD",
+    "knowledge": "incident.knowledge.views:ADAPTER",
     "sf": "incident.integrations.views:SF",
     "zendesk": "incident.integrations.views:ZENDESK",
 }
