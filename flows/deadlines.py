@@ -10,7 +10,8 @@ Who is told (playbook of the incident's *current* level):
 - warning (``warn_before`` ahead): the lead and the owner of the deadline; the notice is
   ``postmortem_due`` / ``progress_due`` for those kinds, ``deadline_warning`` otherwise;
 - an improvement action (kind ``action``, one row per action) is reminded ``action_remind_before`` ahead
-  and escalated when overdue (``action_due`` / ``action_overdue``), to the lead and quality control;
+  and escalated when overdue (``action_due`` / ``action_overdue``), to the lead and quality control, and
+  to the action's owner on their own notify URLs when the owner is a person of the directory;
   post-mortem and action deadlines are watched after the incident is closed too;
 - miss: the lead and the owner, and the chain's first step (``escalation`` in the playbook, L3 →
   cs_director, L2 → leadership, L1 → duty_manager); each later step after its delay, then the last
@@ -183,7 +184,8 @@ async def watch_deadlines(now: datetime | None = None) -> dict[str, int]:
                 missed += 1
         elif _warn_due(deadline, rules, now) and _claim_warning(deadline, now):
             ctx = _deadline_ctx(deadline, inc, rules, now)
-            await tell(inc.id, WARN_NOTICE.get(deadline.kind, "deadline_warning"), [rules.lead, owner], **ctx)
+            notice = WARN_NOTICE.get(deadline.kind, "deadline_warning")
+            await tell(inc.id, notice, [rules.lead, owner], people=_named(ctx), **ctx)
             warned += 1
     escalated = _fire_chains(told, now)
     by_incident: dict[str, list[Told]] = defaultdict(list)
@@ -216,7 +218,9 @@ async def _tell_missed(items: list[Told], now: datetime) -> None:
         if first.firing is not None:
             ctx.update(escalation_step=first.firing.last + 1, repeat=first.firing.repeat)
         notice = MISS_NOTICE.get(first.deadline.kind, "deadline_missed")
-        await tell(first.inc.id, notice, roles, escalated_from=first.rules.lead, **ctx, **hint)
+        await tell(
+            first.inc.id, notice, roles, people=_named(ctx), escalated_from=first.rules.lead, **ctx, **hint
+        )
         return
     missed = [
         {"kind": item.deadline.kind, "due_at": item.deadline.due_at.isoformat()}
@@ -225,6 +229,11 @@ async def _tell_missed(items: list[Told], now: datetime) -> None:
     await tell(
         first.inc.id, "deadlines_summary", roles, escalated_from=first.rules.lead, missed=missed, **hint
     )
+
+
+def _named(ctx: dict[str, Any]) -> list[str]:
+    """An improvement action's owner is told directly as well (when the directory knows them)."""
+    return [ctx["action_owner"]] if ctx.get("action_owner") else []
 
 
 def ack_hint(incident_id: str) -> dict[str, str]:

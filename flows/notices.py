@@ -59,12 +59,16 @@ def level_roles(incident_id: str) -> list[str]:
 
 
 @task(name="notify", cache_policy=NO_CACHE, task_run_name="notify-{kind}")
-async def tell(incident_id: str, kind: str, roles: list[str] | None = None, **extra: Any) -> int:
-    """Send one notice kind to roles (default: everyone the level's playbook names)."""
+async def tell(
+    incident_id: str, kind: str, roles: list[str] | None = None, people: list[str] | None = None, **extra: Any
+) -> int:
+    """Send one notice kind to roles (default: everyone the level's playbook names) and to ``people``
+    named directly (an improvement action's owner, when the directory knows them)."""
     roles = roles or level_roles(incident_id)
     lang = settings.get().lang
+    ctx = {**context(incident_id, lang), **extra}
     results = await notifiers.notify(
-        kind, roles, {**context(incident_id, lang), **extra}, incident_id=incident_id, lang=lang
+        kind, roles, ctx, incident_id=incident_id, lang=lang, people=people or ()
     )
     return sum(1 for r in results if r.status == "sent")
 

@@ -47,3 +47,9 @@ class Forbidden(ActionError):
 
 class SettingsError(ValueError):
     """An ``INCIDENT_*`` variable that cannot be used; the message names it and says why (CLI: exit 2)."""
+
+
+class Unavailable(ActionError):
+    """Something this service needs is missing for now (a file, a vendor): 503, worth retrying later."""
+
+    status = 503

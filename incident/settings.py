@@ -25,8 +25,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from incident import environ
 from incident.errors import SettingsError
 
-__all__ = ["Settings", "SettingsError", "db_url", "documents_dir", "get", "home", "local_time",
-           "run_concurrency", "zone"]  # fmt: skip
+__all__ = [
+    "Settings", "SettingsError", "db_url", "documents_dir", "get", "home", "local_time", "mapping_shape",
+    "run_concurrency", "zone",
+]  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -65,9 +67,34 @@ class Settings(BaseSettings):
     zendesk_email: str | None = None
     zendesk_token: str | None = None
     zendesk_map: Path | None = None  # YAML: more tags and custom-field values that select a category
+    freshdesk_secret: str | None = None  # the automation rule's shared secret header; unset: 401
+    freshdesk_url: str | None = None  # https://<domain>.freshdesk.com: write-back; unset: none
+    freshdesk_api_key: str | None = None
+    freshdesk_map: Path | None = None  # as zendesk_map, for Freshdesk tags and custom fields
     alarm_token: str | None = None  # a bearer token that may POST /api/alarms (and nothing else)
     sf_checkword: str | None = None  # SF Express 校验码 (checkWord): route pushes are verified with it
     sf_promise_hours: float = Field(72.0, gt=0)  # from the first scan; no delivered scan by then: alarm
+    jd_url: str = "https://api.jd.com/routerjson"  # JD's JOS gateway (the track query)
+    jd_app_key: str | None = None  # unset: registered JD waybills are not polled
+    jd_app_secret: str | None = None
+    jd_access_token: str | None = None
+    jd_customer_code: str | None = None  # 商家编码 (customerCode) the waybills were sent under
+    jd_promise_hours: float = Field(72.0, gt=0)  # from registration (shipping); undelivered then: alarm
+    jd_poll_seconds: float = Field(900.0, gt=0)  # each registered waybill's track is asked this often
+    baidu_url: str = "https://yuqing.bce.baidu.com"  # Baidu AI Cloud 舆情 service
+    baidu_ak: str | None = None  # Access Key ID; unset: no public-opinion monitoring
+    baidu_sk: str | None = None  # Secret Access Key
+    baidu_poll_seconds: float = Field(600.0, gt=0)  # each open incident's task is read this often
+    baidu_rate: float = Field(1.0, gt=0)  # requests per second to Baidu, at most
+    # the knowledge base (incident/knowledge, README "Knowledge base"): closed incidents and reviews pushed
+    confluence_url: str | None = None  # https://<site>.atlassian.net (the /wiki paths are added); unset: none
+    confluence_email: str | None = None  # the Atlassian account the pages are written as
+    confluence_token: str | None = None  # its API token (basic auth e-mail:token)
+    confluence_space_id: str | None = None  # the space's numeric id (REST v2 takes ids, not keys)
+    confluence_parent_id: str | None = None  # the page they go under; unset: the space's top level
+    notion_token: str | None = None  # an internal integration's secret; unset: no Notion push
+    notion_parent_page_id: str | None = None  # the page they go under (shared with the integration)
+    notion_url: str = "https://api.notion.com"  # Notion's API (a proxy, or a local one in tests)
     # Prefect's services (late runs, automations, the task-run recorder …) in the Prefect server the
     # service starts itself; off only to measure what they cost (README, Benchmark)
     prefect_services: bool = True
@@ -105,10 +132,40 @@ class Settings(BaseSettings):
             raise ValueError("not an IANA time zone such as Asia/Shanghai") from None
         return value or None
 
+    @field_validator("zendesk_map", "freshdesk_map")
+    @classmethod
+    def _mapping_file(cls, value: Path | None) -> Path | None:
+        """A mapping file that is missing or not a mapping would refuse every ticket: refused at start."""
+        if value is None:
+            return None
+        import yaml
+
+        try:
+            wrong = mapping_shape(yaml.safe_load(value.read_text()))
+        except OSError as exc:
+            raise ValueError(f"cannot read it ({exc.strerror or exc})") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"not YAML ({str(exc).splitlines()[0]})") from None
+        if wrong:
+            raise ValueError(wrong)
+        return value
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+
+def mapping_shape(data: object) -> str | None:
+    """Why a ticket mapping file's content is not one (None: it is); also read again at run time."""
+    if data is None:
+        return None
+    if not isinstance(data, dict) or set(data) - {"tags", "fields"}:
+        return "a YAML mapping with `tags: {tag: category}` and `fields: {field: {value: category}}` only"
+    for key in ("tags", "fields"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            return f"`{key}` must be a mapping"
+    return None
 
 
 @lru_cache(maxsize=16)

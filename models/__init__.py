@@ -9,7 +9,8 @@ from models.feedback import Feedback
 from models.idempotency import IdempotencyKey
 from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
-from models.integration import IntegrationLink, Waybill
+from models.integration import IntegrationLink, OpinionTask, Waybill
+from models.knowledge import KnowledgePage, KnowledgeTarget
 from models.notification import Delivery
 from models.people import Deputy, Person, RotaShift, ScopedToken
 from models.record import Record
@@ -42,8 +43,11 @@ __all__ = [
     "ImprovementAction",
     "Incident",
     "IntegrationLink",
+    "KnowledgePage",
+    "KnowledgeTarget",
     "Measure",
     "Meeting",
+    "OpinionTask",
     "Person",
     "Record",
     "RotaShift",

@@ -3,7 +3,8 @@
 Why a link table: Zendesk retries a webhook it saw no 2xx for, and a ticket's update arrives as a
 new webhook about the same ticket; the unique ``(system, external_id)`` is where two deliveries of
 one ticket meet (the second insert fails), so one ticket is one feedback. The write-back state
-(``told_*``) lives on the same row: the sweep finds what the ticket has not been told yet.
+(``told_*``) lives on the same row: the sweep finds what the ticket has not been told yet. A media
+item of the public-opinion monitor is linked the same way (system ``baidu``): recorded once.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class IntegrationLink(Base):
 
 
 class Waybill(Base):
-    """One SF Express waybill as its route pushes describe it; a late one raises one alarm."""
+    """One waybill (SF Express pushes its scans; JD's are polled once registered); a late one raises one
+    alarm."""
 
     __tablename__ = "waybills"
 
@@ -50,3 +52,23 @@ class Waybill(Base):
     last_address: Mapped[str | None] = mapped_column(String(200))  # where the last scan was (its city)
     delivered_at: Mapped[datetime | None]
     alarm_feedback_id: Mapped[str | None] = mapped_column(String(32))
+    polled_at: Mapped[datetime | None]  # the carrier's track last asked (carriers that are polled: JD)
+
+
+class OpinionTask(Base):
+    """The public-opinion monitor's keyword task for one open incident (its product model and batch).
+
+    Why a row per incident: the task is created at the monitor when the incident has something to
+    watch, read on a schedule, and deleted there once the incident closes; the row is where two
+    workers meet (its primary key) so one task is created, and where the schedule lives.
+    """
+
+    __tablename__ = "opinion_tasks"
+
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    task_id: Mapped[str | None] = mapped_column(String(64))  # the monitor's; NULL while being created
+    keywords: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[datetime]
+    polled_at: Mapped[datetime | None]  # the last read of its results: the next one reads from here
+    next_poll_at: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(default=0)

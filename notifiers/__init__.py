@@ -2,14 +2,15 @@
 
 Public API::
 
-    await notify(kind, roles, context, *, incident_id, lang=None) -> list[DeliveryResult]
-    notify_sync(kind, roles, context, *, incident_id, lang=None) -> list[DeliveryResult]
+    await notify(kind, roles, context, *, incident_id, lang=None, people=()) -> list[DeliveryResult]
+    notify_sync(kind, roles, context, *, incident_id, lang=None, people=()) -> list[DeliveryResult]
     deliveries(incident_id) -> list[dict]           # the log, JSON-ready, oldest first
     render(kind, context, lang=None) -> Rendered    # Rendered(title, text, html); no sending
     NOTICE_KINDS                                    # the kind identifiers below
 
 Who: ``INCIDENT_NOTIFY_CONFIG`` is an apprise YAML file whose tags are role names; a notice for
-a role goes to every URL with that tag (see ``roster``). Unset or missing file: nobody is told
+a role goes to every URL with that tag (see ``roster``); ``people`` named directly (an improvement
+action's owner) get it on their own notify URLs from the directory. Unset or missing file: nobody is told
 and each role gets a ``no_recipient`` row. A broken file is a ``RosterError`` naming it
 (``roster.check()`` raises it, e.g. at service start; ``notify`` logs it as ``failed`` rows).
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -25,6 +26,7 @@ from notifiers import applog
 from playbooks.schema import roles as known_roles
 
 log = logging.getLogger(__name__)
+DIRECT = "@"  # the pseudo-role of a channel that serves a person named directly, not a role
 
 
 class RosterError(ValueError):
@@ -181,6 +183,30 @@ def with_people(base: Roster) -> Roster:
     if len(merged) == len(base.channels) and not people:
         return base
     return Roster(source=base.source, channels=tuple(merged.values()), note=base.note if not merged else None)
+
+
+def people_channels(names: Sequence[str]) -> dict[str, list[Channel]]:
+    """The channels of people named directly (an improvement action's owner), as the directory holds
+    them; a name not in the directory is left out (an owner may be a supplier, a team: free text)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from models import Person, session_scope
+
+    wanted = [n for n in dict.fromkeys(names) if n]
+    if not wanted:
+        return {}
+    try:
+        with session_scope() as s:
+            found = {p.name: list(p.notify or []) for p in s.query(Person).filter(Person.name.in_(wanted))}
+    except SQLAlchemyError as exc:  # the roles are still told
+        log.error("the directory of people cannot be read; %s not told directly: %s", wanted, exc)
+        return {}
+    direct = frozenset({DIRECT})
+    out: dict[str, list[Channel]] = {}
+    for name, urls in found.items():
+        channels = (_person_channel(name, url, direct) for url in urls)
+        out[name] = [c for c in channels if c is not None]
+    return out
 
 
 def check() -> Roster:

@@ -9,6 +9,8 @@ Why these rules:
   per role (same status, attempts and error on each row), so "who was told" stays per role.
 - A role with no URL (or no config at all) gets one ``no_recipient`` row with url ``-``.
 - A role's people (the directory, ``models.Person``) are told on their own URLs besides the roster's.
+- ``people``: persons named directly (an improvement action's owner) are told on their own URLs too,
+  logged as role ``@<name>``; a name not in the directory is nobody to tell (an owner may be a supplier).
 """
 
 from __future__ import annotations
@@ -54,8 +56,10 @@ async def notify(
     *,
     incident_id: str | None,
     lang: str | None = None,
+    people: Sequence[str] = (),
 ) -> list[DeliveryResult]:
-    """Tell every channel of every role; one result (and one log row) per role and channel.
+    """Tell every channel of every role (and of the ``people`` named); one result and log row per role
+    (or person) and channel.
 
     Raises ValueError only for programming errors (unknown kind); delivery problems never raise.
     """
@@ -71,6 +75,7 @@ async def notify(
     notice = render(kind, ctx, lang)
     try:
         roster = roster_mod.with_people(roster_mod.current())
+        named = roster_mod.people_channels(people)
     except roster_mod.RosterError as exc:
         log.error("notice %s for %s not sent: %s", kind, incident_id, exc)
         results = [DeliveryResult(role, NO_URL, "failed", 0, str(exc)) for role in wanted]
@@ -78,9 +83,8 @@ async def notify(
         return results
 
     unique: dict[str, roster_mod.Channel] = {}
-    for role in wanted:
-        for channel in roster.for_role(role):
-            unique.setdefault(channel.url, channel)
+    for channel in [*(c for role in wanted for c in roster.for_role(role)), *_flat(named)]:
+        unique.setdefault(channel.url, channel)
     sends = [deliver(ch.url, ch.redacted, notice) for ch in unique.values()]
     outcomes: dict[str, Outcome] = {}
     gathered = await asyncio.gather(*sends, return_exceptions=True)
@@ -101,8 +105,22 @@ async def notify(
             results.append(
                 DeliveryResult(role, channel.redacted, status, out.attempts, out.error, out.sent_at)
             )
+    for name, channels in named.items():
+        who = f"{roster_mod.DIRECT}{name}"[:32]
+        if not channels:
+            results.append(DeliveryResult(who, NO_URL, "no_recipient", 0, f"{name} has no notify URL"))
+        for channel in channels:
+            out = outcomes[channel.url]
+            status = "sent" if out.ok else "failed"
+            results.append(
+                DeliveryResult(who, channel.redacted, status, out.attempts, out.error, out.sent_at)
+            )
     await asyncio.to_thread(_record, kind, incident_id, notice, results, created)
     return results
+
+
+def _flat(named: Mapping[str, list[roster_mod.Channel]]) -> list[roster_mod.Channel]:
+    return [channel for channels in named.values() for channel in channels]
 
 
 def notify_sync(
@@ -112,9 +130,10 @@ def notify_sync(
     *,
     incident_id: str | None,
     lang: str | None = None,
+    people: Sequence[str] = (),
 ) -> list[DeliveryResult]:
     """notify() for synchronous callers; safe to call from inside a running event loop."""
-    coro = notify(kind, roles, context, incident_id=incident_id, lang=lang)
+    coro = notify(kind, roles, context, incident_id=incident_id, lang=lang, people=people)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -81,7 +81,7 @@ LEVELS = ("level", "from_level", "to_level")
 DOMAIN_OF = {  # a placeholder's name → the vocabulary domain its value is a code of
     "role": "role", "category": "category", "status": "status", "inbox_status": "inbox_status",
     "solution_status": "solution_status", "action": "act", "deadline": "deadline", "stage": "stage",
-    "result": "result", "zendesk_status": "zendesk_status", "record": "record", "action_kind": "action_kind",
+    "result": "result", "ticket_status": "ticket_status", "record": "record", "action_kind": "action_kind",
     "approver": "role", "owner_group": "role",
 }  # fmt: skip
 

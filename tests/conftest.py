@@ -16,13 +16,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
 import playbooks
+
+if TYPE_CHECKING:
+    from tests.baidu_fake import FakeBaidu
+    from tests.freshdesk_fake import FakeFreshdesk
+    from tests.jd_fake import FakeJd
+    from tests.zendesk_fake import FakeZendesk
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -279,6 +285,56 @@ def service(prefect_api: str, inbox: Inbox, tmp_path_factory: pytest.TempPathFac
     svc = start_service(tmp_path_factory.mktemp("home"), prefect_api, inbox)
     yield svc
     stop_service(svc)
+
+
+# The systems' secrets as the connected service knows them (test_integrations_*_http.py).
+SECRET, CHECKWORD, ALARM_TOKEN = "zd-signing-secret", "sf-checkword-123", "alarm-secret"
+FD_SECRET, CUSTOM_FIELD = "fd-shared-secret", 360001234
+
+
+@dataclass
+class Fakes:
+    zendesk: FakeZendesk
+    freshdesk: FakeFreshdesk
+    jd: FakeJd
+    baidu: FakeBaidu
+
+
+@pytest.fixture(scope="session")
+def systems(
+    prefect_api: str, inbox: Inbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Service, Fakes]]:
+    """A service connected to every built-in system, each a local fake of the vendor (test_integrations_*)."""
+    from tests import baidu_fake, jd_fake
+    from tests.baidu_fake import fake_baidu
+    from tests.freshdesk_fake import API_KEY, fake_freshdesk
+    from tests.jd_fake import fake_jd
+    from tests.zendesk_fake import EMAIL, TOKEN, fake_zendesk
+
+    home = tmp_path_factory.mktemp("systems")
+    mapping = home / "zendesk.yaml"
+    mapping.write_text(f"fields: {{'{CUSTOM_FIELD}': {{typhoon: special_scenario}}}}\n")
+    with fake_zendesk() as zd, fake_freshdesk() as fd, fake_jd() as jd, fake_baidu() as bd:
+        env = {
+            "INCIDENT_ZENDESK_SECRET": SECRET, "INCIDENT_ZENDESK_URL": zd.url,
+            "INCIDENT_ZENDESK_EMAIL": EMAIL, "INCIDENT_ZENDESK_TOKEN": TOKEN,
+            "INCIDENT_ZENDESK_MAP": str(mapping),
+            "INCIDENT_FRESHDESK_SECRET": FD_SECRET, "INCIDENT_FRESHDESK_URL": fd.url,
+            "INCIDENT_FRESHDESK_API_KEY": API_KEY,
+            "INCIDENT_ALARM_TOKEN": ALARM_TOKEN, "INCIDENT_SF_CHECKWORD": CHECKWORD,
+            "INCIDENT_NOTIFY_BACKOFF": "0.01", "INCIDENT_SF_PROMISE_HOURS": "0.001",  # 3.6 s
+            "INCIDENT_JD_URL": jd.url, "INCIDENT_JD_APP_KEY": jd_fake.APP_KEY,
+            "INCIDENT_JD_APP_SECRET": jd_fake.APP_SECRET, "INCIDENT_JD_ACCESS_TOKEN": jd_fake.ACCESS_TOKEN,
+            "INCIDENT_JD_CUSTOMER_CODE": jd_fake.CUSTOMER, "INCIDENT_JD_PROMISE_HOURS": "0.001",
+            "INCIDENT_JD_POLL_SECONDS": "1", "INCIDENT_BAIDU_URL": bd.url,
+            "INCIDENT_BAIDU_AK": baidu_fake.AK, "INCIDENT_BAIDU_SK": baidu_fake.SK,
+            "INCIDENT_BAIDU_POLL_SECONDS": "1", "INCIDENT_BAIDU_RATE": "20",
+        }  # fmt: skip
+        svc = start_service(home, prefect_api, inbox, env)
+        try:
+            yield svc, Fakes(zd, fd, jd, bd)
+        finally:
+            stop_service(svc)
 
 
 def _postgres_admin_url() -> str | None:

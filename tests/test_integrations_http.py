@@ -1,10 +1,11 @@
-"""The systems' endpoints on a real ``incident serve``, driven as the vendors drive them.
+"""The ticket systems' webhooks on a real ``incident serve``, driven as the vendors drive them.
 
 Zendesk: the ticket event envelope of developer.zendesk.com/api-reference/webhooks/event-types/
 ticket-events (``zen:event-type:ticket.created``, ``detail`` with id, subject, description,
 requester_id, status, tags, via.channel), signed as developer.zendesk.com/documentation/webhooks/
-verifying/ says; the write-back lands on a local Ticket API (tests/zendesk_fake.py). SF: the route
-push form (msgData, timestamp, msgDigest) of the 丰桥 docs. Every refused request stores nothing.
+verifying/ says; the requester is looked up and the write-back lands on a local Zendesk API
+(tests/zendesk_fake.py). Freshdesk: the automation rule's body of README "Freshdesk" with its shared
+secret header; notes land on tests/freshdesk_fake.py. Every refused request stores nothing.
 """
 
 from __future__ import annotations
@@ -12,39 +13,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 
-from incident.integrations import sf, zendesk
-from tests.conftest import Inbox, Service, start_service, stop_service
-from tests.zendesk_fake import EMAIL, TOKEN, FakeZendesk, fake_zendesk
-
-SECRET, CHECKWORD, ALARM_TOKEN = "zd-signing-secret", "sf-checkword-123", "alarm-secret"
-
-
-@pytest.fixture(scope="module")
-def systems(
-    prefect_api: str, inbox: Inbox, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Service, FakeZendesk]]:
-    with fake_zendesk() as fake:
-        env = {
-            "INCIDENT_ZENDESK_SECRET": SECRET, "INCIDENT_ZENDESK_URL": fake.url,
-            "INCIDENT_ZENDESK_EMAIL": EMAIL, "INCIDENT_ZENDESK_TOKEN": TOKEN,
-            "INCIDENT_ALARM_TOKEN": ALARM_TOKEN, "INCIDENT_SF_CHECKWORD": CHECKWORD,
-            "INCIDENT_NOTIFY_BACKOFF": "0.01", "INCIDENT_SF_PROMISE_HOURS": "0.001",  # 3.6 s
-        }  # fmt: skip
-        svc = start_service(tmp_path_factory.mktemp("systems"), prefect_api, inbox, env)
-        try:
-            yield svc, fake
-        finally:
-            stop_service(svc)
+from incident.integrations import freshdesk, zendesk
+from tests.conftest import CUSTOM_FIELD, FD_SECRET, SECRET, Fakes, Service
 
 
 def _stamp(at: datetime | None = None) -> str:
@@ -63,14 +39,14 @@ def _post_zendesk(
     return httpx.post(svc.url + "/api/integrations/zendesk", content=body, headers=headers, timeout=30)
 
 
-def _event(ticket: int, kind: str = "created", tags: list[str] | None = None) -> bytes:
+def _event(ticket: int, kind: str = "created", tags: list[str] | None = None, via: object = "mail") -> bytes:
     return json.dumps({
         "type": f"zen:event-type:ticket.{kind}", "account_id": 88888888, "id": str(uuid.uuid4()),
         "time": _stamp(), "zendesk_event_version": "2022-11-06", "subject": f"zen:ticket:{ticket}",
         "detail": {
             "id": str(ticket), "subject": "洗衣机漏水", "description": "新买的洗衣机第一次用就漏水",
             "requester_id": str(ticket * 7), "status": "OPEN", "tags": tags or ["product_quality", "vip"],
-            "via": {"channel": "web_form"}, "created_at": _stamp(), "updated_at": _stamp(),
+            "via": {"channel": via}, "created_at": _stamp(), "updated_at": _stamp(),
         },
         "event": {"meta": {"sequence": {"id": "seq", "position": 1}}},
     }).encode()  # fmt: skip
@@ -80,19 +56,28 @@ def _ticket() -> int:
     return int(time.time() * 1000) % 10**9 + uuid.uuid4().int % 1000
 
 
-def _wait_notes(fake: FakeZendesk, ticket: int, count: int = 1) -> list[dict[str, Any]]:
+def _wait(found: Callable[[], list[Any]], what: str, count: int = 1) -> list[Any]:
     deadline = time.monotonic() + 30
-    while len(notes := fake.notes(str(ticket))) < count:
-        assert time.monotonic() < deadline, f"ticket {ticket} got {notes}"
+    while len(items := found()) < count:
+        assert time.monotonic() < deadline, f"{what}: {items}"
         time.sleep(0.1)
-    return notes
+    return items
 
 
-def test_a_ticket_event_is_one_feedback_and_gets_an_internal_note(
-    systems: tuple[Service, FakeZendesk],
-) -> None:
-    svc, fake = systems
+def _reported(svc: Service, incident_id: str) -> dict[str, Any]:
+    """The incident's one report as its page lists it (channel, customer, masked contact)."""
+    (only,) = svc.show(incident_id)["feedback"]
+    return dict(only)
+
+
+def test_a_ticket_event_is_one_feedback_and_gets_an_internal_note(systems: tuple[Service, Fakes]) -> None:
+    svc, fakes = systems
     ticket = _ticket()
+    fakes.zendesk.users[str(ticket * 7)] = {
+        "id": ticket * 7,
+        "name": "李先生",
+        "email": f"li{ticket}@example.com",
+    }
     first = _post_zendesk(svc, _event(ticket))
     assert first.status_code == 202, first.text
     accepted = first.json()
@@ -108,27 +93,64 @@ def test_a_ticket_event_is_one_feedback_and_gets_an_internal_note(
     shown = svc.show(accepted["incident_id"])
     assert shown["customers"] == 1
     assert [e["event"] for e in shown["timeline"]].count("ticket_updated") == 1  # the retry is no update
-    note = _wait_notes(fake, ticket)[0]
+    reported = _reported(svc, accepted["incident_id"])  # the requester as the Users API tells it
+    assert (reported["channel"], reported["customer"], reported["contact"]) == (
+        "email",
+        "李先生",
+        "l***@example.com",
+    )
+    note = _wait(lambda: fakes.zendesk.notes(str(ticket)), "zendesk note")[0]
     assert note["public"] is False and accepted["incident_id"] in note["body"] and "三级" in note["body"]
-    assert fake.refused == []
+    assert "已启动" in note["body"] and fakes.zendesk.refused == []
 
 
-def test_the_trigger_body_of_the_readme(systems: tuple[Service, FakeZendesk]) -> None:
+def test_via_channels_and_an_unknown_requester(systems: tuple[Service, Fakes]) -> None:
+    """Zendesk's via types and via ids (Via types reference); a requester the Users API does not know."""
+    svc, _ = systems
+    for via, channel in (
+        ("voicemail", "phone"),
+        (4, "email"),
+        ("twitter_dm", "social"),
+        ("web_service", "internal"),
+    ):
+        ticket = _ticket()
+        answer = _post_zendesk(svc, _event(ticket, tags=["service_failure"], via=via))
+        assert answer.status_code == 202, answer.text
+        reported = _reported(svc, answer.json()["incident_id"])
+        assert reported["channel"] == channel, via
+        assert reported["customer"] == f"zendesk-user-{ticket * 7}"  # 404 from the Users API: still recorded
+
+
+def test_the_trigger_body_of_the_readme(systems: tuple[Service, Fakes]) -> None:
     """The body README "Zendesk" tells teams to paste, as Zendesk fills its placeholders."""
-    svc, fake = systems
+    svc, fakes = systems
     ticket = _ticket()
     body = {"event": "created", "ticket": {
-        "id": str(ticket), "subject": "上门安装迟到", "description": "约好上午，下午才来",
-        "tags": "service_failure late", "status": "Open", "via": {"channel": "Email"},
+        "id": str(ticket), "subject": "台风后上门服务中断", "description": "约好上午，一直没人来",
+        "tags": "late", "status": "Open", "via": {"channel": "Email"},
         "requester": {"name": "王女士", "email": f"wang{ticket}@example.com"},
+        "custom_fields": [{"id": CUSTOM_FIELD, "value": "typhoon"}],
     }}  # fmt: skip
     answer = _post_zendesk(svc, json.dumps(body, ensure_ascii=False).encode())
     assert answer.status_code == 202, answer.text
-    assert answer.json()["category"] == "service_failure"
-    _wait_notes(fake, ticket)
+    assert answer.json()["category"] == "special_scenario"  # the custom field, through INCIDENT_ZENDESK_MAP
+    assert _reported(svc, answer.json()["incident_id"])["channel"] == "email"
+    _wait(lambda: fakes.zendesk.notes(str(ticket)), "zendesk note")
 
 
-def test_refused_webhooks_store_nothing(systems: tuple[Service, FakeZendesk]) -> None:
+def test_a_long_ticket_is_recorded_cut(systems: tuple[Service, Fakes]) -> None:
+    """Zendesk does not retry a 4xx: a ticket longer than intake stores is recorded, cut, not refused."""
+    svc, _ = systems
+    ticket = _ticket()
+    body = {"ticket": {"id": str(ticket), "subject": "漏水" * 10, "description": "详情" * 6000,
+                       "tags": ["product_quality"], "requester": {"name": "赵先生"}}}  # fmt: skip
+    answer = _post_zendesk(svc, json.dumps(body, ensure_ascii=False).encode())
+    assert answer.status_code == 202, answer.text
+    summary = svc.show(answer.json()["incident_id"])["summary"]
+    assert len(summary) == 10_000 and summary.startswith("漏水漏水") and summary.endswith("…")
+
+
+def test_refused_webhooks_store_nothing(systems: tuple[Service, Fakes]) -> None:
     svc, _ = systems
     ticket = _ticket()
     good = _event(ticket)
@@ -149,79 +171,62 @@ def test_refused_webhooks_store_nothing(systems: tuple[Service, FakeZendesk]) ->
     assert recorded.status_code == 202 and recorded.json()["repeat"] is False and recorded.json()["opened"]
 
 
-def _sf_form(items: list[dict[str, str]], checkword: str = CHECKWORD, ms: int | None = None) -> str:
-    msg = json.dumps({"Body": {"WaybillRoute": items}}, ensure_ascii=False)
-    stamp = str(ms if ms is not None else int(time.time() * 1000))
-    form = {"partnerID": "TEST", "requestID": str(uuid.uuid4()), "serviceCode": "RoutePushService",
-            "timestamp": stamp, "msgData": msg, "msgDigest": sf.digest(msg, stamp, checkword)}  # fmt: skip
-    return urlencode(form)
+def _rule_body(ticket: int, event: str = "created", tags: str = "product_quality, 漏水") -> dict[str, Any]:
+    """README "Freshdesk"'s body as Freshdesk fills its placeholders."""
+    return {"event": event, "ticket": {
+        "id": str(ticket), "subject": "冰箱不制冷 <急>", "description": "买了三天就坏了",
+        "tags": tags, "status": "Open", "source": "Email", "priority": "High",
+        "requester": {"name": "周女士", "email": f"zhou{ticket}@example.com", "phone": ""},
+        "custom_fields": {"cf_category": ""},
+    }}  # fmt: skip
 
 
-def test_sf_route_push(systems: tuple[Service, FakeZendesk]) -> None:
-    svc, _ = systems
-    url = svc.url + "/api/integrations/sf"
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    scan = {"id": "9", "mailno": f"SF{_ticket()}", "acceptTime": "2026-12-02 09:00:00", "opCode": "50",
-            "remark": "已收取快件 +加急"}  # fmt: skip
-    ok = httpx.post(url, content=_sf_form([scan]), headers=headers, timeout=30)
-    assert ok.status_code == 200 and ok.json()["return_code"] == "0000" and ok.json()["routes"] == 1
-    forged = httpx.post(url, content=_sf_form([scan], checkword="guess"), headers=headers, timeout=30)
-    old = int((time.time() - 3600) * 1000)
-    replay = httpx.post(url, content=_sf_form([scan], ms=old), headers=headers, timeout=30)
-    bad = httpx.post(url, content=_sf_form([{**scan, "acceptTime": "soon"}]), headers=headers, timeout=30)
-    assert forged.status_code == 401 and replay.status_code == 401 and "stale" in replay.json()["error"]
-    assert bad.status_code == 422 and "acceptTime" in bad.json()["error"]
+def _post_freshdesk(svc: Service, body: object, secret: str | None = FD_SECRET) -> httpx.Response:
+    headers = {freshdesk.SECRET_HEADER: secret} if secret is not None else {}
+    return httpx.post(svc.url + "/api/integrations/freshdesk", json=body, headers=headers, timeout=30)
 
 
-def test_alarms(systems: tuple[Service, FakeZendesk], tmp_path: Path) -> None:
-    svc, _ = systems
-    url = svc.url + "/api/alarms"
-    batch = f"B-{uuid.uuid4().hex[:8]}"
-    body = {"source": "quality", "category": "product_quality", "summary": "批次抽检不合格",
-            "product_model": "WM-1", "batch": batch}  # fmt: skip
-    answer = httpx.post(url, json=body, headers={"Authorization": f"Bearer {ALARM_TOKEN}"}, timeout=30)
-    assert answer.status_code == 202, answer.text
-    accepted = answer.json()
-    assert accepted["source"] == "quality" and accepted["opened"] is True
-    assert svc.api("GET", f"/api/feedback/{accepted['feedback_id']}").json()["kind"] == "alarm"
-    by_service_token = svc.api("POST", "/api/alarms", json={**body, "summary": "又一批"})
-    assert by_service_token.status_code == 202
-    assert by_service_token.json()["incident_id"] == accepted["incident_id"]  # same model and batch
-    wrong = httpx.post(url, json=body, headers={"Authorization": "Bearer nope"}, timeout=30)
-    assert wrong.status_code == 401
-    for change, field in (({"source": "weather"}, "source"), ({"category": "nonsense"}, "category"),
-                          ({"kind": "complaint"}, "kind")):  # fmt: skip
-        refused = svc.api("POST", "/api/alarms", json={**body, **change})
-        assert refused.status_code == 422 and field in refused.json()["error"], refused.text
-    alarm_token_elsewhere = httpx.get(
-        svc.url + "/api/incidents", headers={"Authorization": f"Bearer {ALARM_TOKEN}"}
+def test_a_freshdesk_ticket_is_one_feedback_and_gets_a_private_note(systems: tuple[Service, Fakes]) -> None:
+    svc, fakes = systems
+    ticket = _ticket()
+    first = _post_freshdesk(svc, _rule_body(ticket))
+    assert first.status_code == 202, first.text
+    accepted = first.json()
+    assert accepted["opened"] is True and accepted["category"] == "product_quality" and not accepted["repeat"]
+    again = _post_freshdesk(svc, _rule_body(ticket))
+    update = _post_freshdesk(svc, {**_rule_body(ticket, "updated", tags=""), "ticket": {
+        **_rule_body(ticket)["ticket"], "status": "Pending", "tags": ""}})  # fmt: skip
+    assert again.status_code == update.status_code == 202 and again.json()["repeat"] is True
+    assert again.json()["feedback_id"] == update.json()["feedback_id"] == accepted["feedback_id"]
+    shown = svc.show(accepted["incident_id"])
+    assert [e["detail"] for e in shown["timeline"] if e["event"] == "ticket_updated"] == [
+        f"Freshdesk #{ticket}: pending"
+    ]
+    reported = _reported(svc, accepted["incident_id"])
+    assert (reported["channel"], reported["customer"], reported["contact"]) == (
+        "email",
+        "周女士",
+        "z***@example.com",
     )
-    assert alarm_token_elsewhere.status_code == 401  # the alarm secret opens /api/alarms only
+    note = _wait(lambda: fakes.freshdesk.notes.get(str(ticket), []), "freshdesk note")[0]
+    assert note["private"] is True and accepted["incident_id"] in note["body"] and "已启动" in note["body"]
+    assert fakes.freshdesk.refused == []
 
 
-def test_the_workers_sweep_raises_the_late_order_alarm(systems: tuple[Service, FakeZendesk]) -> None:
-    """The promise (3.6 s here) passes with no delivered scan: the served worker's sweep raises it."""
+def test_refused_freshdesk_webhooks_store_nothing(systems: tuple[Service, Fakes]) -> None:
     svc, _ = systems
-    waybill = f"SF{_ticket()}"
-    now_beijing = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
-    scan = {
-        "id": "1",
-        "mailno": waybill,
-        "orderid": f"ORD-{waybill}",
-        "acceptTime": now_beijing,
-        "acceptAddress": f"深圳 {waybill} 中转场",
-        "opCode": "30",
-    }
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    pushed = httpx.post(
-        svc.url + "/api/integrations/sf", content=_sf_form([scan]), headers=headers, timeout=30
-    )
-    assert pushed.status_code == 200, pushed.text
-    deadline = time.monotonic() + 45
-    while True:
-        found = [i for i in svc.api("GET", "/api/incidents").json()["incidents"] if waybill in i["summary"]]
-        if found:
-            break
-        assert time.monotonic() < deadline, f"no alarm for {waybill}"
-        time.sleep(0.5)
-    assert found[0]["category"] == "service_failure" and found[0]["customers"] == 1
+    ticket = _ticket()
+    for secret, why in ((None, "missing"), ("guessed", "wrong")):
+        answer = _post_freshdesk(svc, _rule_body(ticket), secret)
+        assert answer.status_code == 401 and why in answer.json()["error"], answer.text
+    broken = b'{"ticket": {"id": "1", "subject": "a"b"}}'  # a quote the rule's placeholder did not escape
+    raw = httpx.post(svc.url + "/api/integrations/freshdesk", content=broken,
+                     headers={freshdesk.SECRET_HEADER: FD_SECRET}, timeout=30)  # fmt: skip
+    no_category = _post_freshdesk(svc, _rule_body(ticket, tags="vip"))
+    no_ticket = _post_freshdesk(svc, {"event": "created"})
+    not_a_number = _post_freshdesk(svc, {"ticket": {**_rule_body(ticket)["ticket"], "id": "{{ticket.id}}"}})
+    for answer, words in ((raw, "not JSON"), (no_category, "no category"), (no_ticket, "ticket"),
+                          (not_a_number, "ticket.id")):  # fmt: skip
+        assert answer.status_code == 422 and words in answer.json()["error"], answer.text
+    recorded = _post_freshdesk(svc, _rule_body(ticket))
+    assert recorded.status_code == 202 and recorded.json()["repeat"] is False

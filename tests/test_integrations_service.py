@@ -20,7 +20,7 @@ from sqlalchemy import select
 from incident.errors import BadInput, Conflict
 from incident.feedback import service as intake
 from incident.feedback.service import FeedbackIn
-from incident.integrations import registry, sf, zendesk
+from incident.integrations import registry, sf, writeback, zendesk
 from incident.integrations import service as links
 from models import Delivery, Feedback, Incident, IntegrationLink, Solution, Waybill, session_scope, utcnow
 from tests.zendesk_fake import EMAIL, TOKEN, fake_zendesk
@@ -62,6 +62,72 @@ def test_zendesk_categories_from_tags_and_the_mapping_file(
     assert zendesk.category_of([], [{"id": 360001, "value": "late_engineer"}]) == "service_failure"
     with pytest.raises(BadInput, match="no category"):
         zendesk.category_of(["vip"], [{"id": 360001, "value": "other"}, "not-a-field", {"id": [1]}])
+
+
+def test_a_mapping_file_is_checked_when_the_settings_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing or wrong INCIDENT_ZENDESK_MAP is one line at start-up, not a 500 on every webhook;
+    one removed while the service runs answers 503 (Zendesk retries) naming it."""
+    from incident import settings
+    from incident.errors import Unavailable
+
+    monkeypatch.setenv("INCIDENT_ZENDESK_MAP", str(tmp_path / "missing.yaml"))
+    with pytest.raises(
+        settings.SettingsError, match=r"^INCIDENT_ZENDESK_MAP='.*missing.yaml': .*cannot read"
+    ):
+        settings.get()
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("- product_quality\n")
+    monkeypatch.setenv("INCIDENT_FRESHDESK_MAP", str(wrong))
+    monkeypatch.setenv("INCIDENT_ZENDESK_MAP", str(wrong))
+    with pytest.raises(settings.SettingsError, match="INCIDENT_ZENDESK_MAP=.*a YAML mapping"):
+        settings.get()
+    good = tmp_path / "good.yaml"
+    good.write_text("tags: {broken: product_quality}\n")
+    monkeypatch.setenv("INCIDENT_ZENDESK_MAP", str(good))
+    monkeypatch.delenv("INCIDENT_FRESHDESK_MAP")
+    assert zendesk.category_of(["broken"], None) == "product_quality"
+    good.unlink()
+    with pytest.raises(Unavailable, match="INCIDENT_ZENDESK_MAP .*good.yaml cannot be read"):
+        zendesk.category_of(["broken"], None)
+
+
+def test_via_types_and_via_ids_are_our_channels() -> None:
+    """developer.zendesk.com/documentation/ticketing/reference-guides/via-types: a type or its id."""
+    cases = {
+        "mail": "email", 4: "email", "4": "email", "web_form": "web", 0: "web", "web_service": "internal",
+        5: "internal", "voicemail": "phone", 33: "phone", "phone_call_inbound": "phone", 34: "phone",
+        "phone_call_outbound": "phone", "text_message": "phone", 57: "phone", "twitter_dm": "social",
+        26: "social", "facebook_message": "social", 41: "social", "facebook_post": "social",
+        "mobile_sdk": "app", "Phone call (inbound)": "phone", "Email": "email", "a_new_type": "web",
+    }  # fmt: skip
+    for via, ours in cases.items():
+        assert zendesk.channel_of({"channel": via}) == ours, via
+    assert zendesk.channel_of(None) == "web"
+
+
+def test_a_ticket_whose_recording_died_after_intake_is_not_recorded_twice(any_db: str) -> None:
+    """The feedback was stored but the link never learnt it (the process died in between): the next
+    delivery after the claim's minute, and the sweep's repair, find it by its ``order``."""
+    ticket = "777001"
+    body = FeedbackIn(
+        category="product_quality", summary="漏水", order=links.order_ref(zendesk.SYSTEM, ticket)
+    )
+    link_id, known = links.claim(zendesk.SYSTEM, ticket)
+    result = intake.record(body)  # ... and then nothing: links.recorded never ran
+    later = utcnow() + links.CLAIM + timedelta(seconds=1)
+    assert links.claim(zendesk.SYSTEM, ticket, later) == (link_id, result.feedback_id)
+    assert links.known(zendesk.SYSTEM, ticket) == result.feedback_id
+    other = "777002"
+    link2, _ = links.claim(zendesk.SYSTEM, other)
+    result2 = intake.record(body.model_copy(update={"order": links.order_ref(zendesk.SYSTEM, other)}))
+    assert links.repair(zendesk.SYSTEM, utcnow()) == 0  # still within the claim's minute
+    assert links.repair(zendesk.SYSTEM, later) == 1
+    with session_scope() as s:
+        link = s.get_one(IntegrationLink, link2)
+        assert (link.feedback_id, link.incident_id) == (result2.feedback_id, result2.incident_id)
+        assert s.query(Feedback).count() == 2
 
 
 def _opened(summary: str) -> tuple[int, str]:
@@ -139,6 +205,26 @@ def test_wrong_credentials_fail_without_retrying(db: str, monkeypatch: pytest.Mo
         assert fake.refused == ["auth"] and fake.puts == []
 
 
+def test_the_first_note_of_a_ticket_that_joined_an_incident_says_so(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with fake_zendesk() as fake:
+        _zendesk_env(monkeypatch, fake.url)
+        first, ticket = _opened("engineer late again")
+        joined = intake.record(
+            FeedbackIn(category="service_failure", summary="me too", service="engineer late again")
+        )
+        link_id, _ = links.claim(zendesk.SYSTEM, "5550001")
+        links.recorded(link_id, joined.feedback_id, joined.incident_id)
+        assert asyncio.run(zendesk.sweep()) == 2
+        opened, second = fake.notes(ticket)[0]["body"], fake.notes("5550001")[0]["body"]
+    assert opened.startswith(f"事件 {joined.incident_id} 已启动")
+    assert second.startswith(f"本工单已并入事件 {joined.incident_id}") and "已启动" not in second
+    monkeypatch.setenv("INCIDENT_LANG", "en")
+    pending = links.Pending(first, "1", "INC1", 3, "response", True, None, None, None, opened=False)
+    assert writeback.note_text(pending).startswith("Ticket joined incident INC1: ")
+
+
 def _push(items: list[dict[str, str]]) -> list[dict[str, object]]:
     return sf.routes(json.dumps({"Body": {"WaybillRoute": items}}))
 
@@ -168,6 +254,19 @@ def test_late_waybill_raises_one_alarm_on_the_injected_clock(
         assert s.get_one(Waybill, "SF200").delivered_at == datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
 
 
+def test_a_long_order_id_is_cut_on_arrival_and_the_alarm_is_raised(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order id longer than a feedback keeps once broke every sweep's alarm batch (FeedbackIn.order)."""
+    monkeypatch.setenv("INCIDENT_SF_PROMISE_HOURS", "1")
+    scan = {"id": "1", "acceptTime": "2026-12-01 09:00:00", "opCode": "50"}
+    sf.record(_push([{**scan, "mailno": "SF900", "orderid": "O" * 300}, {**scan, "mailno": "SF901"}]))
+    assert sf.late(datetime(2026, 12, 1, 3, 0, tzinfo=UTC)) == 2
+    with session_scope() as s:
+        orders = sorted(s.scalars(select(Feedback.order_no).where(Feedback.kind == "alarm")))
+    assert orders == ["O" * 100, "SF901"]
+
+
 def test_bad_route_pushes_are_refused_whole() -> None:
     for msg, why in (
         ("{", "not JSON"),
@@ -195,7 +294,7 @@ def test_a_teams_own_adapter_is_found_through_its_entry_point(
     (info / "entry_points.txt").write_text("[incident.integrations]\nteam = team_adapter:ADAPTER\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     names = [a.name for a in registry.adapters()]
-    assert names == ["alarms", "sf", "team", "zendesk"]
+    assert names == ["alarms", "baidu", "freshdesk", "jd", "knowledge", "sf", "team", "zendesk"]
     counts = asyncio.run(registry.sweep_all())
     assert counts["team"] == 7
     sys.modules.pop("team_adapter", None)

@@ -22,8 +22,8 @@ import pytest
 PRODUCT, BATCH = "X20", "B2311"
 ALLOWED = re.compile(
     r"^(?:INC\d+|FB\d+|ACT\d+|X20|B2311|5W1H|PDF|Markdown|English|Prefect|Zendesk|APP"
-    r"|What|Why|Who|When|Where|How)$"
-)  # ids, what the customer typed, product and format names, the guide's 5W1H headings
+    r"|What|Why|Who|When|Where|How|\d+[dhw])$"
+)  # ids, what the customer typed, product and format names, the guide's 5W1H headings, spans typed (14d)
 WORD = re.compile(r"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9_'-]*")
 COMMAND = re.compile(r"incident [a-z]+[^\n。，]*")  # a command to type, to the end of its clause (notices)
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
@@ -316,6 +316,7 @@ CONSOLE_PAGES = (
     "/inbox",
     "/report",
     "/people",
+    "/actions",
     "/incidents/{id}",
     "/incidents/{id}/postmortem",
     "/incidents/{id}/records/solution_approval",

@@ -29,8 +29,8 @@ DOCUMENTS = (
     "/api/reviews/quarterly",
 )
 CHARTS = ("/api/metrics/chart.png", "/api/export")  # binary bodies (the export is a zip)
-# Signed by their vendor instead of a bearer token (incident/integrations/views.py)
-WEBHOOKS = ("/api/integrations/zendesk", "/api/integrations/sf")
+# Signed by their vendor (or a shared secret) instead of a bearer token (incident/integrations/views.py)
+WEBHOOKS = ("/api/integrations/zendesk", "/api/integrations/sf", "/api/integrations/freshdesk")
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,9 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
         ("/api/alarms", "post", "202"): "AlarmAccepted",
         ("/api/integrations/zendesk", "post", "202"): "TicketAccepted",
         ("/api/integrations/sf", "post", "200"): "RoutesAccepted",
+        ("/api/integrations/freshdesk", "post", "202"): "TicketAccepted",
+        ("/api/integrations/jd", "post", "201"): "WaybillWatched",
+        ("/api/knowledge/push", "post", "200"): "PushOut",
         ("/api/incidents/{incident_id}/assign", "post", "200"): "Assigned",
         ("/api/inbox", "get", "200"): "InboxList",
         ("/api/inbox/{feedback_id}", "get", "200"): "InboxItem",

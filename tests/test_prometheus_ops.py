@@ -51,7 +51,7 @@ def test_every_known_label_set_is_there_at_zero(any_db: str) -> None:
         assert value(got, "incident_deadlines_missed_total", kind=kind) == 0
     templates = Path(__file__).resolve().parents[1] / "notifiers" / "templates"  # a zh template per kind
     assert set(NOTICE_KINDS) == {p.name.split(".")[0] for p in templates.glob("[a-z]*.zh.j2")}
-    for notice in (*NOTICE_KINDS, "zendesk_note"):  # the Zendesk write-back is logged as a delivery
+    for notice in (*NOTICE_KINDS, "zendesk_note", "freshdesk_note"):  # ticket write-backs are deliveries
         for status in ("sent", "failed", "no_recipient"):
             assert value(got, "incident_notices_total", notice=notice, status=status) == 0
     kinds = FeedbackIn.model_fields["kind"].annotation.__args__

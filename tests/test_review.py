@@ -146,6 +146,8 @@ def test_overdue_meeting_is_escalated_after_close_then_met_late(db: str, told: R
 def test_improvement_actions_are_reminded_escalated_and_closed_only_with_evidence(
     db: str, told: Receivers
 ) -> None:
+    own = f"json://127.0.0.1:{told.hook.port}/xiaoli"  # 小李's own channel: the owner is told directly
+    people.add(people.PersonIn(name="小李", roles=["customer_service"], notify=[own]))
     inc = _resolved_l3("B-A1")
     _close(inc)
     held = T0 + timedelta(hours=5)
@@ -167,11 +169,18 @@ def test_improvement_actions_are_reminded_escalated_and_closed_only_with_evidenc
     assert tick(due - timedelta(days=1, minutes=1)) == {"warned": 0, "missed": 0}
     assert tick(due - timedelta(hours=23)) == {"warned": 1, "missed": 0}
     assert tick(due + timedelta(minutes=1)) == {"warned": 0, "missed": 1}
-    assert told.count(inc, "[Improvement action]") == {"cs_manager": 1, "quality_control": 1}
-    assert told.count(inc, "[Overdue]") == {"cs_director": 1, "cs_manager": 1, "quality_control": 1}
+    assert told.count(inc, "[Improvement action]") == {"cs_manager": 1, "quality_control": 1, "xiaoli": 1}
+    assert told.count(inc, "[Overdue]") == {
+        "cs_director": 1,
+        "cs_manager": 1,
+        "quality_control": 1,
+        "xiaoli": 1,
+    }
     [overdue] = [m for m in told.all(inc) if m.role == "cs_director"]
     assert first in overdue.title and "培训客服主动告知延误" in overdue.text and "小李" in overdue.text
-    assert ("action_overdue", "cs_director") in watcher_notices(inc)
+    assert {("action_due", "@小李"), ("action_overdue", "cs_director"), ("action_overdue", "@小李")} <= set(
+        watcher_notices(inc)
+    )
     later = due + timedelta(hours=1)
     assert improvement.counts(now=later) == {"open": 2, "overdue": 1, "done": 0}
     assert metrics.summary()["actions"]["overdue"] == 1

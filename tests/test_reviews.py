@@ -14,6 +14,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from incident.metrics import service as metrics
 from incident.reviews import findings, render, schedule, service
 from incident.reviews.seed import seed_month
 from models import Deadline, Incident, Record, Survey, session_scope
@@ -102,6 +103,10 @@ def test_documents_md_html_pdf_zh_and_en(months: str, tmp_path: Path) -> None:
     assert md.startswith("# 2026-11 月度复盘报告")
     assert "本月产品质量类事件增加20%" in md and md.count("data:image/png;base64,") == 3
     assert "| 三级 | 6 | 4 | 67% | 80% | 否 |" in md
+    # the guide's count table, category × level, with each category's medians and a total row
+    assert "| 产品质量类 | 0 | 0 | 6 | 6 | 5 | 60 | 20 |" in md
+    assert "| 服务失误类 | 0 | 2 | 0 | 2 | 0 | 60 | 30 |" in md
+    assert "| 合计 | 0 | 2 | 6 | 8 | 5 | 60 | 20 |" in md
     en = render.document(d, "en", "md").decode()
     assert en.startswith("# Monthly review 2026-11") and "产品质量" not in en
     html = render.document(d, "zh", "html").decode()
@@ -142,6 +147,29 @@ def test_seeded_month_is_meaningful(db: str) -> None:
     assert sum(v["total"] for v in d["deadlines"].values()) == 120
     assert 0 < d["deadlines"]["contact"]["missed"] < 60 and d["top_recurring"]
     assert d["satisfaction"]["surveys"] == 60
+    zh = render.document(d, "zh", "md").decode()
+    recurring = zh.split("## 六、重复发生")[1]
+    assert "\n1. 产品质量类：型号 P30，批次 B1：4 起（" in recurring  # words, not codes (deterministic seed)
+    assert "2. 服务失误类：服务 repair，地区 华南1：3 起" in recurring and "=" not in recurring
+    en = render.document(d, "en", "md").decode().split("## 6. Recurrence")[1]
+    assert "1. Product quality: product model P30, batch B1: 4 incidents (" in en
+
+
+def test_problem_labels_in_words_with_customer_text_escaped(db: str) -> None:
+    key = "key:product_quality|product_model=P30|batch=<b>B1</b>"
+    assert metrics.problem_label(key) == "product_quality: product_model=P30, batch=<b>B1</b>"  # the API's
+    assert metrics.problem_label(key, "zh") == "产品质量类：型号 P30，批次 <b>B1</b>"
+    assert (
+        metrics.problem_label("key:service_failure|service=|region=华东", "en")
+        == "Service failure: region 华东"
+    )
+    assert metrics.problem_label("cause:separator defect", "zh") == "根本原因：separator defect"
+    with session_scope() as s:
+        for n, day in enumerate((3, 9)):
+            _add(s, f"R{n}", "product_quality", 3, datetime(2026, 8, day, tzinfo=UTC), 30, 5, 5.0)
+            s.get_one(Incident, f"R{n}").correlation_key = key[4:]
+    md = render.document(_review(service.month("2026-08")), "zh", "md").decode()
+    assert "1. 产品质量类：型号 P30，批次 &lt;b&gt;B1&lt;/b&gt;：2 起（R0、R1）" in md
 
 
 def test_monthly_schedule_writes_once_and_tells_leadership(months: str, tmp_path: Path) -> None:
@@ -203,8 +231,30 @@ def test_export_tree_has_records_reviews_and_an_index(months: str) -> None:
         "incidents/N0/postmortem.md",
         "reviews/2026-10.md",
         "reviews/2026-11.md",
+        "reviews/2026-Q4.md",
     }
     assert files["incidents/N0/postmortem.md"].decode() == "# 复盘报告\n客户原话 <b>x</b>\n"  # as archived
     index = files["index.md"].decode()
     assert "(incidents/N0/postmortem.md)" in index and "[2026-11](reviews/2026-11.md)" in index
+    assert "## 季度复盘\n\n- [2026-Q4](reviews/2026-Q4.md)" in index
+    assert files["reviews/2026-Q4.md"].decode().startswith("# 2026-Q4 季度复盘报告")
     assert files["reviews/2026-11.md"].decode().startswith("# 2026-11 月度复盘报告")
+
+
+def test_chinese_chart_labels_find_a_cjk_font_installed_after_matplotlibs_cache() -> None:
+    """matplotlib's font cache is built once; a CJK font installed later is found among the system's
+    files, so the zh charts keep Chinese labels instead of falling back to English."""
+    from matplotlib import font_manager
+
+    from incident.reviews import charts
+
+    if not any(k in Path(p).name.lower() for p in font_manager.findSystemFonts() for k in charts.CJK_FILES):
+        pytest.skip("no CJK font on this machine (fonts-noto-cjk or fonts-wqy-microhei)")
+    kept = list(font_manager.fontManager.ttflist)
+    font_manager.fontManager.ttflist = [f for f in kept if f.name not in charts.CJK_FONTS]  # a stale cache
+    charts.cjk_font.cache_clear()
+    try:
+        assert charts.cjk_font() in charts.CJK_FONTS
+        assert charts._lang("zh") == "zh"  # the labels stay Chinese
+    finally:
+        charts.cjk_font.cache_clear()

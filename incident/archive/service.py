@@ -1,10 +1,11 @@
-"""The archive as a Markdown tree (issue 13 item 5, export only): records, post-mortems, reviews, an index.
+"""The archive as a Markdown tree (issue 13 item 5): records, post-mortems, reviews, an index.
 
 Why a tree of the stored Markdown and not a new rendering: the knowledge base (Confluence, Notion, a wiki,
 a git repository) should hold exactly what the product archived, the seven records of each incident as
-``incident records`` downloads them (the post-mortem is one of them); the monthly reviews are rendered
-as ``incident review`` renders them. The service builds the tree as a zip (one HTTP answer), the CLI
-unpacks it; every path is made here from ids and codes only, never from customer text.
+``incident records`` downloads them (the post-mortem is one of them); the monthly and quarterly reviews
+are rendered as ``incident review`` renders them. The service builds the tree as a zip (one HTTP answer),
+the CLI unpacks it; every path is made here from ids and codes only, never from customer text.
+``incident.knowledge`` pushes the same pages to Confluence or Notion.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from playbooks import vocabulary
 
 
 def tree(session: Session, lang: str = "zh") -> dict[str, bytes]:
-    """Relative path → file bytes: ``index.md``, ``incidents/<ID>/<kind>.md``, ``reviews/<YYYY-MM>.md``."""
+    """Relative path → file bytes: ``index.md``, ``incidents/<ID>/<kind>.md``, ``reviews/<YYYY-MM>.md``
+    and ``reviews/<YYYY-Qn>.md`` (every month and quarter with incidents)."""
     files: dict[str, bytes] = {}
     incidents = {
         i.id: i for i in session.scalars(select(Incident).order_by(Incident.identified_at, Incident.id))
@@ -42,15 +44,28 @@ def tree(session: Session, lang: str = "zh") -> dict[str, bytes]:
                 kinds[row.incident_id].append(row.kind)
     tz = metrics.zone()
     months = sorted({metrics.month_of(i.identified_at, tz) for i in incidents.values()})
-    for month in months:
-        data = reviews.review(session, reviews.month(month))
-        files[f"reviews/{month}.md"] = render.document(data, lang, "md")
-    files["index.md"] = _index(incidents, kinds, months, lang).encode("utf-8")
+    quarters = sorted({quarter_of(m) for m in months})
+    facts = metrics.load(session)
+    for period in [*map(reviews.month, months), *map(reviews.quarter, quarters)]:
+        data = reviews.review(session, period, facts)
+        files[f"reviews/{period.name}.md"] = render.document(data, lang, "md")
+    files["index.md"] = _index(incidents, kinds, months, quarters, lang).encode("utf-8")
     return files
 
 
-def _index(incidents: dict[str, Incident], kinds: dict[str, list[str]], months: list[str], lang: str) -> str:
-    """The entry page: incidents with links to their records, then the monthly reviews."""
+def quarter_of(month: str) -> str:
+    """``2026-11`` → ``2026-Q4``."""
+    return f"{month[:4]}-Q{(int(month[5:]) - 1) // 3 + 1}"
+
+
+def _index(
+    incidents: dict[str, Incident],
+    kinds: dict[str, list[str]],
+    months: list[str],
+    quarters: list[str],
+    lang: str,
+) -> str:
+    """The entry page: incidents with links to their records, then the monthly and quarterly reviews."""
     en = lang == "en"
     lines = [
         "# " + ("Incident archive" if en else "事件档案"),
@@ -69,6 +84,8 @@ def _index(incidents: dict[str, Incident], kinds: dict[str, list[str]], months: 
         lines.append(f"- **{inc_id}** {level} {category} {inc.identified_at:%Y-%m-%d}: {links}")
     lines += ["", "## " + ("Monthly reviews" if en else "月度复盘"), ""]
     lines += [f"- [{m}](reviews/{m}.md)" for m in months]
+    lines += ["", "## " + ("Quarterly reviews" if en else "季度复盘"), ""]
+    lines += [f"- [{q}](reviews/{q}.md)" for q in quarters]
     return "\n".join(lines) + "\n"
 
 

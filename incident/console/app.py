@@ -9,7 +9,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from incident.console import audit_page, auth, charts, contacts, inbox, live, pages, people_page, reader
+from incident.console import (
+    audit_page,
+    auth,
+    charts,
+    closing,
+    contacts,
+    inbox,
+    live,
+    pages,
+    people_page,
+    reader,
+)
 from incident.console.language import LanguageMiddleware
 from incident.console.render import page, secure, t
 from incident.people import audit, sessions
@@ -92,6 +103,8 @@ def install(app: FastAPI, token: str) -> None:
     app.add_api_route("/login", login_form, methods=["GET"], include_in_schema=False)
     app.add_api_route("/login", login, methods=["POST"], include_in_schema=False)
     app.add_api_route("/logout", logout, methods=["POST"], include_in_schema=False)
-    routers = (contacts.router, audit_page.router, pages.router, reader.router, charts.router, live.router)
+    # closing before pages: its /incidents/{id}/meeting|signoff|actions are not pages' step forms
+    routers = (contacts.router, audit_page.router, closing.router, pages.router, reader.router, charts.router,
+               live.router)  # fmt: skip
     for router in (*routers, inbox.router, people_page.router):
         app.include_router(router)

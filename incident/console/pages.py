@@ -8,6 +8,7 @@ nothing but what the action itself records (an ``approval_refused`` event, like 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -17,16 +18,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 import playbooks
+from incident.actions.service import KINDS
 from incident.console import auth, board
 from incident.console.forms import to_body
 from incident.console.inbox import explain
 from incident.console.prefect_runs import FRESH, board_points, ui_run_url, waiting_point
-from incident.console.render import lang, page, secure, set_flash, t
+from incident.console.render import lang, page, secure, set_flash, t, zone
 from incident.deadlines import service as deadlines
 from incident.errors import ActionError, BadInput, NotFound
 from incident.feedback.service import MAX_TEXT
 from incident.incidents import service as views
 from incident.incidents.service import Filters
+from incident.people import service as people
 from incident.records.documents import RECORD_KINDS, available, build_dossier, i18n, title
 from incident.response.authority import perform
 from incident.response.steps import BY_ACTION
@@ -137,7 +140,20 @@ async def incident_page(
         prefect_url=ui_run_url(data["flow_run_id"]),
         by=unquote(request.cookies.get(BY_COOKIE, "")),
         **menus(data["category"]),
+        **await closing_context(request),
     )
+
+
+async def closing_context(request: Request) -> dict[str, Any]:
+    """What the meeting, sign-off and action forms need (incident_closing.html.j2, console/closing.py)."""
+    actor = getattr(request.state, "actor", None)
+    names = [p["name"] for p in await run_in_threadpool(people.list_people)]
+    return {
+        "directory": names,  # participants and owners are looked up there
+        "person": bool(actor and actor.person),  # a person is recorded as themselves: no "by" field
+        "kinds": KINDS,
+        "held_default": f"{datetime.now(zone()):%Y-%m-%dT%H:%M}",
+    }
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)

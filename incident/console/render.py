@@ -181,7 +181,7 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
             csrf=auth.csrf_token(request) if logged_in else "",  # never shown to strangers
             logged_in=logged_in,
             path=request.url.path,
-            query=switch_query(request),
+            lang_query=switch_query(request),
             **{"lang": lang(), **context},  # the document reader passes the language it shows
         )
     )

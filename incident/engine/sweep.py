@@ -16,8 +16,10 @@ this worker serves, and:
   Pending by a worker that died before starting it;
 - **starts** the run of every open incident that has none (its first feedback run failed before);
 - **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``;
-- writes last month's review once the month is over and tells leadership (incident/reviews/schedule.py);
-- runs each integration adapter's job: the Zendesk notes owed (retried with backoff), SF's late orders.
+- writes last month's review once the month is over and tells leadership (incident/reviews/schedule.py;
+  a review that fails is logged and tried again later, backing off, and stops nothing else);
+- runs each integration adapter's job: the Zendesk notes owed (retried with backoff), SF's late orders,
+  the knowledge-base pages owed to Confluence or Notion (incident/knowledge).
 
 Feedback without a run needs no sweep: the rows are the queue (incident/engine/queue.py).
 """
@@ -191,6 +193,13 @@ async def sweep_once(deployment_id: UUID) -> dict[str, int]:
     counts["started"] = await start_missing()
     keep = timedelta(hours=settings.get().idempotency_keep_hours)
     counts["keys_purged"] = await asyncio.to_thread(idempotency.purge, keep)
-    counts.update(await reviews.monthly(utcnow()))  # last month's review, once, to leadership
-    counts.update(await registry.sweep_all())  # write-backs owed, late waybills (incident/integrations)
+    # last month's review, once, to leadership; a failing one is logged and backs off, never raises
+    counts.update(await reviews.monthly(utcnow()))
     return counts
+
+
+async def integrations_once() -> dict[str, int]:
+    """The connected systems' pass (write-backs owed, late waybills, polled tracks and media): a loop
+    of its own, so that Prefect being slow or away delays no late-order alarm, and a vendor's pacing
+    (Baidu's rate) delays no stored answer's delivery."""
+    return await registry.sweep_all()

@@ -98,6 +98,7 @@ async def work(prefect_db: str) -> None:
     background = [
         asyncio.create_task(pump.run_forever()),
         asyncio.create_task(_every(settings.get().sweep_seconds, lambda: _sweep(deployment_id), "sweep")),
+        asyncio.create_task(_every(settings.get().sweep_seconds, _integrations, "integrations' sweep")),
         asyncio.create_task(_every(settings.get().watch_seconds, _watch, "deadline watcher")),
     ]
     # done once (its end must not end the worker, unlike the loops above)
@@ -158,6 +159,14 @@ async def _sweep(deployment_id: UUID) -> None:
     counts = await sweep_once(deployment_id)
     if any(counts.values()):
         log.info("sweep: %s", ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+
+
+async def _integrations() -> None:
+    from incident.engine.sweep import integrations_once
+
+    counts = await integrations_once()
+    if any(counts.values()):
+        log.info("integrations: %s", ", ".join(f"{k} {v}" for k, v in counts.items() if v))
 
 
 async def _watch() -> None:

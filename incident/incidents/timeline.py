@@ -19,6 +19,7 @@ EVENTS = (
     "owner_assigned",
     "feedback_joined",
     "ticket_updated",
+    "media_exposure",  # a negative media item the public-opinion monitor found (its link)
     "level_raised",
     "stage_entered",
     "contacted",

@@ -1,4 +1,4 @@
-"""The systems around the process (issue 15): Zendesk, SF Express, internal alarms; see registry.py."""
+"""The systems around the process (issue 15): tickets, logistics, alarms, public opinion (registry.py)."""
 
 # The ``deliveries.notice`` kinds the adapters log besides the notices (``/metrics`` lists them at 0)
-WRITE_BACKS = ("zendesk_note",)
+WRITE_BACKS = ("zendesk_note", "freshdesk_note", "kb_page")  # kb_page: incident.knowledge

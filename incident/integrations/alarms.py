@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from incident.feedback.service import FeedbackIn
+from incident.feedback.service import MAX_TEXT, FeedbackIn
+from incident.integrations.tickets import CUT
 
 SOURCES = ("logistics", "quality", "ticket")
 
@@ -22,7 +23,11 @@ class AlarmIn(FeedbackIn):
     channel: Literal["internal"] = "internal"
 
     def feedback(self) -> FeedbackIn:
-        """The report intake records; the summary names the source system (people read it there)."""
+        """The report intake records; the summary names the source system (people read it there), cut
+        to what intake stores when the prefix makes a summary near the limit too long."""
         fields = self.model_dump(exclude={"source"}, exclude_unset=True)
-        fields.update(kind="alarm", channel="internal", summary=f"[{self.source}] {self.summary}")
+        summary = f"[{self.source}] {self.summary}"
+        if len(summary) > MAX_TEXT:
+            summary = summary[: MAX_TEXT - len(CUT)] + CUT
+        fields.update(kind="alarm", channel="internal", summary=summary)
         return FeedbackIn(**fields)

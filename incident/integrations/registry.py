@@ -28,6 +28,10 @@ GROUP = "incident.integrations"
 # The built-ins, also when running from a source tree whose entry points were never installed.
 BUILT_IN = {
     "alarms": "incident.integrations.views:ALARMS",
+    "baidu": "incident.integrations.views:BAIDU",
+    "freshdesk": "incident.integrations.views:FRESHDESK",
+    "jd": "incident.integrations.views:JD",
+    "knowledge": "incident.knowledge.views:ADAPTER",
     "sf": "incident.integrations.views:SF",
     "zendesk": "incident.integrations.views:ZENDESK",
 }

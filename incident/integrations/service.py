@@ -4,6 +4,11 @@ Why claim before recording: Zendesk delivers a webhook again when it saw no 2xx 
 deliveries may arrive at once. The unique ``(system, external_id)`` insert decides which one records
 the feedback; the other answers with what the first recorded. A delivery whose recording fails gives
 its claim back, so nothing half-stored stays behind and the vendor's retry records it.
+
+Why ``order_ref``: the feedback is recorded by the intake batcher in a transaction of its own, and the
+link is told its feedback after that. If the service dies in between, the link still says "being
+recorded"; the feedback carries ``order = <system>:<id>``, so the next delivery (or the sweep's
+``repair``) finds it instead of recording the ticket a second time.
 """
 
 from __future__ import annotations
@@ -13,12 +18,30 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from incident.errors import Conflict
-from models import Deadline, Incident, IntegrationLink, Solution, session_scope, utcnow
+from models import Deadline, Feedback, Incident, IntegrationLink, Solution, session_scope, utcnow
 
 CLAIM = timedelta(seconds=60)  # a writer that died frees its link after this
 MAX_BACKOFF = timedelta(hours=1)
+
+
+def order_ref(system: str, external_id: str) -> str:
+    """What a linked feedback's ``order`` says: where it came from (and how a lost link is found again)."""
+    return f"{system}:{external_id}"
+
+
+def _recorded_before(s: Session, link: IntegrationLink) -> bool:
+    """Fill a link whose feedback was recorded but never written on it (the writer died in between)."""
+    found = s.execute(
+        select(Feedback.id, Feedback.incident_id)
+        .where(Feedback.order_no == order_ref(link.system, link.external_id))
+        .order_by(Feedback.received_at)
+    ).first()
+    if found is not None:
+        link.feedback_id, link.incident_id = found
+    return found is not None
 
 
 def claim(system: str, external_id: str, now: datetime | None = None) -> tuple[int, str | None]:
@@ -43,8 +66,8 @@ def claim(system: str, external_id: str, now: datetime | None = None) -> tuple[i
         ).one()
         if found.feedback_id is None and found.created_at > (now or utcnow()) - CLAIM:
             raise Conflict(f"{system} {external_id} is being recorded by another delivery; retry")
-        if found.feedback_id is None:  # its delivery was cancelled mid-way: this one records it
-            found.created_at = now or utcnow()
+        if found.feedback_id is None and not _recorded_before(s, found):
+            found.created_at = now or utcnow()  # its delivery died before recording: this one records it
         return found.id, found.feedback_id
 
 
@@ -56,6 +79,19 @@ def known(system: str, external_id: str) -> str | None:
                 IntegrationLink.system == system, IntegrationLink.external_id == external_id
             )
         ).first()
+
+
+def repair(system: str, now: datetime) -> int:
+    """Links left "being recorded" by a writer that died after its feedback was stored: filled in."""
+    with session_scope() as s:
+        stale = s.scalars(
+            select(IntegrationLink).where(
+                IntegrationLink.system == system,
+                IntegrationLink.feedback_id.is_(None),
+                IntegrationLink.created_at < now - CLAIM,
+            )
+        ).all()
+        return sum(_recorded_before(s, link) for link in stale)
 
 
 def release(link_id: int) -> None:
@@ -79,13 +115,14 @@ class Pending:
     incident_id: str
     level: int
     status: str
-    first: bool  # the opening note (id, level, contact deadline) rather than a change
+    first: bool  # the first note (id, level, contact deadline) rather than a change
     contact_deadline: datetime | None
     resolved_at: datetime | None
     closed_at: datetime | None
     category: str = ""
     solution: str | None = None  # the approved solution's kind (the playbook labels it)
     solution_note: str | None = None
+    opened: bool = True  # this record's feedback opened the incident (else it joined one already open)
 
 
 def take(link_id: int, now: datetime) -> Pending | None:
@@ -115,10 +152,11 @@ def take(link_id: int, now: datetime) -> Pending | None:
             .where(Solution.incident_id == inc.id, Solution.status == "approved")
             .order_by(Solution.id.desc())
         ).first()
+        opened = s.scalar(select(Feedback.opened_incident).where(Feedback.id == link.feedback_id))
         return Pending(
             link.id, link.external_id, inc.id, inc.level, inc.status, link.told_status is None,
             due, inc.resolved_at, inc.closed_at, inc.category,
-            approved[0] if approved else None, approved[1] if approved else None,
+            approved[0] if approved else None, approved[1] if approved else None, bool(opened),
         )  # fmt: skip
 
 

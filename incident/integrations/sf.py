@@ -11,6 +11,7 @@ integrators; the official pages need a login, so the public quotations were used
   "acceptTime" ("YYYY-MM-DD HH:MM:SS", Beijing time), "acceptAddress", "remark", "opCode"}]}}``;
   opCode ``80`` (and ``8000``) is the delivered scan (签收); the receiver answers
   ``{"return_code": "0000", "return_msg": "成功"}``, anything else makes SF push again (3 times).
+The late-order alarm itself is logistics.py's (shared with JD Logistics).
 """
 
 from __future__ import annotations
@@ -25,12 +26,9 @@ from typing import Any
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from incident import settings
 from incident.errors import BadInput
-from incident.feedback import service as intake
-from incident.feedback.service import FeedbackIn
+from incident.integrations import logistics
 from models import Waybill, session_scope, utcnow
 
 SYSTEM = "sf"
@@ -92,7 +90,7 @@ def routes(msg_data: str) -> list[dict[str, Any]]:
             raise BadInput("WaybillRoute.mailno: missing")
         checked.append({
             "mailno": str(item["mailno"]).strip()[:64],
-            "orderid": (str(item.get("orderid") or "").strip() or None),
+            "orderid": logistics.order_no(item.get("orderid")),  # cut: a feedback keeps 100 characters
             "at": _scan_time(item.get("acceptTime")),
             "op": str(item.get("opCode") or "").strip()[:16],
             "remark": str(item.get("remark") or "")[:2000],
@@ -119,38 +117,8 @@ def record(items: list[dict[str, Any]]) -> int:
     return len(items)
 
 
-def _alarm(bill: Waybill) -> FeedbackIn:
-    summary = (f"顺丰运单 {bill.waybill_no} 超过承诺时间 {bill.promised_at.isoformat()} 仍未签收"
-               f"（最后扫描：{bill.last_remark or bill.last_op_code or '-'}）")  # fmt: skip
-    return FeedbackIn(
-        kind="alarm",
-        category="service_failure",
-        channel="internal",
-        summary=summary,
-        service="顺丰配送 (SF Express delivery)",
-        order=bill.order_no or bill.waybill_no,
-        region=bill.last_address,  # late orders where the parcels stopped are one problem (correlation)
-    )  # type: ignore[call-arg]
-
-
 def late(now: datetime | None = None) -> int:
-    """Raise one alarm per waybill whose promise passed without the delivered scan (the sweep runs it).
-
-    The alarm goes through intake as any report does (``record_in``: in this transaction); the worker
-    handles it from the feedback rows. The waybill rows are locked meanwhile: two sweeps raise it once.
-    """
-    now = now or utcnow()
-    with session_scope() as s:
-        query = select(Waybill).where(
-            Waybill.delivered_at.is_(None), Waybill.alarm_feedback_id.is_(None), Waybill.promised_at <= now
-        )
-        bills = list(s.scalars(query.with_for_update(skip_locked=True).limit(200)))
-        if not bills:
-            return 0
-        results = intake.record_in(s, [_alarm(b) for b in bills], now)
-        for bill, result in zip(bills, results, strict=True):
-            bill.alarm_feedback_id = result.feedback_id
-    return len(bills)
+    return logistics.late(SYSTEM, now)
 
 
 async def sweep(now: datetime | None = None) -> int:

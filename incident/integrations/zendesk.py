@@ -8,6 +8,11 @@ Documentation followed:
   ticket-events): the envelope ``{"type": "zen:event-type:ticket.created", "subject":
   "zen:ticket:35436", "detail": {"id", "subject", "description", "requester_id", "status", "tags",
   "via": {"channel"}, …}, "event": {…}}``.
+- Via types reference (developer.zendesk.com/documentation/ticketing/reference-guides/via-types):
+  ``via.channel`` is a via type (``mail``, ``web_form``, ``web_service``, ``voicemail``,
+  ``phone_call_inbound`` …) or its via id (``4`` is ``mail``); both are read.
+- Users API, show user: ``GET /api/v2/users/{user_id}.json`` → ``{"user": {"id", "name", "email",
+  "phone", …}}`` (an event names only ``requester_id``: the requester is looked up).
 - Tickets API, update ticket: ``PUT /api/v2/tickets/{id}.json`` with ``{"ticket": {"comment":
   {"body", "public": false}}}`` (a private comment is an internal note); API-token basic auth is
   ``{email}/token:{token}``.
@@ -21,39 +26,52 @@ import hashlib
 import hmac
 import logging
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
-from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-import playbooks
-from incident import environ, settings
+from incident import settings
 from incident.errors import BadInput
 from incident.feedback.service import FeedbackIn
-from incident.integrations import WRITE_BACKS
 from incident.integrations import service as links
-from models import Delivery, session_scope, utcnow
-from playbooks.vocabulary import label
+from incident.integrations import tickets, writeback
+from models import utcnow
 
 log = logging.getLogger("incident.integrations.zendesk")
 
 SYSTEM = "zendesk"
+NOTICE = "zendesk_note"  # the deliveries' kind (incident/integrations/__init__.py)
+MAP = "INCIDENT_ZENDESK_MAP"
 SIGNATURE = "X-Zendesk-Webhook-Signature"
 TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
 EVENT_PREFIX = "zen:event-type:ticket."
-CATEGORIES = ("product_quality", "service_failure", "special_scenario")
-# via.channel (Zendesk's names) → our channels; anything else came in through the web.
+# Via types (Zendesk's names) → our channels. Not listed: the types of Zendesk's own housekeeping
+# (merge, linked_problem, user_change …), which are internal, and unknown ones, read by their words.
 CHANNELS = {
-    "email": "email", "web": "web", "web_form": "web", "web_widget": "web", "chat": "web",
-    "api": "internal", "rule": "internal", "voice": "phone", "phone": "phone", "sms": "phone",
-    "mobile": "app", "mobile_sdk": "app", "native_messaging": "app", "twitter": "social",
-    "facebook": "social", "instagram_dm": "social", "whatsapp": "social", "wechat": "social",
-    "line": "social", "any_channel": "web",
+    "mail": "email", "email": "email", "web_form": "web", "web": "web", "web_widget": "web",
+    "dropbox": "web", "chat": "web", "help_center": "web", "topic": "web", "native_messaging": "web",
+    "web_service": "internal", "api": "internal", "rule": "internal", "batch": "internal",
+    "closed_ticket": "internal", "ticket_sharing": "internal", "side_conversation": "internal",
+    "voice": "phone", "phone": "phone", "voicemail": "phone", "phone_call_inbound": "phone",
+    "phone_call_outbound": "phone", "api_voicemail": "phone", "api_phone_call_inbound": "phone",
+    "api_phone_call_outbound": "phone", "text_message": "phone", "sms": "phone",
+    "iphone": "app", "mobile": "app", "mobile_sdk": "app",
+    "twitter": "social", "twitter_dm": "social", "twitter_favorite": "social",
+    "facebook_post": "social", "facebook_message": "social", "facebook": "social",
+    "instagram_dm": "social", "whatsapp": "social", "wechat": "social", "line": "social",
+    "any_channel": "social",
 }  # fmt: skip
+VIA_IDS = {
+    0: "web_form", 4: "mail", 5: "web_service", 8: "rule", 15: "iphone", 17: "dropbox", 20: "batch",
+    23: "twitter_favorite", 26: "twitter_dm", 29: "chat", 30: "twitter", 33: "voicemail",
+    34: "phone_call_inbound", 35: "phone_call_outbound", 38: "facebook_post", 41: "facebook_message",
+    44: "any_channel", 45: "mobile_sdk", 46: "help_center", 56: "mobile", 57: "text_message",
+}  # fmt: skip
+WORDS = (  # an unlisted via type (or a trigger's rendering, "Phone call (inbound)") by its words
+    ({"mail", "email"}, "email"), ({"phone", "voice", "voicemail", "call", "sms", "text"}, "phone"),
+    ({"twitter", "facebook", "instagram", "whatsapp", "wechat", "line", "social"}, "social"),
+    ({"mobile", "iphone", "android", "app"}, "app"),
+)  # fmt: skip
 
 
 class Unsigned(Exception):
@@ -92,55 +110,32 @@ def verify(headers: Any, body: bytes, now: datetime | None = None) -> None:
         raise Unsigned(f"stale {TIMESTAMP} (outside {window.total_seconds():.0f} s): a replay is refused")
 
 
-@lru_cache(maxsize=4)
-def _mapping(path: Path, mtime: float) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise BadInput(f"INCIDENT_ZENDESK_MAP {path}: not a mapping")
-    return data
+def category_of(tags: list[str], fields: object) -> str:
+    """A tag equal to a category id wins; then INCIDENT_ZENDESK_MAP's tags, then its custom fields."""
+    extra = tickets.mapping(settings.get().zendesk_map, MAP)
+    return tickets.category_of(tags, _fields(fields), extra, MAP)
 
 
-def mapping() -> dict[str, Any]:
-    """INCIDENT_ZENDESK_MAP: ``tags: {tag: category}``, ``fields: {field id: {value: category}}``."""
-    path = settings.get().zendesk_map
-    return _mapping(path, path.stat().st_mtime) if path else {}
+def _fields(raw: object) -> dict[str, str]:
+    """Custom fields as events and the trigger body give them: ``[{"id", "value"}]`` (or ``{id: value}``)."""
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items() if v is not None}
+    if not isinstance(raw, list):
+        return {}
+    pairs = (f for f in raw if isinstance(f, dict) and isinstance(f.get("id"), str | int))
+    return {str(f["id"]): str(f.get("value")) for f in pairs if f.get("value") is not None}
 
 
-def category_of(tags: list[str], fields: list[dict[str, Any]]) -> str:
-    """A tag equal to a category id wins; then the mapping file's tags, then its custom fields."""
-    for tag in tags:
-        if tag in CATEGORIES:
-            return tag
-    extra = mapping()
-    for tag in tags:
-        if (found := (extra.get("tags") or {}).get(tag)) in CATEGORIES:
-            return str(found)
-    by_field = {str(k): v for k, v in (extra.get("fields") or {}).items() if isinstance(v, dict)}
-    for field in fields:
-        values = by_field.get(str(field.get("id"))) if isinstance(field, dict) else None
-        if values and (found := values.get(str(field.get("value")))) in CATEGORIES:
-            return str(found)
-    raise BadInput(
-        f"ticket tags {sorted(tags)} select no category: tag it with one of {', '.join(CATEGORIES)}"
-        " (or map a tag or custom field in INCIDENT_ZENDESK_MAP)"
-    )
-
-
-def _tags(raw: object) -> list[str]:
-    """Event payloads carry a list; the trigger placeholder ``{{ticket.tags}}`` a space-separated string."""
-    if isinstance(raw, str):
-        return raw.split()
-    if isinstance(raw, list) and all(isinstance(t, str) for t in raw):
-        return list(raw)
-    if raw is None:
-        return []
-    raise BadInput("ticket.tags: a list of tags or a space-separated string")
-
-
-def _channel(via: object) -> str:
-    channel = via.get("channel") if isinstance(via, dict) else via
-    key = str(channel or "web").strip().lower().replace(" ", "_")
-    return CHANNELS.get(key, "web")
+def channel_of(via: object) -> str:
+    """Our channel for ``via.channel``: a via type, a via id, or a trigger's rendering of either."""
+    raw = via.get("channel") if isinstance(via, dict) else via
+    if isinstance(raw, int) or (isinstance(raw, str) and raw.strip().isdigit()):
+        raw = VIA_IDS.get(int(raw), "")
+    key = "_".join(str(raw or "").strip().lower().replace("(", " ").replace(")", " ").split())
+    if key in CHANNELS:
+        return CHANNELS[key]
+    words = set(key.split("_"))
+    return next((ours for names, ours in WORDS if names & words), "web")
 
 
 def is_update(payload: object) -> bool:
@@ -153,7 +148,10 @@ def is_update(payload: object) -> bool:
 
 
 def ticket_of(payload: object) -> tuple[str, dict[str, Any], dict[str, Any], str]:
-    """(ticket id, the ticket, its requester, its status) from an event envelope or a trigger body."""
+    """(ticket id, the ticket, its requester, its status) from an event envelope or a trigger body.
+
+    An event names only ``requester_id``: the requester is ``{"id": …}`` until ``requester`` looks it up.
+    """
     if not isinstance(payload, dict):
         raise BadInput("body: a JSON object (a Zendesk event or the trigger body in README)")
     if "type" in payload and "detail" in payload:  # event subscription
@@ -161,7 +159,7 @@ def ticket_of(payload: object) -> tuple[str, dict[str, Any], dict[str, Any], str
         if not kind.startswith(EVENT_PREFIX):
             raise BadInput(f"type: only ticket events ({EVENT_PREFIX}*) are taken, not {kind}")
         ticket = payload["detail"]
-        requester = {"name": f"zendesk-user-{ticket.get('requester_id')}"} if isinstance(ticket, dict) else {}
+        requester = {"id": str(ticket.get("requester_id") or "")} if isinstance(ticket, dict) else {}
     elif isinstance(payload.get("ticket"), dict):  # trigger webhook (README)
         ticket = payload["ticket"]
         requester = ticket.get("requester") if isinstance(ticket.get("requester"), dict) else {}
@@ -176,147 +174,63 @@ def ticket_of(payload: object) -> tuple[str, dict[str, Any], dict[str, Any], str
     return ticket_id, ticket, requester, status
 
 
-def feedback_of(ticket_id: str, ticket: dict[str, Any], requester: dict[str, Any]) -> FeedbackIn:
-    """The feedback a ticket seen for the first time becomes (422 when it selects no category)."""
-    fields = ticket.get("custom_fields") if isinstance(ticket.get("custom_fields"), list) else []
-    text = "\n\n".join(str(ticket.get(k) or "").strip() for k in ("subject", "description") if ticket.get(k))
-    try:
-        return FeedbackIn(
-            category=category_of(_tags(ticket.get("tags")), fields),
-            summary=text or f"Zendesk #{ticket_id}",
-            channel=_channel(ticket.get("via")),
-            customer=(str(requester.get("name") or "").strip() or None),
-            contact=(str(requester.get("email") or "").strip() or None),
-            order=f"zendesk:{ticket_id}",
-        )  # type: ignore[call-arg]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise BadInput(
-            f"ticket: {'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}"
-        ) from None
-
-
-def _solution(p: links.Pending, lang: str) -> str | None:
-    """The approved solution as the playbook names it, with the note its proposer wrote."""
-    if p.solution is None:
+def _auth() -> httpx.Auth | None:
+    cfg = settings.get()
+    if not cfg.zendesk_url or not cfg.zendesk_email or not cfg.zendesk_token:
         return None
-    option = playbooks.get(p.category).solutions.get(p.solution)
-    name = option.label(lang) if option else p.solution
-    return (
-        f"{name}（{p.solution_note}）"
-        if p.solution_note and lang != "en"
-        else (f"{name} ({p.solution_note})" if p.solution_note else name)
+    return httpx.BasicAuth(f"{cfg.zendesk_email}/token", cfg.zendesk_token)
+
+
+def _url(path: str) -> str:
+    return f"{(settings.get().zendesk_url or '').rstrip('/')}{path}"
+
+
+async def requester(found: dict[str, Any]) -> dict[str, Any]:
+    """The requester with name, e-mail and phone: an event's ``requester_id`` looked up in the Users API.
+
+    Without the API configured, or when Zendesk does not answer, the customer is ``zendesk-user-<id>``
+    (still one customer per requester) and the lookup's failure is logged: the ticket is recorded anyway.
+    """
+    user_id = str(found.get("id") or "")
+    if not user_id.isdigit() or found.get("name"):
+        return found
+    fallback = {"name": f"zendesk-user-{user_id}"}
+    auth = _auth()
+    if auth is None:
+        return fallback
+    async with writeback.client(auth) as http:
+        answer = await writeback.call(http, "GET", _url(f"/api/v2/users/{user_id}.json"), tries=1)
+    user = answer.body.get("user") if answer.ok and isinstance(answer.body, dict) else None
+    if not isinstance(user, dict):
+        log.warning("zendesk user %s not looked up (%s): recorded as %s", user_id, answer.error, fallback)
+        return fallback
+    name = user.get("name") or fallback["name"]
+    return {"name": name, "email": user.get("email"), "phone": user.get("phone")}
+
+
+def feedback_of(ticket_id: str, ticket: dict[str, Any], found: dict[str, Any]) -> FeedbackIn:
+    """The feedback a ticket seen for the first time becomes (422 when it selects no category)."""
+    parts = (ticket.get("subject"), ticket.get("description"))
+    return tickets.feedback(
+        links.order_ref(SYSTEM, ticket_id),
+        category=category_of(tickets.tags_of(ticket.get("tags")), ticket.get("custom_fields")),
+        summary=tickets.text_of(parts, f"Zendesk #{ticket_id}"),
+        channel=channel_of(ticket.get("via")),
+        customer=found.get("name"),
+        contact=found.get("email") or found.get("phone"),
     )
 
 
-def note_text(p: links.Pending, lang: str | None = None) -> str:
-    """The internal note: what a Zendesk agent must know about the incident behind the ticket."""
-    lang = lang or settings.get().lang
-    zone = environ.zone()
-    level = label("level", p.level, lang)
-    status = label("status", p.status, lang)
-    solution = _solution(p, lang)
-
-    def at(value: datetime | None) -> str:
-        return environ.stamp(value, zone) if value else "-"
-
-    if lang == "en":
-        if p.first:
-            return (
-                f"Incident {p.incident_id} opened: {level}; contact the customer by {at(p.contact_deadline)}."
-            )
-        lines = [f"Incident {p.incident_id}: {status}, {level}."]
-        if solution:
-            lines.append(f"Solution: {solution}.")
-        if p.resolved_at:
-            lines.append(f"Resolved at {at(p.resolved_at)}.")
-        if p.closed_at:
-            lines.append(f"Closed at {at(p.closed_at)}.")
-        return " ".join(lines)
-    if p.first:
-        return f"事件 {p.incident_id} 已启动：{level}；须在 {at(p.contact_deadline)} 前联系客户。"
-    lines = [f"事件 {p.incident_id}：{status}，{level}。"]
-    if solution:
-        lines.append(f"解决方案：{solution}。")
-    if p.resolved_at:
-        lines.append(f"已于 {at(p.resolved_at)} 解决。")
-    if p.closed_at:
-        lines.append(f"已于 {at(p.closed_at)} 结案。")
-    return "".join(lines)
-
-
-class Transient(Exception):
-    """A failure worth another attempt (network, 429, 5xx)."""
-
-
-async def put_note(ticket_id: str, text: str) -> tuple[bool, int, str | None, str]:
-    """(ok, attempts, error, url): one internal note, retried as notices are (INCIDENT_NOTIFY_*)."""
-    cfg = settings.get()
-    base = (cfg.zendesk_url or "").rstrip("/")
-    url = f"{base}/api/v2/tickets/{ticket_id}.json"
-    if not base or not cfg.zendesk_email or not cfg.zendesk_token:
-        return False, 0, "INCIDENT_ZENDESK_URL/EMAIL/TOKEN not set: no write-back", url
-    auth = httpx.BasicAuth(f"{cfg.zendesk_email}/token", cfg.zendesk_token)
+async def send(pending: links.Pending, text: str) -> writeback.Attempt:
+    """One internal note on the ticket (a private comment through the Ticket API)."""
+    url, auth = _url(f"/api/v2/tickets/{pending.external_id}.json"), _auth()
+    if auth is None:
+        return writeback.Attempt(False, 0, "INCIDENT_ZENDESK_URL/EMAIL/TOKEN not set: no write-back", url)
     body = {"ticket": {"comment": {"body": text, "public": False}}}
-    attempts = 0
-    try:
-        async with httpx.AsyncClient(auth=auth, timeout=cfg.notify_timeout) as client:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(cfg.notify_retries),
-                wait=wait_exponential(multiplier=cfg.notify_backoff, max=30),
-                retry=retry_if_exception(lambda e: isinstance(e, Transient)),
-                reraise=True,
-            ):
-                with attempt:
-                    attempts += 1
-                    try:
-                        answer = await client.put(url, json=body)
-                    except httpx.HTTPError as exc:
-                        raise Transient(f"{type(exc).__name__}: {exc}") from exc
-                    if answer.status_code == 429 or answer.status_code >= 500:
-                        raise Transient(f"HTTP {answer.status_code}")
-                    answer.raise_for_status()
-    except Transient as exc:
-        return False, attempts, str(exc), url
-    except httpx.HTTPStatusError as exc:
-        return False, attempts, f"HTTP {exc.response.status_code}: {exc.response.text[:200]}", url
-    return True, attempts, None, url
+    async with writeback.client(auth) as http:
+        return await writeback.call(http, "PUT", url, body)
 
 
-def _log(p: links.Pending, ok: bool, attempts: int, error: str | None, url: str, text: str) -> None:
-    """One ``deliveries`` row per note, as a notice has: the console's delivery log shows it."""
-    now = utcnow()
-    with session_scope() as s:
-        s.add(Delivery(
-            incident_id=p.incident_id, notice=WRITE_BACKS[0], role=SYSTEM, url=url,
-            status="sent" if ok else "failed", attempts=attempts, error=error, title=text[:500],
-            created_at=now, sent_at=now if ok else None,
-        ))  # fmt: skip
-
-
-async def write_back(link_id: int, now: datetime | None = None) -> bool | None:
-    """Tell the ticket what changed, if anything did and nobody else is telling it; None: nothing to tell."""
-    now = now or utcnow()
-    pending = links.take(link_id, now)
-    if pending is None:
-        return None
-    text = note_text(pending)
-    ok, attempts, error, url = await put_note(pending.external_id, text)
-    _log(pending, ok, attempts, error, url, text)
-    links.told(pending, ok, now)
-    if not ok:
-        log.warning(
-            "zendesk ticket %s not told about %s: %s", pending.external_id, pending.incident_id, error
-        )
-    return ok
-
-
-async def sweep(now: datetime | None = None) -> int:
-    """The worker's periodic pass: every ticket whose incident changed since its last note is told."""
-    now = now or utcnow()
-    if not settings.get().zendesk_url:
-        return 0
-    told = 0
-    for link_id in links.due_links(SYSTEM, now):
-        told += bool(await write_back(link_id, now))
-    return told
+# The worker's sweep tells every ticket whose incident changed since its last note (writeback.py).
+TOLD = writeback.TicketSystem(SYSTEM, NOTICE, send, lambda: bool(settings.get().zendesk_url))
+write_back, sweep = TOLD.write_back, TOLD.sweep

@@ -38,6 +38,7 @@ import playbooks
 from incident import settings
 from incident.errors import BadInput
 from models import CauseAnalysis, Deadline, Incident, Survey, session_scope
+from playbooks import vocabulary
 
 CATEGORIES = ("product_quality", "service_failure", "special_scenario")
 LEVELS = (1, 2, 3)
@@ -186,16 +187,30 @@ def recurrences(incidents: Iterable[IncidentFacts]) -> dict[str, tuple[str, str]
     return found
 
 
-def problem_label(key: str) -> str:
+def problem_label(key: str, lang: str | None = None) -> str:
     """A problem key for people: ``key:product_quality|batch=b1`` → ``product_quality: batch=b1``;
 
-    ``cause:separator defect`` → ``root cause: separator defect``.
+    ``cause:separator defect`` → ``root cause: separator defect``. With ``lang`` (a review's words):
+    ``产品质量：型号 p30，批次 b1`` / ``Product quality: product model p30, batch b1``, fields the
+    report left empty omitted; the values are customers' words (escape them where they are shown).
     """
     kind, _, value = key.partition(":")
+    if lang is None:
+        if kind == "cause":
+            return f"root cause: {value}"
+        category, *fields = value.split("|")
+        return f"{category}: {', '.join(fields)}"
+    zh = lang != "en"
+    colon, comma = ("：", "，") if zh else (": ", ", ")
     if kind == "cause":
-        return f"root cause: {value}"
+        return vocabulary.label("problem_field", "root_cause", lang) + colon + value
     category, *fields = value.split("|")
-    return f"{category}: {', '.join(fields)}"
+    named = []
+    for field in fields:
+        name, _, given = field.partition("=")
+        if given:
+            named.append(f"{vocabulary.label('problem_field', name, lang)} {given}")
+    return vocabulary.label("category", category, lang) + colon + comma.join(named)
 
 
 def top_recurring(

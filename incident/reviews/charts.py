@@ -3,14 +3,16 @@ satisfaction against target.
 
 Why ``Figure`` + ``FigureCanvasAgg`` (as ``incident.metrics.chart``): no pyplot global state, safe in
 the service's worker threads. Chinese labels need a CJK font: the first of ``CJK_FONTS`` that
-matplotlib's font manager finds is used (Debian's ``fonts-noto-cjk`` or ``fonts-wqy-microhei``, the
-same the PDFs use); with none, the charts fall back to English labels rather than drawing boxes.
+matplotlib's font manager knows (or finds among the system's font files, when its cache is older than
+the font) is used (Debian's ``fonts-noto-cjk`` or ``fonts-wqy-microhei``, the same the PDFs use); with
+none, the charts fall back to English labels rather than drawing boxes.
 """
 
 from __future__ import annotations
 
 import io
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from matplotlib import font_manager
@@ -43,19 +45,21 @@ TEXT = {
 }
 
 
+CJK_FILES = ("notosanscjk", "notoserifcjk", "notosanssc", "wqy")  # their file names, lower case
+
+
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
-    """The first CJK font matplotlib knows; fonts installed after matplotlib cached its font list (a
-    machine that got ``fonts-noto-cjk`` later) are found on the system and added once."""
+    """The first CJK family matplotlib knows; its font cache may predate the font's install (it is
+    built once, e.g. before ``apt-get install fonts-noto-cjk``), so the system's CJK files are added
+    to it when none is known yet (matplotlib registers every face of a ``.ttc``)."""
     names = {f.name for f in font_manager.fontManager.ttflist}
-    found = next((n for n in CJK_FONTS if n in names), None)
-    if found is None:
+    if not any(n in names for n in CJK_FONTS):
         for path in font_manager.findSystemFonts():
-            if any(mark in path.rsplit("/", 1)[-1].lower() for mark in ("cjk", "wqy")):
+            if any(key in Path(path).name.lower() for key in CJK_FILES):
                 font_manager.fontManager.addfont(path)
         names = {f.name for f in font_manager.fontManager.ttflist}
-        found = next((n for n in CJK_FONTS if n in names), None)
-    return found
+    return next((n for n in CJK_FONTS if n in names), None)
 
 
 def _lang(lang: str) -> str:
@@ -72,9 +76,12 @@ def _figure(lang: str) -> tuple[Figure, Any]:
     return fig, ax
 
 
-def _png(fig: Figure, ax: Any, lang: str) -> bytes:
+def _png(fig: Figure, ax: Any, lang: str, where: str = "best") -> bytes:
     family = cjk_font() if lang == "zh" else None
-    legend = ax.legend(fontsize=8, prop={"family": family, "size": 8} if family else None)
+    # markerscale: the limit and target markers are wide bars on the plot, short ones in the legend
+    legend = ax.legend(
+        fontsize=8, prop={"family": family, "size": 8} if family else None, loc=where, markerscale=0.3
+    )
     legend.set_visible(bool(ax.get_legend_handles_labels()[0]))
     for tick in ax.get_xticklabels():
         if family:
@@ -120,7 +127,7 @@ def times_png(data: dict[str, Any], lang: str = "zh") -> bytes:
     ax.plot([i - 0.2 for i in x], limit, "k_", markersize=30, mew=2, label=TEXT["limit"][lang])
     ax.set_xticks(x, _levels(lang))
     ax.set_title(TEXT["times"][lang])
-    return _png(fig, ax, lang)
+    return _png(fig, ax, lang, "upper left")  # level 1's bars are the shortest: the legend fits there
 
 
 def satisfaction_png(data: dict[str, Any], lang: str = "zh") -> bytes:

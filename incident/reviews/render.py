@@ -11,6 +11,7 @@ document is one self-contained file (a mail attachment, a wiki upload) and says 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -68,23 +69,39 @@ def _environment(for_html: bool, lang: str) -> SandboxedEnvironment:
         lvl=lambda lv: vocabulary.label("level_short", int(lv), lang),
         deadline=lambda k: vocabulary.label("deadline", k, lang),
         met=lambda v: "—" if v is None else vocabulary.label("bool", bool(v), lang),
+        problem=lambda key: metrics.problem_label(key, lang),  # customers' words: escaped by finalize
     )
+    env.globals["LEVELS"] = ("1", "2", "3")
     return env
 
 
+Chart = Callable[[str, bytes], Markup]  # (name, PNG) → the Markdown that shows it
+
+
+def inline_chart(name: str, png: bytes) -> Markup:
+    """The chart inside the document (a ``data:`` URI): one self-contained file."""
+    return _image(png, name)
+
+
 def markdown_text(
-    data: dict[str, Any], lang: str, *, for_html: bool = False, now: datetime | None = None
+    data: dict[str, Any],
+    lang: str,
+    *,
+    for_html: bool = False,
+    now: datetime | None = None,
+    chart: Chart = inline_chart,
 ) -> str:
-    """The review's Markdown (``for_html``: escaped for the HTML conversion instead)."""
+    """The review's Markdown (``for_html``: escaped for the HTML conversion instead; ``chart``: how a
+    chart is shown, e.g. as a file beside the page for a knowledge base that takes no ``data:`` image)."""
     period = data["period"]
     context = {
         "d": data,
         "changes": [findings.sentence(c, lang, period) for c in data["changes"]],
         "process": [findings.sentence(f, lang, period) for f in data.get("findings", [])],
         "charts": {
-            "trend": _image(charts.trend_png(data["trend"], lang), "trend"),
-            "times": _image(charts.times_png(data, lang), "times"),
-            "satisfaction": _image(charts.satisfaction_png(data, lang), "satisfaction"),
+            "trend": chart("trend", charts.trend_png(data["trend"], lang)),
+            "times": chart("times", charts.times_png(data, lang)),
+            "satisfaction": chart("satisfaction", charts.satisfaction_png(data, lang)),
         },
         "generated": context_time(now),
     }

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,21 +56,57 @@ def write_monthly(name: str, lang: str) -> tuple[Path, list[str]]:
     return pdf, [findings.sentence(c, lang) for c in data["changes"]][:5]
 
 
+RETRY_FIRST = timedelta(minutes=1)  # after a failed review, doubling per failure in a row
+RETRY_MAX = timedelta(hours=6)
+_failed: dict[str, tuple[int, datetime]] = {}  # month → (failures in a row, no new try before)
+
+
+def _backing_off(name: str, now: datetime) -> bool:
+    failed = _failed.get(name)
+    return failed is not None and now < failed[1]
+
+
+def _note_failure(name: str, now: datetime) -> datetime:
+    count = _failed.get(name, (0, now))[0] + 1
+    retry_at = now + min(RETRY_FIRST * 2 ** (count - 1), RETRY_MAX)
+    _failed[name] = (count, retry_at)
+    return retry_at
+
+
 async def monthly(now: datetime) -> dict[str, Any]:
-    """Generate last month's review if nobody has yet, and tell leadership where it is."""
+    """Generate last month's review if nobody has yet, and tell leadership where it is.
+
+    A review that cannot be written (a full disk, a broken template, a font that makes WeasyPrint
+    fail) is logged with its traceback and tried again later, backing off from a minute to six hours
+    (in this process: a restarted worker tries at once), and never raises: the sweep's other work (the
+    integrations, the knowledge base) must not wait for a review that keeps failing.
+    """
+    name = previous_month(now)
+    if _backing_off(name, now):
+        return {"reviews": 0}
+    try:
+        written = await _write_and_tell(name, now)
+    except Exception:  # logged with its traceback; the sweep goes on, the next try backs off
+        retry_at = _note_failure(name, now)
+        log.exception("the monthly review %s could not be written; next try after %s", name, retry_at)
+        return {"reviews": 0, "review_failures": 1}
+    _failed.pop(name, None)
+    return {"reviews": written}
+
+
+async def _write_and_tell(name: str, now: datetime) -> int:
     from notifiers import notify
 
-    name = previous_month(now)
     lang = environ.lang()
     claim = folder() / f".review-{name}.claimed"
     if not _claim(claim):
-        return {"reviews": 0}
+        return 0
     try:
         path, lines = await asyncio.to_thread(write_monthly, name, lang)
     except BaseException:
-        claim.unlink(missing_ok=True)  # not written: the next pass tries again
+        claim.unlink(missing_ok=True)  # not written: a later pass tries again
         raise
     log.info("monthly review %s written to %s", name, path)
     context = {"review": name, "review_path": str(path), "review_lines": lines}
     await notify("review_ready", ["leadership"], context, incident_id=None, lang=lang)
-    return {"reviews": 1}
+    return 1

@@ -27,7 +27,7 @@ RECURRING_SHARE = 0.3  # the others stand alone (a report with no correlation fi
 PROBLEMS = {  # a few recurring problem keys per category, so recurrence has something to find
     "product_quality": ["product_model=P30|batch=B{n}", "product_model=X9|batch=C{n}"],
     "service_failure": ["service=install|region=华东{n}", "service=repair|region=华南{n}"],
-    "special_scenario": ["outside_cause=typhoon|region=东南{n}"],
+    "special_scenario": ["cause=typhoon|region=东南{n}"],  # the playbook's correlation: cause, region
 }
 
 

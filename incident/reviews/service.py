@@ -96,20 +96,30 @@ def _closed_at(session: Session, ids: set[str]) -> dict[str, datetime]:
     }
 
 
+def _times(mine: list[metrics.IncidentFacts]) -> dict[str, Any]:
+    """How many, and the response (minutes) and handling (hours) medians of these incidents."""
+    resp = [(i.first_contact_at - i.identified_at).total_seconds() / 60 for i in mine if i.first_contact_at]
+    hand = [(i.resolved_at - i.identified_at).total_seconds() / 3600 for i in mine if i.resolved_at]
+    return {
+        "incidents": len(mine),
+        "response_minutes_p50": _r(metrics.percentile(resp, 0.5), 1),
+        "handling_hours_p50": _r(metrics.percentile(hand, 0.5), 2),
+    }
+
+
 def _by_level_times(scope: list[metrics.IncidentFacts]) -> dict[str, dict[str, Any]]:
-    out = {}
-    for level in LEVELS:
-        mine = [i for i in scope if i.level == level]
-        resp = [
-            (i.first_contact_at - i.identified_at).total_seconds() / 60 for i in mine if i.first_contact_at
-        ]
-        hand = [(i.resolved_at - i.identified_at).total_seconds() / 3600 for i in mine if i.resolved_at]
-        out[str(level)] = {
-            "incidents": len(mine),
-            "response_minutes_p50": _r(metrics.percentile(resp, 0.5), 1),
-            "handling_hours_p50": _r(metrics.percentile(hand, 0.5), 2),
-        }
-    return out
+    return {str(level): _times([i for i in scope if i.level == level]) for level in LEVELS}
+
+
+def _by_category(scope: list[metrics.IncidentFacts]) -> dict[str, Any]:
+    """The guide's count table (category × level) and each category's medians."""
+    return {
+        "by_category_level": {
+            c: {str(lv): sum(1 for i in scope if i.category == c and i.level == lv) for lv in LEVELS}
+            for c in CATEGORIES
+        },
+        "by_category_times": {c: _times([i for i in scope if i.category == c]) for c in CATEGORIES},
+    }
 
 
 def _r(value: float | None, digits: int) -> float | None:
@@ -145,16 +155,18 @@ def _figures(session: Session, facts: metrics.Facts, period: Period) -> dict[str
         data["top_recurring"] = metrics.top_recurring(upto, ids)
         data["month"] = None
     data["by_level_times"] = _by_level_times(scope)
+    data.update(_by_category(scope))
     data["deadlines"] = _deadlines(session, ids)
     data["closed_at"] = _closed_at(session, ids)
     return data
 
 
-def review(session: Session, period: Period) -> dict[str, Any]:
-    """Everything a review document shows: this period, the previous one, the trend and the limits."""
+def review(session: Session, period: Period, facts: metrics.Facts | None = None) -> dict[str, Any]:
+    """Everything a review document shows: this period, the previous one, the trend and the limits
+    (``facts``: read once by a caller that reviews several periods)."""
     from incident.reviews import findings
 
-    facts = metrics.load(session)
+    facts = facts or metrics.load(session)
     data = _figures(session, facts, period)
     before = _figures(session, facts, period.previous())
     data.update(
