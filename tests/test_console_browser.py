@@ -153,7 +153,7 @@ def report_examples(service: Service) -> dict[str, str]:
         "--category",
         "product_quality",
         "--summary",
-        "手机电池鼓包，充电时发烫 battery swelling while charging",
+        "手机电池鼓包，充电时发烫",
         "--customer",
         "张伟",
         "--contact",
@@ -171,31 +171,31 @@ def report_examples(service: Service) -> dict[str, str]:
     bodies = {
         "l2_delivery": {
             "category": "service_failure",
-            "summary": "20 orders late, never announced; customers demand compensation 订单延迟未告知",
-            "service": "delivery",
-            "region": f"east-{tag}",
+            "summary": "20 单订单延迟发货未告知，客户要求赔偿",
+            "service": "配送",
+            "region": f"华东-{tag}",
             "customers": 20,
             "compensation_demand": True,
         },
         "l2_outage": {
             "category": "special_scenario",
-            "summary": "Website down in the south region, nobody can order 网站宕机",
-            "cause": "website outage",
-            "region": f"south-{tag}",
+            "summary": "华南地区官网宕机，客户无法下单",
+            "cause": "官网宕机",
+            "region": f"华南-{tag}",
             "outage": "regional",
         },
         "l3_fridge": {
             "category": "product_quality",
-            "summary": "Fridge not cooling, still usable 冰箱不制冷",
+            "summary": "冰箱不制冷，仍可使用",
             "product_model": "F200",
             "batch": f"F-{tag}",
             "customer": "李娜",
         },
         "l3_rain": {
             "category": "special_scenario",
-            "summary": "Rainstorm delays one installation 暴雨导致安装改期",
-            "cause": "rainstorm",
-            "region": f"north-{tag}",
+            "summary": "暴雨导致一单安装改期",
+            "cause": "暴雨",
+            "region": f"华北-{tag}",
         },
     }
     ids = {"main": main["incident_id"]}
@@ -248,11 +248,11 @@ def test_console_in_chromium(driver: Any, console_service: Service, tmp_path: Pa
     follow(driver, row.find_element(By.LINK_TEXT, inc))
     assert text(driver, "#summary").startswith("手机电池鼓包")
     for point, command in (
-        ("contact", ("contact", "--by", "王芳", "--note", "apologised; spare phone today")),
+        ("contact", ("contact", "--by", "王芳", "--note", "已致歉，今天送备用机")),
         ("measure", ("measure", "--kind", "spare_product")),
         (
             "cause",
-            ("cause", "--root", "separator defect", "--direct", "cells overheat", "--stage", "production"),
+            ("cause", "--root", "电池隔膜缺陷", "--direct", "电芯充电过热", "--stage", "production"),
         ),
         ("proposal-1", ("propose", "--solution", "replace")),
     ):
@@ -289,7 +289,7 @@ def test_console_in_chromium(driver: Any, console_service: Service, tmp_path: Pa
     fill(driver, "confirm", by="王芳", result="satisfied")
     submit(driver, "confirm")
     reload_until(driver, lambda: "survey-1" in text(driver, "#waiting"), "the survey point")
-    fill(driver, "survey", speed="5", result="5", attitude="4", suggestion="call sooner")
+    fill(driver, "survey", speed="5", result="5", attitude="4", suggestion="希望更早回电")
     submit(driver, "survey")
     assert "达标" in text(driver, "#flash")
     reload_until(driver, lambda: text(driver, "#status") == "已结案", "the incident to close")
