@@ -45,6 +45,7 @@ from incident.terminal import (
     Parser,
     call,
     emit,
+    said,
     say,
     word,
 )
@@ -149,7 +150,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         message = str(exc)
         if "--json" in argv:
             print(json.dumps({"error": message, "code": "settings"}, ensure_ascii=False))
-        print(f"error: {message}", file=sys.stderr)  # English: INCIDENT_LANG itself may be the wrong one
+        try:
+            line = said("cli", "error", message=message)
+        except SettingsError:  # INCIDENT_LANG itself is the wrong one: said in English
+            line = f"error: {message}"
+        print(line, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -93,7 +93,8 @@ def _start() -> dict[str, Any]:
             if _running():
                 continue
             tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty log)"]
-            raise ServiceError(said("cli", "not_started", reason=tail[0]), 1, "not_started")
+            reason = tail[0].removeprefix("错误：").removeprefix("error: ")  # the service's own one line
+            raise ServiceError(said("cli", "not_started", reason=reason), 1, "not_started")
         time.sleep(0.3)
     waited = f"{environ.start_timeout():.0f}"
     raise ServiceError(said("cli", "not_started_in", seconds=waited, log=log_path), 1, "not_started")

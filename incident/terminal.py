@@ -122,10 +122,38 @@ class Parser(argparse.ArgumentParser):
 def fail(message: str, as_json: bool, code: int = 2, kind: str | None = None) -> NoReturn:
     """One line on stderr ("错误：…" / "error: …"), and with ``--json`` one object on stdout:
     ``{"error": <the line, in INCIDENT_LANG>, "code": <the service's code, or usage>}``."""
+    message = localized(message)
     if as_json:
         print(json.dumps({"error": message, "code": kind}, ensure_ascii=False))
     print(said("cli", "error", message=message), file=sys.stderr)
     raise Exit(code)
+
+
+def localized(message: str) -> str:
+    """A message the CLI made itself, in INCIDENT_LANG: the vocabulary's ``cli_error`` (and ``error``)
+    phrases read it back from its English and fill the Chinese with the same values (as given: the
+    service says codes in words; the CLI's own messages only carry options, paths and values)."""
+    if environ.lang() == "en":
+        return message
+    for pattern, zh in _phrases():
+        found = pattern.match(message)
+        if found:
+            values = found.groupdict()
+            return re.sub(r"\{(\w+)\}", lambda m, v=values: v.get(m[1]) or "", zh)
+    return message
+
+
+@lru_cache(maxsize=1)
+def _phrases() -> list[tuple[re.Pattern[str], str]]:
+    words = _vocabulary(_vocabulary_file())
+    found = []
+    for domain in ("cli_error", "error"):
+        for entry in words.get(domain, {}).values():
+            parts = re.split(r"\{(\w+)\}", str(entry.get("en", "")))
+            regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+            literal = sum(len(p) for p in parts[0::2])
+            found.append((literal, re.compile(f"^{regex}$", re.S), str(entry.get("zh", ""))))
+    return [(pattern, zh) for _, pattern, zh in sorted(found, key=lambda x: -x[0])]
 
 
 def call(as_json: bool, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

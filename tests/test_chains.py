@@ -283,7 +283,7 @@ def test_incident_ack_from_the_terminal(service: Service) -> None:
     inc = accepted.json()["incident_id"]
     assert [d["kind"] for d in service.show(inc)["deadlines"]] == ["assess"]
     refused = service.cli("ack", inc, check=False, token=service.token)
-    assert refused.returncode == 2 and "not a person" in refused.stderr
+    assert refused.returncode == 2 and "服务令牌不代表具体人员，不能确认接手" in refused.stderr  # zh
     token = service.person("值班 孙经理", "duty_manager")
     answer = service.cli_json("ack", inc, "--note", "已安排评估", token=token)
     assert (answer["incident_id"], answer["acknowledged_by"], answer["assessed"]) == (

@@ -113,10 +113,10 @@ def test_start_up_errors_are_one_line(tmp_path: Path) -> None:
     down = {"INCIDENT_URL": "http://127.0.0.1:1"}
     cases: list[tuple[list[str], dict[str, str], int, str]] = [
         (["--bogus"], {}, 2, "--bogus"),
-        (["show"], {}, 2, "required: ID"),
+        (["show"], {}, 2, "缺少必填参数：ID"),
         (["serve", "--port", "x"], {}, 2, "--port"),
-        (["list"], down, 1, "cannot reach the service"),
-        (["show", "INC1", "--json"], down, 1, "cannot reach the service"),
+        (["list"], down, 1, "无法连接服务"),
+        (["show", "INC1", "--json"], down, 1, "无法连接服务"),
         (["serve", "--port", "0"], {"INCIDENT_DB_URL": "nosuchdialect://x"}, 2, "INCIDENT_DB_URL"),
         (
             ["serve", "--port", "0"],
@@ -136,8 +136,8 @@ def test_start_up_errors_are_one_line(tmp_path: Path) -> None:
         done = run(*args, home=tmp_path, env=env, timeout=90)
         lines = done.stderr.strip().splitlines()
         assert done.returncode == code, (args, done.returncode, done.stderr)
-        assert len(lines) == 1 and lines[0].startswith("error: "), (args, done.stderr)
+        assert len(lines) == 1 and lines[0].startswith("错误："), (args, done.stderr)  # zh by default
         assert needle in lines[0], (args, lines)
         assert "pw@" not in done.stderr  # a password in the URL is never printed
         if "--json" in args:
-            assert json.loads(done.stdout)["error"] == lines[0].removeprefix("error: ")
+            assert json.loads(done.stdout)["error"] == lines[0].removeprefix("错误：")

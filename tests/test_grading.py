@@ -56,7 +56,8 @@ def test_reasons_are_codes_with_their_numbers_said_in_the_readers_language() -> 
     reasons = grade(Signals(customers=120, media=True)).reasons
     assert reasons == [{"code": "customers_100", "n": 120}, {"code": "media"}]
     assert [reason(r, "zh") for r in reasons] == ["120 名客户投诉（≥100 名）", "媒体/社交媒体曝光"]
-    assert [reason(r, "en") for r in reasons] == ["120 customers complaining (>= 100)", "media or social-media exposure"]
+    english = ["120 customers complaining (>= 100)", "media or social-media exposure"]
+    assert [reason(r, "en") for r in reasons] == english
     stays = grade(Signals(customers=1), current=2).reasons
     assert [reason(r, "zh") for r in stays] == ["维持二级：等级只升不降", "1 名客户投诉（1–9 名），损失较小"]
     # what an older version stored, in English, reads in Chinese too

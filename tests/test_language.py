@@ -466,3 +466,55 @@ def test_the_monthly_chart_speaks_chinese_with_a_cjk_font() -> None:
              "response_minutes_p50": 20 + m} for m in range(1, 13)]  # fmt: skip
     zh, en = render_png(rows, "zh"), render_png(rows, "en")
     assert zh.startswith(b"\x89PNG") and en.startswith(b"\x89PNG") and zh != en
+
+
+# --- every refusal a person can meet has its words ---------------------------------------------------
+
+ERRORS = {"ActionError", "BadInput", "Conflict", "Forbidden", "NotFound"}
+MACHINE_FACING = ("incident/integrations/",)  # answers to a vendor's webhook: read by its logs, not people
+
+
+def _sample(node: Any) -> str | None:
+    """A raised message as text, each value replaced by a sample (quoted as ``!r`` quotes it)."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        parts = [
+            v.value if isinstance(v, ast.Constant) else ("'X1'" if v.conversion == ord("r") else "X1")
+            for v in node.values
+        ]
+        return "".join(str(p) for p in parts)
+    return None
+
+
+def raised_messages() -> list[tuple[str, int, str]]:
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for path in sorted((root / "incident").rglob("*.py")):
+        name = str(path.relative_to(root))
+        if name.startswith(MACHINE_FACING):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            call = node.exc if isinstance(node, ast.Raise) else None
+            if isinstance(call, ast.Call) and call.args and getattr(call.func, "id", None) in ERRORS:
+                text = _sample(call.args[0])
+                if text is not None:
+                    found.append((name, node.lineno, text))
+    return found
+
+
+def test_every_refusal_raised_has_chinese_words() -> None:
+    """A new ``raise Conflict("…")`` without its phrase in the vocabulary's ``error`` domain fails here."""
+    from playbooks.vocabulary import parse, translate
+
+    messages = raised_messages()
+    assert len(messages) > 60  # the scan sees the code base
+    missing = [f"{path}:{line}: {text}" for path, line, text in messages if parse("error", text) is None]
+    assert not missing, "\n".join(missing)
+    untranslated = [text for _, _, text in messages if translate("error", text, "zh") == text]
+    assert not untranslated, untranslated

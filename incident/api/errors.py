@@ -105,7 +105,7 @@ def said_invalid(errors: list[Any], lang: str) -> str:
     where = f"{name}（{field}）" if loc and name != loc[-1] else field
     mistake = MISTAKES.get(str(first.get("type")))
     words = vocabulary.label("console", mistake, lang) if mistake else str(first.get("msg"))
-    return vocabulary.phrase("error", "field", lang, words=False, field=where or "—", mistake=words)
+    return vocabulary.phrase("cli", "field", lang, words=False, field=where or "—", mistake=words)
 
 
 def jsonable(errors: list[Any]) -> list[dict[str, Any]]:
