@@ -122,7 +122,7 @@ def test_start_up_errors_are_one_line(tmp_path: Path) -> None:
             ["serve", "--port", "0"],
             {"INCIDENT_DB_URL": "postgresql+psycopg://u:pw@127.0.0.1:1/x"},
             1,
-            "unreachable",
+            "无法连接",
         ),
         (
             ["serve", "--port", "0"],

@@ -477,7 +477,7 @@ def test_rota_commands_import_now_and_bad_files(svc: Service, tmp_path: Path) ->
     broken = tmp_path / "broken.csv"
     broken.write_text("role,person,starts_at,ends_at\ncs_manager,夜班 钟,yesterday,x\n", encoding="utf-8")
     bad = svc.cli("rota", "import", str(broken), check=False, token=svc.token)
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "line 2: starts_at" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "第 2 行：starts_at" in bad.stderr
     for shift in imported:
         svc.cli_json("rota", "remove", str(shift["id"]), token=svc.token)
     assert svc.cli_json("rota", "now", "cs_manager")["on_duty"] == []

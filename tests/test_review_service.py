@@ -123,8 +123,8 @@ def test_meeting_actions_signoff_and_recurrence_from_the_cli(service: Service, t
     console = browser(service)  # logged in already: the console's incident pages say the same
     try:
         page = console.get(f"/incidents/{again['incident_id']}").text
-        assert f'<a href="/incidents/{inc}">{inc}</a>' in page and "3 improvement actions" in page
+        assert f'<a href="/incidents/{inc}">{inc}</a>' in page and "3 项改进措施" in page  # zh by default
         first_page = console.get(f"/incidents/{inc}").text
-        assert 'id="actions"' in first_page and "备件库存加倍" in first_page and "Signed off" in first_page
+        assert 'id="actions"' in first_page and "备件库存加倍" in first_page and "已签发" in first_page
     finally:
         console.close()
