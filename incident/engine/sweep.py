@@ -15,7 +15,8 @@ this worker serves, and:
 - **reschedules** a run that Crashed (its process went away), three times at most, and a run left
   Pending by a worker that died before starting it;
 - **starts** the run of every open incident that has none (its first feedback run failed before);
-- **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``;
+- **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``, expired
+  console sessions and failed logins older than the login limit's window (the audit keeps the logins);
 - writes last month's review once the month is over and tells leadership (incident/reviews/schedule.py);
 - runs each integration adapter's job: the Zendesk notes owed (retried with backoff), SF's late orders.
 
@@ -50,6 +51,7 @@ from incident.api import idempotency
 from incident.deadlines import service as deadlines
 from incident.incidents import timeline
 from incident.integrations import registry
+from incident.people import logins, sessions
 from incident.reviews import schedule as reviews
 from models import LOCK, Deadline, Incident, session_scope, utcnow
 
@@ -191,6 +193,8 @@ async def sweep_once(deployment_id: UUID) -> dict[str, int]:
     counts["started"] = await start_missing()
     keep = timedelta(hours=settings.get().idempotency_keep_hours)
     counts["keys_purged"] = await asyncio.to_thread(idempotency.purge, keep)
+    counts["sessions_purged"] = await asyncio.to_thread(sessions.purge)
+    counts["login_failures_purged"] = await asyncio.to_thread(logins.purge)
     counts.update(await reviews.monthly(utcnow()))  # last month's review, once, to leadership
     counts.update(await registry.sweep_all())  # write-backs owed, late waybills (incident/integrations)
     return counts
