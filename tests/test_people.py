@@ -64,7 +64,8 @@ def test_add_list_remove_and_the_token_is_only_hashed(db: str) -> None:
     assert people.identify(added["token"][:-1] + "x") is None
     with pytest.raises(Conflict, match="already in the directory: 王芳"):
         people.add(PersonIn(name="王芳", roles=["pr"]))
-    assert people.remove("王芳") == {"name": "王芳", "removed": True, "shifts_removed": 0, "delegations_ended": 0}
+    gone = {"name": "王芳", "removed": True, "shifts_removed": 0, "delegations_ended": 0}
+    assert people.remove("王芳") == gone
     assert people.cached(added["token"]) is None and people.identify(added["token"]) is None
     with pytest.raises(NotFound):
         people.remove("王芳")

@@ -159,6 +159,7 @@ def add_many(bodies: list[PersonIn]) -> list[dict[str, Any]]:
             added = [_insert(s, body) for body in bodies]
     except IntegrityError as exc:  # the same name added at the same moment by someone else
         raise Conflict(f"already in the directory: {', '.join(names)}") from exc
+    via.note(f"added {', '.join(names[:20])}" + (f" and {len(names) - 20} more" if len(names) > 20 else ""))
     return added
 
 
