@@ -265,7 +265,7 @@ def wait_closed(call: Call, incident_id: str, timeout: float = WAIT_CLOSED) -> d
             return shown
         if time.monotonic() > deadline:
             raise DemoError(
-                f"{incident_id} did not close within {timeout:.0f} s (status {shown['status']}, waiting "
+                f"{incident_id} did not close within {timeout:g} s (status {shown['status']}, waiting "
                 f"for {shown.get('waiting_for') or 'nothing'}); see `incident show {incident_id}` and the "
                 "service's log"
             )
