@@ -124,13 +124,16 @@ def test_the_service_token_may_not_confirm_or_survey_and_is_recorded(service: Se
     body = {"speed": 5, "result": 5, "attitude": 5}
     survey = service.api("POST", f"/api/incidents/{inc}/survey", token=service.token, json=body)
     assert survey.status_code == 403 and "not a person" in survey.json()["error"]
-    cli = service.cli("confirm", inc, "--result", "satisfied", check=False, token=service.token)
-    assert cli.returncode == 2 and cli.stderr.count("\n") == 1 and "not a person" in cli.stderr
+    for args in (("confirm", inc, "--result", "satisfied"), ("survey", inc, "--speed", "5", "--result", "5",
+                                                                 "--attitude", "5")):  # fmt: skip
+        cli = service.cli(*args, check=False, token=service.token)
+        assert cli.returncode == 2 and cli.stderr.count("\n") == 1 and "not a person" in cli.stderr
     refused = [r for r in _rows(_audit(service, inc)) if r[2] == "refused"]
     assert refused == [
         ("service token", "confirm", "refused", "api"),
         ("service token", "survey", "refused", "api"),
         ("service token", "confirm", "refused", "cli"),
+        ("service token", "survey", "refused", "cli"),
     ]
 
 

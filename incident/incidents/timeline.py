@@ -1,7 +1,7 @@
 """The incident timeline: every event with when, what and who — the backbone of the post-mortem.
 
-A row written while a request is handled also records where the act came from (its channel and the
-client's address, ``incident/people/via.py``); the acts and refusals below are then that request's line
+An act or refusal (``ACTS``, ``REFUSALS``) written while a request is handled also records where it came
+from (its channel and the client's address, ``incident/people/via.py``); it is then that request's line
 in the audit (``incident/people/audit.py`` reads them from here), so the audit cannot disagree with the
 incident's own history.
 """
@@ -86,9 +86,11 @@ def row(
     """One event as column values (intake inserts a batch's events in one statement)."""
     if event not in EVENTS:
         raise ValueError(f"unknown timeline event {event!r}")
-    here = via.current()
-    if here is not None and (event in ACTS or event in REFUSALS):
-        here.audited = True  # this row is the request's line in the audit
+    # Only a person's act (or its refusal) is stamped with where it came from: it is the request's line
+    # in the audit. Other events are the service's own, whatever request happened to set them off.
+    here = via.current() if event in ACTS or event in REFUSALS else None
+    if here is not None:
+        here.audited = True
     return {"incident_id": incident_id, "at": now or utcnow(), "event": event, "by": by, "detail": detail,
             "data": data, "channel": here.channel if here else None,
             "address": here.address if here else None}  # fmt: skip
