@@ -399,7 +399,8 @@ def test_no_token_in_clear_anywhere_in_the_database(svc: Service) -> None:
     made = [svc.person(f"扫描 {i}", "customer_service") for i in range(2)]
     tokens_seen = [*made, *svc.people.values()]
     # the secret part after "inc_<hex id>_" (it may itself contain "_": split once, from the left)
-    secrets_only = [t[len("inc_"):].partition("_")[2] for t in tokens_seen] + [svc.token]  # service token too
+    secrets_only = [t.removeprefix("inc_").partition("_")[2] for t in tokens_seen]
+    secrets_only.append(svc.token)  # the service token too
     with sqlite3.connect(svc.home / "incident.db") as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:

@@ -63,7 +63,7 @@ def _incident(**signals: Any) -> str:
 # --- removal and role changes ----------------------------------------------------------------------
 
 
-def test_removing_the_person_on_duty_ends_their_shifts_and_delegations(db: str) -> None:
+def test_removing_the_person_on_duty_ends_their_shifts_and_delegations(any_db: str) -> None:
     on_duty = _person("值班 甲", "duty_manager", "leadership", notify=("json://127.0.0.1:9/jia",))
     _person("值班 乙", "duty_manager", notify=("json://127.0.0.1:9/yi",))
     boss = _person("总经理 丙", "leadership")
@@ -118,7 +118,7 @@ def test_update_changes_roles_releases_the_lost_ones_and_replaces_a_token(db: st
 # --- sessions and the login limit ------------------------------------------------------------------
 
 
-def test_sessions_are_bound_to_their_credential_and_scoped_tokens_open_none(db: str) -> None:
+def test_sessions_are_bound_to_their_credential_and_scoped_tokens_open_none(any_db: str) -> None:
     secret = sessions.open_session(SERVICE, "service-token-1", "10.0.0.2")
     assert sessions.find(secret, "service-token-1") == SERVICE
     assert sessions.find(secret, "service-token-2") is None  # INCIDENT_API_TOKEN rotated: it ends
@@ -148,7 +148,7 @@ def test_expired_sessions_are_deleted(db: str) -> None:
     assert sessions.purge() == 0
 
 
-def test_the_login_limit_is_per_address_and_token_id_shared_and_reset_by_success(db: str) -> None:
+def test_the_login_limit_is_per_address_and_token_id_shared_and_reset_by_success(any_db: str) -> None:
     mallory = logins.key("10.0.0.9", "inc_00000000000000aa_guess")
     colleague = logins.key("10.0.0.9", "inc_00000000000000bb_right")
     garbage = logins.key("10.0.0.9", "not a token")
@@ -183,7 +183,7 @@ def test_the_audit_is_read_by_the_leads_the_duty_manager_and_the_service_token()
     assert not audit.may_read(Actor("prom (metrics token)", (), person=False, scope="metrics"))
 
 
-def test_audit_pages_walk_every_event_once_in_order(db: str) -> None:
+def test_audit_pages_walk_every_event_once_in_order(any_db: str) -> None:
     inc = _incident()
     tech = _person("技术 壬", "technical_support")
     step = BY_ACTION["cause"]

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from incident.console import audit_page, auth, charts, contacts, inbox, live, pages, people_page, reader
 from incident.console.language import LanguageMiddleware
-from incident.console.render import page, secure
+from incident.console.render import page, secure, t
 from incident.people import audit, logins, sessions
 
 STATIC = Path(__file__).parent / "static"
@@ -51,7 +51,7 @@ async def login(request: Request) -> Response:
         if actor is not None:
             why = f"{actor.name}: a system's token cannot open a console session"
         await _access(actor.name if actor else "unknown", "login", "refused", request, why)
-        error = ("Wrong token." if actor is None else "A system's token cannot log in.") if token else None
+        error = ("Wrong token." if actor is None else t("login_system_token")) if token else None
         return page(request, "login.html.j2", status=401, next=target, error=error or "Enter the API token.")
     secret = await run_in_threadpool(sessions.open_session, actor, token, where)
     await run_in_threadpool(logins.succeeded, key)
