@@ -268,7 +268,17 @@ async def _serve(host: str, port: int, token: str, generated: bool, prefect: Pre
     app = create_web_app(token)
     # An open board holds an event stream (GET /events): it ends within a second of should_exit, and
     # no request may hold a stop longer than the graceful timeout.
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    # X-Forwarded-For is read only from INCIDENT_TRUSTED_PROXIES (uvicorn would trust loopback's by
+    # default: any local process could then pick the address the login limit and the audit see).
+    proxies = settings.get().trusted_proxies
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        proxy_headers=proxies is not None,
+        forwarded_allow_ips=proxies or "",
+    )
     server = uvicorn.Server(config)
     app.state.stopping = lambda: server.should_exit
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host

@@ -13,6 +13,7 @@ reads itself so that it depends on nothing of ours.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     tz: str | None = None  # IANA zone for what people read; None: UTC
     public_url: str | None = None  # the console's address in notices
     log_format: Literal["text", "json"] = "text"
+    # Reverse proxies whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated): the login
+    # limit and the audit then see the client's address; anyone else's header is ignored. Unset: none.
+    trusted_proxies: str | None = None
     # the service
     url: str | None = None  # where the CLI finds the service (else the home's service file)
     start_timeout: float = Field(180.0, gt=0)  # the CLI waits this long for a service it starts
@@ -137,6 +141,16 @@ class Settings(BaseSettings):
         if wrong:
             raise ValueError(wrong)
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            ipaddress.ip_network(item, strict=False)  # ValueError: "… does not appear to be an IPv4 …"
+        return ",".join(items)
 
     @field_validator("log_format", mode="before")
     @classmethod

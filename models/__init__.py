@@ -3,7 +3,7 @@
 Importing this package registers every table on ``Base.metadata`` (Alembic and tests rely on it).
 """
 
-from models.access import AccessEvent, ConsoleSession
+from models.access import AccessEvent, ConsoleSession, LoginFailure
 from models.base import LOCK, Base, get_engine, reset_engine, session_scope, utcnow
 from models.feedback import Feedback
 from models.idempotency import IdempotencyKey
@@ -45,6 +45,7 @@ __all__ = [
     "IntegrationLink",
     "KnowledgePage",
     "KnowledgeTarget",
+    "LoginFailure",
     "Measure",
     "Meeting",
     "OpinionTask",

@@ -55,7 +55,10 @@ class Incident(Base):
 
 class TimelineEvent(Base):
     __tablename__ = "timeline"
-    __table_args__ = (Index("ix_timeline_incident", "incident_id", "event"),)
+    __table_args__ = (
+        Index("ix_timeline_incident", "incident_id", "event"),
+        Index("ix_timeline_event_at", "event", "at"),  # the audit reads the acts by time
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"))
@@ -64,6 +67,10 @@ class TimelineEvent(Base):
     by: Mapped[str] = mapped_column(String(BY_LENGTH))
     detail: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Where a person's act came from (cli, api, console, prefect) and the client's address, for the
+    # audit (incident/people/via.py); NULL for what the service did itself. Not shown with the timeline.
+    channel: Mapped[str | None] = mapped_column(String(16))
+    address: Mapped[str | None] = mapped_column(String(64))
 
     incident: Mapped[Incident] = relationship(back_populates="timeline")
 

@@ -85,6 +85,7 @@ def test_json_routes_have_typed_models(spec: dict[str, Any]) -> None:
         ("/api/people", "post", "201"): "PersonAdded",
         ("/api/people/import", "post", "201"): "PeopleAdded",
         ("/api/people/{name}", "delete", "200"): "PersonRemoved",
+        ("/api/people/{name}", "patch", "200"): "PersonUpdated",
         ("/api/audit", "get", "200"): "AuditOut",
         ("/api/audit/{incident_id}", "get", "200"): "AuditOut",
         ("/api/incidents/{incident_id}/meeting", "post", "200"): "MeetingOut",

@@ -1,7 +1,8 @@
 """The console's audit page: ``incident audit [ID]`` in the browser, newest first.
 
 Why only for the service token and the leads: the audit names who logged in from where and who saw
-which customer's contact; it is for whoever answers for the team (the roles below), not for everyone.
+which customer's contact; it is for whoever answers for the team, not for everyone. The one rule is
+``audit.may_read``, the API's and the CLI's too.
 """
 
 from __future__ import annotations
@@ -15,15 +16,13 @@ from incident.console.render import page
 from incident.people import audit
 
 router = APIRouter(dependencies=[Depends(auth.require_login)], include_in_schema=False)
-READERS = ("duty_manager", "cs_manager", "cs_director", "leadership")
 SHOWN = 500
 
 
 @router.get("/audit", response_class=HTMLResponse)
 async def audit_page(request: Request, incident: str | None = None) -> HTMLResponse:
     actor = request.state.actor
-    if actor.person and not any(actor.holds(r) for r in READERS):
-        message = f"The audit is for {', '.join(READERS)} and the service token."
-        return page(request, "error.html.j2", status=403, heading="Refused", message=message)
+    if not audit.may_read(actor):
+        return page(request, "error.html.j2", status=403, heading="Refused", message=audit.refusal(actor))
     events = await run_in_threadpool(audit.events, (incident or "").strip() or None, SHOWN)
     return page(request, "audit.html.j2", rows=list(reversed(events)), incident=incident)

@@ -15,11 +15,12 @@ this worker serves, and:
 - **reschedules** a run that Crashed (its process went away), three times at most, and a run left
   Pending by a worker that died before starting it;
 - **starts** the run of every open incident that has none (its first feedback run failed before);
-- **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``;
+- **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``, expired
+  console sessions and failed logins older than the login limit's window (the audit keeps the logins);
 - writes last month's review once the month is over and tells leadership (incident/reviews/schedule.py;
-  a review that fails is logged and tried again later, backing off, and stops nothing else);
-- runs each integration adapter's job: the Zendesk notes owed (retried with backoff), SF's late orders,
-  the knowledge-base pages owed to Confluence or Notion (incident/knowledge).
+  a review that fails is logged and tried again later, backing off, and stops nothing else).
+The integration adapters' jobs (write-backs owed, late waybills, media, the knowledge base) run in a
+loop of their own: ``integrations_once``.
 
 Feedback without a run needs no sweep: the rows are the queue (incident/engine/queue.py).
 """
@@ -52,6 +53,7 @@ from incident.api import idempotency
 from incident.deadlines import service as deadlines
 from incident.incidents import timeline
 from incident.integrations import registry
+from incident.people import logins, sessions
 from incident.reviews import schedule as reviews
 from models import LOCK, Deadline, Incident, session_scope, utcnow
 
@@ -193,6 +195,8 @@ async def sweep_once(deployment_id: UUID) -> dict[str, int]:
     counts["started"] = await start_missing()
     keep = timedelta(hours=settings.get().idempotency_keep_hours)
     counts["keys_purged"] = await asyncio.to_thread(idempotency.purge, keep)
+    counts["sessions_purged"] = await asyncio.to_thread(sessions.purge)
+    counts["login_failures_purged"] = await asyncio.to_thread(logins.purge)
     # last month's review, once, to leadership; a failing one is logged and backs off, never raises
     counts.update(await reviews.monthly(utcnow()))
     return counts
