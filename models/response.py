@@ -21,6 +21,7 @@ class Contact(Base):
     note: Mapped[str | None] = mapped_column(Text)
     first: Mapped[bool]
     on_time: Mapped[bool]
+    feedback_id: Mapped[str | None] = mapped_column(String(32))  # the customer reached (their first report)
 
 
 class Measure(Base):

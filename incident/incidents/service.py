@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, or_, select
 
 import playbooks
+from incident.deadlines import customers as duties
 from incident.deadlines import service as deadlines
 from incident.errors import NotFound
 from incident.feedback.privacy import mask_contact, mask_text
@@ -136,9 +137,11 @@ def assign(incident_id: str, owner: str, by: str) -> dict[str, Any]:
 def affected(s: Any, incident_id: str) -> list[dict[str, Any]]:
     """The reports of an incident as its page lists them: who, what, where; contacts masked."""
     stmt = select(Feedback).where(Feedback.incident_id == incident_id).order_by(Feedback.received_at)
+    owed = duties.states(s, incident_id)  # a customer's first report → their first contact's state
     return [
         {
             "feedback_id": fb.id,
+            "contact_duty": owed.get(fb.id),
             "kind": fb.kind,
             "channel": fb.channel,
             "customer": fb.customer_name,
@@ -194,9 +197,12 @@ def show(incident_id: str) -> dict[str, Any]:
                     "acknowledged_by": d.acked_by,
                 }
                 for d in inc.deadlines
+                if d.kind != duties.KIND  # each later customer's own: in contact_progress and customers
             ],
+            contact_progress=duties.progress(s, incident_id, utcnow()),
             contacts=[
-                {"at": _iso(c.at), "by": c.by, "first": c.first, "on_time": c.on_time}
+                {"at": _iso(c.at), "by": c.by, "first": c.first, "on_time": c.on_time,
+                 "customer": c.feedback_id}  # fmt: skip
                 for c in _rows(s, Contact, incident_id)
             ],
             measures=[{"at": _iso(m.at), "kind": m.kind, "by": m.by} for m in _rows(s, Measure, incident_id)],

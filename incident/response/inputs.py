@@ -3,7 +3,7 @@ validate with, so all four refuse the same things with the same words."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -21,6 +21,10 @@ class Answer(Input):
 class ContactIn(Answer):
     by: str = Name
     note: str | None = Note
+    # The customers reached, each by a feedback id of theirs or their name; none: the opening customer.
+    customers: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=1000
+    )
 
 
 class MeasureIn(Answer):

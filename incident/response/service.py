@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import playbooks
+from incident.deadlines import customers as duties
 from incident.deadlines import service as deadlines
 from incident.errors import BadInput, Conflict, Forbidden, NotFound
 from incident.incidents import recurrence, timeline
@@ -64,23 +65,35 @@ def _latest(session: Session, model: Any, incident_id: str, **where: Any) -> Any
 
 
 def contact(incident_id: str, body: ContactIn, now: datetime | None = None) -> dict[str, Any]:
+    """A contact with the customers named (none named: the opening customer): each one's own first
+    contact is met (incident/deadlines/customers.py); the incident's first contact moves its run on,
+    a later one is a progress update."""
     now = now or utcnow()
     with session_scope() as s:
         inc = _open(s, incident_id)
+        named = duties.resolve(s, inc, body.customers) if body.customers else duties.opening(s, inc)
         first = inc.first_contact_at is None
-        kind = "contact" if first else "progress"
-        on_time = deadlines.meet(s, inc, kind, now)
+        if not first:
+            progress_on_time = deadlines.meet(s, inc, "progress", now)
+        reached = duties.reach(s, inc, named, now)
+        on_time = all(r.on_time for r in reached) if first else progress_on_time
         if first:
             inc.first_contact_at = now
         if inc.resolved_at is None:
             rules = playbooks.get(inc.category).level(inc.level)
             due = deadlines.due(inc, "progress", now, rules.progress_every)
             deadlines.open_one(s, inc, "progress", due, now)
-        s.add(Contact(incident_id=inc.id, at=now, by=body.by, note=body.note, first=first, on_time=on_time))
+        for n, r in enumerate(reached or [duties.Reached(None, on_time, first)]):
+            s.add(Contact(incident_id=inc.id, at=now, by=body.by, note=body.note, first=first and n == 0,
+                          on_time=r.on_time, feedback_id=r.subject))  # fmt: skip
         detail = ("first contact" if first else "progress update") + ("" if on_time else " (late)")
-        timeline.add(s, inc.id, "contacted", body.by, detail, data={"on_time": on_time}, now=now)
+        subjects = [r.subject for r in reached if r.subject]
+        data = {"on_time": on_time, "customers": subjects}
+        timeline.add(s, inc.id, "contacted", body.by, detail, data=data, now=now)
         advance(inc, "handling")
-        return {"incident_id": inc.id, "contacted_at": now.isoformat(), "on_time": on_time, "first": first}
+        progress = duties.progress(s, inc.id, now)
+        return {"incident_id": inc.id, "contacted_at": now.isoformat(), "on_time": on_time, "first": first,
+                "customers": subjects, "contact_progress": progress}  # fmt: skip
 
 
 def measure(incident_id: str, body: MeasureIn, now: datetime | None = None) -> dict[str, Any]:
