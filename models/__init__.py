@@ -10,7 +10,7 @@ from models.idempotency import IdempotencyKey
 from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
 from models.integration import IntegrationLink, Waybill
-from models.notification import Delivery
+from models.notification import CustomerUpdate, Delivery
 from models.people import Deputy, Person, RotaShift, ScopedToken
 from models.record import Record
 from models.response import (
@@ -33,6 +33,7 @@ __all__ = [
     "ConsoleSession",
     "Contact",
     "Counter",
+    "CustomerUpdate",
     "Deadline",
     "Delivery",
     "Deputy",

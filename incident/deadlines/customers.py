@@ -3,13 +3,18 @@
 Why rows and not a counter: a customer who joins an incident late is owed a contact within the level's
 window *from when they joined*, and the watcher already warns, misses and escalates rows; so each
 customer's duty is a deadline row. The opening customer's is the incident's ``contact`` deadline (the
-one the flow waits for); every later customer's is a ``customer_contact`` row. Both name the customer
-in ``subject`` by that customer's first feedback id, which is short, stable and what the console shows.
+one the flow waits for); every later customer's is a ``customer_contact`` row, on ``contact``'s clock.
+Both name the customer in ``subject`` by that customer's first feedback id, which is short, stable and
+what the console shows.
 
 Why one chain for many misses: 120 customers missed one after another must not page the director 120
 times. The first missed duty of an incident starts the chain; later ones join it silently (they are on
 the timeline and in the progress figures, ``contacted 37/120, 5 overdue``, which every notice carries).
 When the customer holding the chain is contacted, the chain passes to the next overdue one.
+
+What the figures count: customers, each owed one contact; a report that speaks for many
+(``--customers 120``, e.g. a company's buyer) is one customer to contact, so it reads 1/1 while the
+incident counts 120 affected for its level.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import playbooks
+from incident.deadlines import chain
 from incident.deadlines.service import due
 from incident.errors import BadInput
 from incident.incidents import timeline
@@ -116,7 +122,7 @@ def reach(session: Session, incident: Incident, rows: list[Deadline], now: datet
             row.missed_at = now
             data = {"kind": row.kind, "due_at": row.due_at.isoformat(), "customer": row.subject}
             timeline.add(session, incident.id, "deadline_missed", "system", row.kind, now=now, data=data)
-        held = row.chain_next_at is not None and row.acked_at is None
+        held = row.escalated_to is not None and row.acked_at is None  # its miss started the chain
         row.state, row.met_at = ("met" if on_time else "missed"), now
         if held:
             _pass_chain(session, incident, row)
@@ -130,22 +136,26 @@ def _pass_chain(session: Session, incident: Incident, done: Deadline) -> None:
         row for row in _duties(session, incident.id, states=("missed",))
         if row.met_at is None and row.id != done.id and row.acked_at is None
     ]  # fmt: skip
-    if overdue:
+    if overdue:  # it goes on at the step it had reached, timed from the heir's own due time
         heir = overdue[0]
-        heir.chain_step, heir.chain_next_at = done.chain_step, done.chain_next_at
+        rules = playbooks.get(incident.category).level(incident.level)
+        heir.chain_step = done.chain_step
+        heir.chain_next_at = chain.due_of(rules, heir.due_at, done.chain_step)
         heir.escalated_to, heir.escalated_at = done.escalated_to, done.escalated_at
     done.chain_next_at = None
 
 
 def chain_held(session: Session, incident_id: str) -> bool:
-    """Does a missed duty of this incident already run the escalation chain (not yet acknowledged)?"""
+    """Has a missed duty of this incident, still owed and not acknowledged, started the chain? (Its
+    chain may have sent its last step already, in a playbook without repeats: still held, so a later
+    customer's miss does not page everyone again from step one.)"""
     stmt = select(func.count(Deadline.id)).where(
         Deadline.incident_id == incident_id,
         Deadline.kind.in_(DUTIES),
         Deadline.state == "missed",
         Deadline.met_at.is_(None),
         Deadline.acked_at.is_(None),
-        Deadline.chain_next_at.is_not(None),
+        Deadline.escalated_to.is_not(None),
     )
     return bool(session.scalar(stmt))
 
@@ -169,3 +179,15 @@ def states(session: Session, incident_id: str) -> dict[str, str]:
                 "contacted" if row.met_at is not None else "overdue" if row.state == "missed" else "pending"
             )
     return found
+
+
+def missed_count(rows: list[Deadline]) -> int:
+    """Missed deadlines as people count them: the customers' first contacts are one, however many."""
+    missed = [row for row in rows if row.state == "missed"]
+    others = sum(1 for row in missed if row.kind not in DUTIES)
+    return others + (1 if any(row.kind in DUTIES for row in missed) else 0)
+
+
+def escalating(rows: list[Deadline]) -> bool:
+    """Does any chain of these deadlines run (a customer's contact's too): someone may ``incident ack``."""
+    return any(row.chain_next_at is not None and row.acked_at is None for row in rows)

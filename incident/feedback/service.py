@@ -33,7 +33,7 @@ INCIDENT_KINDS = ("complaint", "alarm")
 COPIED = (
     *("purchase_date", "product_model", "serial", "batch", "service", "region", "cause", "occurred_at"),
     *("impact", "evidence", "mood", "customers", "media", "injury", "property_loss", "brand_risk"),
-    *("outage", "big_loss", "compensation_demand"),
+    *("outage", "big_loss", "compensation_demand", "consent"),
 )
 
 
@@ -66,6 +66,7 @@ class FeedbackIn(Input):
     outage: Literal["regional"] | None = None
     big_loss: bool = False
     compensation_demand: bool = False
+    consent: bool = Field(False, description="the customer agrees to receive progress updates")
 
     @field_validator("summary")
     @classmethod
@@ -252,8 +253,9 @@ def _first_deadline(
     )
 
 
-def _set_contact_deadline(session: Session, incident: Incident, now: datetime) -> datetime:
-    """After a raise: the earlier of the old due time and now + the new level's window."""
+def _set_contact_deadline(session: Session, incident: Incident, feedback_id: str, now: datetime) -> datetime:
+    """After a raise: the earlier of the old due time and now + the new level's window (the opening
+    customer's contact; each later customer's own is ``customers.shorten``'s)."""
     window = _contact_window(incident)
     pending = session.scalars(
         select(Deadline).where(
@@ -270,8 +272,9 @@ def _set_contact_deadline(session: Session, incident: Incident, now: datetime) -
         ).first()
         if missed is not None:  # already missed and escalated once: a raise does not miss it again
             return missed
-        due = deadlines.due(incident, "contact", incident.identified_at, window)
-        session.add(Deadline(incident_id=incident.id, kind="contact", due_at=due, created_at=now))
+        due = deadlines.due(incident, "contact", incident.identified_at, window)  # owed to this report's
+        session.add(Deadline(incident_id=incident.id, kind="contact", subject=feedback_id,  # customer
+                             due_at=due, created_at=now))  # fmt: skip
         return due
     shorter = deadlines.due(incident, "contact", now, window)
     if shorter < pending.due_at:
@@ -393,7 +396,7 @@ def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> li
             duties.open_duty(session, incident, feedback_id, now)
         if raised_from:
             if incident.id in dues:
-                dues[incident.id] = _set_contact_deadline(session, incident, now)
+                dues[incident.id] = _set_contact_deadline(session, incident, feedback_id, now)
             deadlines.raise_level(session, incident, now)  # progress, approval, post-mortem; approver
             duties.shorten(session, incident, now)
         results.append(

@@ -62,7 +62,7 @@ def summary_row(inc: Incident, now: datetime | None = None) -> dict[str, Any]:
             if nxt
             else None
         ),
-        "missed_deadlines": sum(1 for d in inc.deadlines if d.state == "missed"),
+        "missed_deadlines": duties.missed_count(inc.deadlines),  # the customers' contacts count once
         "owner": inc.owner,
         "overdue": {"kind": late.kind, "due_at": _iso(late.due_at)} if late else None,
         "overdue_minutes": int(((now or utcnow()) - late.due_at).total_seconds() // 60) if late else None,
@@ -197,12 +197,20 @@ def show(incident_id: str) -> dict[str, Any]:
                     "acknowledged_by": d.acked_by,
                 }
                 for d in inc.deadlines
-                if d.kind != duties.KIND  # each later customer's own: in contact_progress and customers
+                if d.kind != duties.KIND  # each later customer's own: in contact_progress and feedback
             ],
             contact_progress=duties.progress(s, incident_id, utcnow()),
+            escalating=duties.escalating(inc.deadlines),  # a chain runs (maybe a customer's): ack it
             contacts=[
-                {"at": _iso(c.at), "by": c.by, "first": c.first, "on_time": c.on_time,
-                 "customer": c.feedback_id}  # fmt: skip
+                {
+                    "at": _iso(c.at),
+                    "by": c.by,
+                    "first": c.first,
+                    "on_time": c.on_time,
+                    "progress_update": c.progress_update,
+                    "customers": list(c.customers or []),
+                    "update": mask_text(c.message) or None,  # what the customers were sent
+                }
                 for c in _rows(s, Contact, incident_id)
             ],
             measures=[{"at": _iso(m.at), "kind": m.kind, "by": m.by} for m in _rows(s, Measure, incident_id)],
