@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     notify_retries: int = Field(4, ge=1)  # attempts per channel
     notify_backoff: float = Field(0.2, ge=0)  # seconds before the second attempt, doubling
     notify_timeout: float = Field(10.0, ge=0.5)  # the most one attempt may take
+    # progress updates to the customers who consented (incident/response/updates.py): an apprise
+    # mailto/mailtos base (the customer's address is added as ``to=``), an apprise SMS or gateway URL
+    # (the number replaces ``{to}``, else is added as ``to=``), and the language their copy is in
+    customer_mail_url: str | None = None
+    customer_sms_url: str | None = None
+    customer_lang: Literal["zh", "en"] = "zh"
     # who people are and how they read
     api_token: str | None = None  # the service token; unset: generated once, kept in the home (server.py)
     token: str | None = None  # INCIDENT_TOKEN: the CLI's credential, a person's token (incident/people)
@@ -117,7 +123,7 @@ class Settings(BaseSettings):
     prefect_db: str = "unknown"
     worker_ready_file: Path | None = None
 
-    @field_validator("lang", mode="before")
+    @field_validator("lang", "customer_lang", mode="before")
     @classmethod
     def _language(cls, value: object) -> object:
         if isinstance(value, str) and value[:2].lower() in ("zh", "en"):

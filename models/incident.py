@@ -88,6 +88,7 @@ class Deadline(Base):
     __table_args__ = (
         Index("ix_deadlines_state_due", "state", "due_at"),
         Index("ix_deadlines_chain_next", "chain_next_at"),
+        Index("ix_deadlines_incident_subject", "incident_id", "subject"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -105,6 +106,9 @@ class Deadline(Base):
     escalated_at: Mapped[datetime | None]  # when the last step went out
     acked_at: Mapped[datetime | None]
     acked_by: Mapped[str | None] = mapped_column(String(BY_LENGTH))
+    # A first-contact duty (kinds ``contact`` and ``customer_contact``): the customer it is owed to,
+    # named by that customer's first feedback id (incident/deadlines/customers.py).
+    subject: Mapped[str | None] = mapped_column(String(32))
 
     incident: Mapped[Incident] = relationship(back_populates="deadlines")
 

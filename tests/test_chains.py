@@ -93,6 +93,7 @@ def test_a_two_step_chain_repeats_until_someone_acks(any_db: str, told: Receiver
         "incident_id": inc,
         "acknowledged_by": "陈总监",
         "stopped": ["contact"],
+        "stopped_count": 1,
         "assessed": False,
     }
     [acked] = events(inc, "acknowledged")

@@ -155,11 +155,15 @@ def test_live_bodies_fit_the_declared_models(service: Service) -> None:
     assert accepted.incident_id
     shown = schemas.IncidentDetail.model_validate(service.show(accepted.incident_id))
     assert shown.incident_id == accepted.incident_id and shown.timeline
+    assert shown.contact_progress == schemas.ContactProgress(contacted=0, customers=1, overdue=0)
     contact = service.api("POST", f"/api/incidents/{accepted.incident_id}/contact", json={"by": "王芳"})
     assert contact.status_code == 200, contact.text
     body = contact.json()
-    assert set(body) == {"incident_id", "contacted_at", "on_time", "first", "delivery"}  # nothing added
-    schemas.ContactOut.model_validate(body)
+    declared = {"incident_id", "contacted_at", "on_time", "first", "delivery", "progress_update", "customers"}
+    assert set(body) == declared | {"contact_progress"}  # nothing undeclared (messages: with an update)
+    typed = schemas.ContactOut.model_validate(body)
+    assert typed.contact_progress == schemas.ContactProgress(contacted=1, customers=1, overdue=0)
+    assert typed.customers == [accepted.feedback_id]
     missing = service.api("GET", "/api/incidents/INC19990101999")
     assert missing.status_code == 404
     schemas.ErrorOut.model_validate(missing.json())

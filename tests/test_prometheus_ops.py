@@ -20,7 +20,7 @@ import playbooks
 from incident.feedback.service import FeedbackIn
 from incident.metrics import prometheus
 from models import Deadline, Feedback, Incident, session_scope, utcnow
-from notifiers.render import NOTICE_KINDS
+from notifiers.render import CUSTOMER_KINDS, NOTICE_KINDS
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -47,13 +47,16 @@ def test_every_known_label_set_is_there_at_zero(any_db: str) -> None:
             assert value(got, "incident_incidents_opened_total", level=level, category=category) == 0
     for to_level in ("1", "2"):
         assert value(got, "incident_level_raises_total", to_level=to_level) == 0
-    for kind in ("contact", "approval", "progress", "postmortem"):
+    for kind in ("contact", "customer_contact", "approval", "progress", "postmortem", "action", "assess"):
         assert value(got, "incident_deadlines_missed_total", kind=kind) == 0
     templates = Path(__file__).resolve().parents[1] / "notifiers" / "templates"  # a zh template per kind
-    assert set(NOTICE_KINDS) == {p.name.split(".")[0] for p in templates.glob("[a-z]*.zh.j2")}
+    kinds = {p.name.split(".")[0] for p in templates.glob("[a-z]*.zh.j2")}
+    assert set(NOTICE_KINDS) | set(CUSTOMER_KINDS) == kinds
     for notice in (*NOTICE_KINDS, "zendesk_note", "freshdesk_note"):  # ticket write-backs are deliveries
         for status in ("sent", "failed", "no_recipient"):
             assert value(got, "incident_notices_total", notice=notice, status=status) == 0
+    for status in ("sent", "failed", "by_person"):  # a customer's copy of a progress update
+        assert value(got, "incident_notices_total", notice="customer_update", status=status) == 0
     kinds = FeedbackIn.model_fields["kind"].annotation.__args__
     channels = FeedbackIn.model_fields["channel"].annotation.__args__
     assert "alarm" in kinds and "internal" in channels

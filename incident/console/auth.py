@@ -98,5 +98,10 @@ def login_url(next_path: str) -> str:
 
 async def read_form(request: Request) -> dict[str, str]:
     """An urlencoded form as a dict of the last value per field (no multipart needed here)."""
+    return {key: values[-1] for key, values in (await read_lists(request)).items()}
+
+
+async def read_lists(request: Request) -> dict[str, list[str]]:
+    """Every value of every field (a group of checkboxes posts one name many times)."""
     body = (await request.body()).decode("utf-8", errors="replace")
-    return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+    return parse_qs(body, keep_blank_values=True)

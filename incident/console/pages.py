@@ -197,7 +197,7 @@ async def act(request: Request, incident_id: str, name: str) -> Response:
             request, incident_id, status=403, error="The form has expired; reload the page and try again."
         )
     try:
-        body = to_body(name, form)
+        body = to_body(name, form, await auth.read_lists(request))
     except ValidationError as exc:
         return await incident_page(
             request, incident_id, status=422, error=validation_message(list(exc.errors())), form=name

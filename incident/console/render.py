@@ -25,6 +25,7 @@ import playbooks
 from incident import settings
 from incident.console import auth
 from incident.records.documents import i18n
+from playbooks import vocabulary
 
 TEMPLATES = Path(__file__).parent / "templates"
 FLASH_COOKIE = "incident_flash"
@@ -110,6 +111,7 @@ def environment() -> SandboxedEnvironment:
         category=category,
         point=point,
         roles=lambda codes, language=None: i18n.roles(codes, language or LANG) or "—",
+        progress=lambda figure: vocabulary.progress_line(figure, lang()),  # 首次联系：已联系 37/120 …
     )
     env.globals.update(t=t)
     return env

@@ -10,7 +10,8 @@ against the same Prefect server and product database) does five things:
 - handles the feedback: rows without a run are claimed from the database and each becomes an
   in-process ``handle_feedback`` flow run (incident/engine/queue.py);
 - sweeps every ``INCIDENT_SWEEP_SECONDS`` (incident/engine/sweep.py);
-- watches the deadlines every ``INCIDENT_WATCH_SECONDS`` (flows/deadlines.py);
+- watches the deadlines every ``INCIDENT_WATCH_SECONDS`` (flows/deadlines.py), and as often sends the
+  progress updates owed to customers (incident/response/updates.py);
 - turns Prefect's heartbeats on and keeps the automation that marks silent runs Crashed
   (incident/engine/zombies.py), which the sweep then reschedules.
 
@@ -100,6 +101,7 @@ async def work(prefect_db: str) -> None:
         asyncio.create_task(_every(settings.get().sweep_seconds, lambda: _sweep(deployment_id), "sweep")),
         asyncio.create_task(_every(settings.get().sweep_seconds, _integrations, "integrations' sweep")),
         asyncio.create_task(_every(settings.get().watch_seconds, _watch, "deadline watcher")),
+        asyncio.create_task(_every(settings.get().watch_seconds, _tell_customers, "customer updates")),
     ]
     # done once (its end must not end the worker, unlike the loops above)
     setup = asyncio.create_task(_until_done(lambda: _zombie_automation(deployment_id), "zombie automation"))
@@ -174,6 +176,14 @@ async def _watch() -> None:
 
     if await asyncio.to_thread(due_work):
         await watch_deadlines()
+
+
+async def _tell_customers() -> None:
+    from incident.response.updates import send_owed
+
+    counts = await send_owed()
+    if any(counts.values()):
+        log.info("customer updates: %d sent, %d failed", counts["sent"], counts["failed"])
 
 
 if __name__ == "__main__":

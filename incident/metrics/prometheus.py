@@ -52,14 +52,15 @@ from models import (
     session_scope,
     utcnow,
 )
-from notifiers.render import NOTICE_KINDS
+from notifiers.render import CUSTOMER_KINDS, NOTICE_KINDS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LEVELS = ("1", "2", "3")
 RAISED_TO = ("1", "2")  # a raise goes towards L1; nothing is raised to L3
-DEADLINE_KINDS = ("contact", "approval", "progress", "postmortem", "action")
+DEADLINE_KINDS = ("contact", "customer_contact", "approval", "progress", "postmortem", "action", "assess")
 ACTIVE_DEADLINE = ("pending", "warned")  # incident.deadlines.service.ACTIVE
 NOTICE_STATUSES = ("sent", "failed", "no_recipient")
+CUSTOMER_STATUSES = ("sent", "failed", "by_person")  # a customer's copy of an update (response/updates.py)
 HANDLERS = ("intake", "api", "console", "metrics")
 CODES = ("2xx", "3xx", "4xx", "5xx")
 INTAKE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -213,6 +214,7 @@ class DatabaseCollector(Collector):
             labels=["notice", "status"],
         )
         sent = _zeros((*NOTICE_KINDS, *WRITE_BACKS), NOTICE_STATUSES)  # a ticket's notes count too
+        sent.update(_zeros(CUSTOMER_KINDS, CUSTOMER_STATUSES))
         for notice, status, n in s.execute(
             select(Delivery.notice, Delivery.status, func.count()).group_by(Delivery.notice, Delivery.status)
         ):

@@ -20,6 +20,7 @@ from typing import Any
 
 import playbooks
 from incident.response import inputs, service
+from playbooks import vocabulary
 
 Summary = Callable[[dict[str, Any], Any], str]
 
@@ -36,8 +37,13 @@ class Step:
 
 
 def _contact(result: dict[str, Any], body: Any) -> str:
-    what = "First contact" if result.get("first") else "Progress update"
-    return f"{what} recorded by {body.by} ({'on time' if result['on_time'] else 'late'})."
+    first, update = result.get("first"), result.get("progress_update", True)
+    what = "First contact" if first else "Progress update" if update else "Customer contact"
+    line = f"{what} recorded by {body.by} ({'on time' if result['on_time'] else 'late'})."
+    progress = result.get("contact_progress") or {}
+    if progress.get("customers", 0) > 1:
+        line += " " + vocabulary.progress_line(progress, "en").capitalize() + "."
+    return line
 
 
 def _approve(result: dict[str, Any], body: Any) -> str:
