@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     resume_timeout: float = Field(3.0, gt=0)
     hot_wait_seconds: float = Field(60.0, ge=0)  # a run waits in its process this long, then suspends
     zombie_seconds: float = Field(90.0, ge=10)  # a Running run silent this long: Crashed (engine/zombies)
+    # the worker's own /metrics (incident/metrics/process.py); 0: any free port (logged, in worker.ready)
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(9470, ge=0, le=65535)
     # between our own processes: the worker child learns these from ``incident serve``
     prefect_db: str = "unknown"
     worker_ready_file: Path | None = None

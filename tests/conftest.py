@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
+# Every worker a test starts serves its /metrics on a free port (its worker.ready file says which):
+# services of one session, and of several sessions on one machine, never compete for the default.
+os.environ.setdefault("INCIDENT_WORKER_METRICS_PORT", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLES = playbooks.roles()  # every role a roster may name
