@@ -249,6 +249,8 @@ class TeamCalendar(Strict):
     # cn: the Chinese statutory holidays and 调休 make-up working days (chinesecalendar); none: weekdays only.
     holidays: Literal["cn", "none"] = "cn"
     closures: list[date] = Field(default_factory=list)
+    # announced make-up working days (调休) the libraries do not know yet: worked whatever the weekday
+    workdays: list[date] = Field(default_factory=list)
 
 
 class Calendars(Strict):

@@ -19,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import playbooks
+from incident.deadlines import calendar
 from incident.feedback.service import FeedbackIn
 from incident.metrics import prometheus
 from models import Deadline, Feedback, Incident, session_scope, utcnow
@@ -90,6 +91,8 @@ def test_process_and_build_metrics(db: str) -> None:
     assert value(got, "process_resident_memory_bytes") > 0
     assert value(got, "process_cpu_seconds_total") >= 0
     assert any(name == "python_info" for name, _ in got)
+    # the holiday data's last year, for the alert that fires before next year's 调休 are missing
+    assert value(got, "incident_holiday_data_last_year") == calendar.last_year() >= 2026
 
 
 def test_watch_lag_and_backlog_follow_the_rows(any_db: str) -> None:

@@ -54,6 +54,7 @@ def _business(category: str) -> calendar.BusinessCalendar:
         days=frozenset(team.days),
         statutory=team.holidays == "cn",
         closures=frozenset(team.closures),
+        workdays=frozenset(team.workdays),
     )
 
 

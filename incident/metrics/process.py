@@ -77,6 +77,21 @@ class BuildCollector(Collector):
         yield info
 
 
+class HolidayDataCollector(Collector):
+    """``incident_holiday_data_last_year``: the last year whose statutory holidays and 调休 the kept
+    calendar library carries (incident/deadlines/calendar.py); the alert ``IncidentHolidayDataEnding``
+    fires in December when next year is missing, so a team lists the announced 调休 days in time."""
+
+    def collect(self) -> Iterator[Metric]:
+        from incident.deadlines.calendar import last_year
+
+        yield GaugeMetricFamily(
+            "incident_holiday_data_last_year",
+            "The last year of Chinese statutory holidays and make-up working days the calendar library has",
+            value=last_year(),
+        )
+
+
 class Counters(Collector):
     """Some of this module's counters (a counter made with ``registry=None`` is collected by hand)."""
 
@@ -93,6 +108,7 @@ def api_collectors() -> list[Collector]:
     return [
         Counters(HTTP_RESPONSES, FEEDBACK_RUNS, SENT),
         BuildCollector(),
+        HolidayDataCollector(),
         PROCESS_COLLECTOR,
         PLATFORM_COLLECTOR,
     ]
