@@ -113,7 +113,7 @@ def playbook_copies(folder: Path, window: str, step2: str, repeat: str) -> None:
     folder.mkdir()
     for path in (ROOT / "playbooks").glob("*.yaml"):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if path.stem == "vocabulary":  # the words, not a playbook: copied as it is
+        if "levels" not in data:  # the words and the team calendars, not playbooks: copied as they are
             shutil.copy(path, folder / path.name)
             continue
         for rules in data["levels"].values():

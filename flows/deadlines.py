@@ -18,6 +18,11 @@ Who is told (playbook of the incident's *current* level):
   step every ``repeat_every`` until ``incident ack`` (``incident.deadlines.chain``);
   ``postmortem_overdue`` for a post-mortem, ``deadline_missed`` otherwise. Every notice says how to
   acknowledge. Several deadlines of one incident in one sweep: one ``deadlines_summary`` notice.
+
+Each customer of a storm is owed a first contact of their own (``incident.deadlines.customers``): their
+warnings in one sweep are one notice per incident; the first of their misses starts the chain and later
+ones join it silently (no second chain, no notice of their own), and a summary lists them as one line,
+``首次联系：已联系 37/120，5 个超时``, which every notice of the incident carries anyway.
 """
 
 from __future__ import annotations
@@ -34,11 +39,17 @@ import playbooks
 from flows.notices import deadline_context, tell
 from incident import settings
 from incident.deadlines import chain
+from incident.deadlines import customers as duties
 from incident.deadlines import service as deadlines
 from incident.incidents import timeline
-from models import Deadline, Incident, session_scope, utcnow
+from models import LOCK, Deadline, Incident, session_scope, utcnow
 
-RESPONSIBLE = {"contact": "customer_service", "progress": "customer_service", "action": "quality_control"}
+RESPONSIBLE = {
+    "contact": "customer_service",
+    "customer_contact": "customer_service",
+    "progress": "customer_service",
+    "action": "quality_control",
+}
 WARN_NOTICE = {"postmortem": "postmortem_due", "progress": "progress_due", "action": "action_due"}
 MISS_NOTICE = {"postmortem": "postmortem_overdue", "action": "action_overdue"}
 
@@ -104,27 +115,36 @@ def _owner(deadline: Deadline, rules: playbooks.LevelRules) -> str:
     return RESPONSIBLE.get(deadline.kind, rules.lead)
 
 
-def _claim_miss(deadline: Deadline, rules: playbooks.LevelRules, now: datetime) -> bool:
-    """Mark the deadline missed, start its chain and put the miss on the timeline, in one transaction."""
-    first = list(rules.escalate_to)
+STARTED, JOINED = "started", "joined"
+
+
+def _claim_miss(deadline: Deadline, rules: playbooks.LevelRules, now: datetime) -> str | None:
+    """Mark the deadline missed, start its chain and put the miss on the timeline, in one transaction.
+
+    ``started``, or ``joined`` for a customer's contact missed while another customer's miss of the
+    incident already runs the chain (it joins that chain silently), or None when another watcher
+    claimed it first. The incident row is locked for a customer's duty so two watchers agree on which
+    miss runs the chain."""
+    values: dict[str, object] = {"state": "missed", "missed_at": now}
     with session_scope() as s:
+        joins = False
+        if deadline.kind in duties.DUTIES:
+            s.get(Incident, deadline.incident_id, with_for_update=LOCK)
+            joins = duties.chain_held(s, deadline.incident_id)
+        if not joins:
+            values.update(escalated_to=",".join(rules.escalate_to), **chain.start(rules, deadline.due_at))
         claimed = s.execute(
             update(Deadline)
             .where(Deadline.id == deadline.id, Deadline.state.in_(deadlines.ACTIVE))
-            .values(
-                state="missed",
-                missed_at=now,
-                escalated_to=",".join(first),
-                **chain.start(rules, deadline.due_at),
-            )
+            .values(**values)
         ).rowcount
         if claimed != 1:
-            return False
-        data = {"kind": deadline.kind, "due_at": deadline.due_at.isoformat()}
+            return None
+        data = {"kind": deadline.kind, "due_at": deadline.due_at.isoformat(), "customer": deadline.subject}
         timeline.add(s, deadline.incident_id, "deadline_missed", "watcher", deadline.kind, now=now, data=data)
         if deadline.kind == "progress":
             deadlines.next_progress(s, s.get_one(Incident, deadline.incident_id), deadline.due_at, now)
-    return True
+    return JOINED if joins else STARTED
 
 
 def _claim_warning(deadline: Deadline, now: datetime) -> bool:
@@ -175,18 +195,24 @@ async def watch_deadlines(now: datetime | None = None) -> dict[str, int]:
     now = now or utcnow()
     warned = missed = 0
     told: dict[int, Told] = {}
+    owed_soon: dict[str, list[Deadline]] = defaultdict(list)  # customers' contacts warned, per incident
     for deadline, inc in _candidates(now):
         rules = playbooks.get(inc.category).level(inc.level)
         owner = _owner(deadline, rules)
         if deadline.due_at <= now:
-            if _claim_miss(deadline, rules, now):
+            claimed = _claim_miss(deadline, rules, now)
+            if claimed == STARTED:
                 told[deadline.id] = Told(deadline, inc, rules, [rules.lead, owner])
-                missed += 1
+            missed += 1 if claimed else 0
         elif _warn_due(deadline, rules, now) and _claim_warning(deadline, now):
+            warned += 1
+            if deadline.kind in duties.DUTIES:
+                owed_soon[inc.id].append(deadline)
+                continue
             ctx = _deadline_ctx(deadline, inc, rules, now)
             notice = WARN_NOTICE.get(deadline.kind, "deadline_warning")
             await tell(inc.id, notice, [rules.lead, owner], people=_named(ctx), **ctx)
-            warned += 1
+    await _warn_customers(owed_soon, now)
     escalated = _fire_chains(told, now)
     by_incident: dict[str, list[Told]] = defaultdict(list)
     for item in told.values():
@@ -196,11 +222,26 @@ async def watch_deadlines(now: datetime | None = None) -> dict[str, int]:
     return {"warned": warned, "missed": missed, "escalated": escalated}
 
 
+async def _warn_customers(owed_soon: dict[str, list[Deadline]], now: datetime) -> None:
+    """One warning per incident for the customers whose first contact falls due soon (the earliest's)."""
+    for incident_id, rows in owed_soon.items():
+        with session_scope() as s:
+            inc = s.get_one(Incident, incident_id)
+        rules = playbooks.get(inc.category).level(inc.level)
+        earliest = min(rows, key=lambda row: row.due_at)
+        ctx = _deadline_ctx(earliest, inc, rules, now)
+        if len(rows) > 1:
+            ctx["due_count"] = len(rows)
+        await tell(incident_id, "deadline_warning", [rules.lead, _owner(earliest, rules)], **ctx)
+
+
 def _deadline_ctx(
     deadline: Deadline, inc: Incident, rules: playbooks.LevelRules, now: datetime
 ) -> dict[str, Any]:
     ctx = deadline_context(deadline.due_at, deadline.kind, now)
     ctx["clock"] = rules.clock_of(deadline.kind)  # the notice says when it counts working hours only
+    with session_scope() as s:  # overdue as of this sweep (its ``now``), not of the clock on the wall
+        ctx["contact_progress"] = duties.progress(s, inc.id, now)
     if deadline.kind == "approval":
         ctx.update(solution=_pending_solution(inc.id), approver_role=_owner(deadline, rules))
     elif deadline.kind == "action":
@@ -222,13 +263,20 @@ async def _tell_missed(items: list[Told], now: datetime) -> None:
             first.inc.id, notice, roles, people=_named(ctx), escalated_from=first.rules.lead, **ctx, **hint
         )
         return
+    with session_scope() as s:
+        progress = duties.progress(s, first.inc.id, now)
+    storm = progress["customers"] > 1 and any(item.deadline.kind in duties.DUTIES for item in items)
     missed = [
         {"kind": item.deadline.kind, "due_at": item.deadline.due_at.isoformat()}
         for item in sorted(items, key=lambda item: item.deadline.due_at)
+        if not (storm and item.deadline.kind in duties.DUTIES)
     ]
+    if storm:  # the customers' first contacts: one line, however many missed
+        missed.insert(0, {"kind": duties.KIND, "progress": progress})
     await tell(
-        first.inc.id, "deadlines_summary", roles, escalated_from=first.rules.lead, missed=missed, **hint
-    )
+        first.inc.id, "deadlines_summary", roles, escalated_from=first.rules.lead, missed=missed,
+        contact_progress=progress, **hint,
+    )  # fmt: skip
 
 
 def _named(ctx: dict[str, Any]) -> list[str]:

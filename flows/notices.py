@@ -1,6 +1,8 @@
 """Telling people: build a notice's context from the incident and send it to roles (a Prefect task).
 
-Contexts carry ids, levels, counts, deadlines and the masked summary — never contact details.
+Contexts carry ids, levels, counts, deadlines and the masked summary — never contact details. Every
+notice of an incident carries its customers' first-contact progress (``contact_progress``: contacted,
+customers, overdue); the templates print it once more than one customer is owed a first contact.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 import notifiers
 import playbooks
 from incident import settings
+from incident.deadlines import customers as duties
 from incident.feedback.privacy import mask_text
 from models import Incident, Record, session_scope, utcnow
 
@@ -36,6 +39,7 @@ def context(incident_id: str, lang: str | None = None) -> dict[str, Any]:
             "stage": inc.status,
             "reasons": list(inc.level_reasons or []),
             "recurrence_of": inc.recurrence_of,
+            "contact_progress": duties.progress(session, inc.id, utcnow()),
         }
     public = settings.get().public_url
     if public:

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from incident import settings
 from incident.incidents import timeline
+from incident.people import via
 from incident.response import service as actions
 from incident.response import steps
 from models import FlowMark, Incident, Solution, session_scope, utcnow
@@ -83,7 +84,7 @@ def refuse_resume(incident_id: str, pause: str, fields: dict[str, Any]) -> bool:
     keys = sorted(k for k in fields if not k.startswith("_"))
     detail = f"resumed through Prefect at {pause} with no recorded answer; nothing was applied"
     try:
-        with session_scope() as s:
+        with session_scope() as s, via.opened(via.Via("prefect")):  # the audit's channel: Prefect's API
             s.add(FlowMark(incident_id=incident_id, mark=f"resume-refused:{pause}"[:120], at=utcnow()))
             s.flush()
             data = {"key": pause, "fields": keys}

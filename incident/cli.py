@@ -37,18 +37,7 @@ from incident.people.cli import root as people_root
 from incident.records.cli import commands as records
 from incident.response.cli import commands as response
 from incident.reviews.cli import commands as reviews
-from incident.terminal import (
-    Args,
-    Command,
-    Exit,
-    Group,
-    Parser,
-    call,
-    emit,
-    said,
-    say,
-    word,
-)
+from incident.terminal import Args, Command, Exit, Group, Parser, call, emit, fail, said, say, word
 
 root = Group()
 JSON_HELP = "print exactly one JSON object"  # help is said in INCIDENT_LANG when shown (cli_option)
@@ -63,7 +52,7 @@ GROUPS = (
 @root.command("demo")
 def demo(a: Args) -> None:
     """Run domain.md's three worked examples end to end and print where their post-mortems are."""
-    from incident.demo import run_demo
+    from incident.demo import DemoError, run_demo
 
     def human(d: dict[str, object]) -> None:
         for r in d["incidents"]:  # type: ignore[attr-defined]
@@ -71,7 +60,11 @@ def demo(a: Args) -> None:
             state = word("postmortem_state", r.get("postmortem_state", "draft"))
             say(f"{r['incident_id']} {grade}: {word('status', r['status'])}, {state} → {r['postmortem']}")
 
-    emit(run_demo(call), a.json, human)
+    try:
+        done = run_demo(call)
+    except DemoError as exc:  # an example did not close: say which and where to look, exit 1
+        fail(str(exc), a.json, 1)
+    emit(done, a.json, human)
 
 
 def _version() -> str:

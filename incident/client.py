@@ -22,6 +22,8 @@ from urllib.request import Request, urlopen
 from incident import environ
 from incident.terminal import said
 
+AGENT = "incident-cli/1"  # the channel the audit names: cli (incident/api/audittrail.py)
+
 
 class ServiceError(Exception):
     """An answer from the service (4xx: the user's to fix), or none (status 0: unreachable).
@@ -153,8 +155,10 @@ class Client:
         headers: Mapping[str, str] | None = None,
     ) -> Response:
         method = method.upper()
-        # the service says its refusals and a timeline's words in the language people read here
-        sent = {"Authorization": f"Bearer {self.token}", "Accept-Language": environ.lang(), **(headers or {})}
+        # The User-Agent tells the audit the act came from the command line (incident/api/audittrail.py);
+        # Accept-Language: the service says its refusals and a timeline's words in the language read here.
+        sent = {"Authorization": f"Bearer {self.token}", "User-Agent": AGENT,
+                "Accept-Language": environ.lang(), **(headers or {})}  # fmt: skip
         body = None
         if json is not None:
             body = _dumps(json).encode()
@@ -170,7 +174,8 @@ class Client:
             if exc.status or self.configured or _running():
                 raise
             self._use(_start())  # the service file named a service that is gone
-            sent["Authorization"] = f"Bearer {self.token}"
+            if "Authorization" not in (headers or {}):  # a caller's own credential stays theirs
+                sent["Authorization"] = f"Bearer {self.token}"
             return self._send(suffix, body, sent, method)
 
     def _send(self, suffix: str, body: bytes | None, headers: dict[str, str], method: str) -> Response:

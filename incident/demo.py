@@ -2,6 +2,10 @@
 
 Every human step goes through the same HTTP API the CLI commands use, each with the token of the demo
 person who does it (added to the directory first); the flows run in the service.
+
+Why the demo's people are marked (``（演示）`` after each name): the demo adds its people again on every
+run, removing those an earlier run added. It must never touch a real person: a real team may well have
+a 王芳. So it adds, and removes, only names carrying the mark, which no real person's name does.
 The level-1 example includes a rejected proposal, the level-2 one a survey below target. Once each is
 closed, quality control records its post-mortem meeting (findings, decisions, improvement actions) and
 the level's lead signs the post-mortem off, so the printed post-mortems are the final, signed ones.
@@ -218,31 +222,60 @@ REVIEWS: list[dict[str, Any]] = [
     },
 ]
 REVIEWER = "质量管控 钱工"
+MARK = "（演示）"
+WAIT_CLOSED = 180.0  # seconds an example may take to close once its last step is recorded
+
+
+class DemoError(Exception):
+    """The demo cannot go on; the message says why and what to look at."""
+
+
+def marked(name: str) -> str:
+    return name + MARK
+
+
+def _as_demo(value: Any) -> Any:
+    """``value`` with every name of the demo's people marked (see the module)."""
+    if isinstance(value, str):
+        return marked(value) if value in PEOPLE else value
+    if isinstance(value, list | tuple):
+        return type(value)(_as_demo(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _as_demo(v) for k, v in value.items()}
+    return value
 
 
 def demo_people(call: Call) -> dict[str, str]:
-    """Add the demo's people (again, with fresh tokens, when an earlier demo added them): name → token."""
+    """Add the demo's people (again, with fresh tokens, when an earlier demo added them): name → token.
+    Only names carrying the mark are removed: nobody else in the directory is touched."""
     listed = {p["name"] for p in call(False, "GET", "/api/people")["people"]}
-    for name in PEOPLE:
+    for name in map(marked, PEOPLE):
         if name in listed:
             call(False, "DELETE", f"/api/people/{quote(name, safe='')}")
-    body = {"people": [{"name": name, "roles": roles} for name, roles in PEOPLE.items()]}
+    body = {"people": [{"name": marked(name), "roles": roles} for name, roles in PEOPLE.items()]}
     return {p["name"]: p["token"] for p in call(False, "POST", "/api/people/import", json=body)["people"]}
 
 
-def wait_closed(call: Call, incident_id: str, timeout: float = 180) -> dict[str, Any]:
+def wait_closed(call: Call, incident_id: str, timeout: float = WAIT_CLOSED) -> dict[str, Any]:
+    """The incident once closed; DemoError when it is not within ``timeout`` (what it waits for)."""
     deadline = time.monotonic() + timeout
     while True:
         shown = call(False, "GET", f"/api/incidents/{incident_id}")
-        if shown["status"] == "closed" or time.monotonic() > deadline:
+        if shown["status"] == "closed":
             return shown
+        if time.monotonic() > deadline:
+            raise DemoError(
+                f"{incident_id} did not close within {timeout:g} s (status {shown['status']}, waiting "
+                f"for {shown.get('waiting_for') or 'nothing'}); see `incident show {incident_id}` and the "
+                "service's log"
+            )
         time.sleep(0.5)
 
 
-def run_demo(call: Call) -> dict[str, Any]:
+def run_demo(call: Call, timeout: float = WAIT_CLOSED) -> dict[str, Any]:
     tokens = demo_people(call)
     opened = []
-    for example in EXAMPLES:
+    for example in _as_demo(EXAMPLES):
         reported = call(False, "POST", "/api/feedback", json=example["report"])
         for action, body in example["steps"]:
             assert action in ROUTES
@@ -251,12 +284,12 @@ def run_demo(call: Call) -> dict[str, Any]:
             call(False, "POST", path, json=body, headers=as_person)
         opened.append(reported)
     results = []
-    for reported, review in zip(opened, REVIEWS, strict=True):
+    for reported, review in zip(opened, _as_demo(REVIEWS), strict=True):
         incident_id = reported["incident_id"]
-        wait_closed(call, incident_id)
+        wait_closed(call, incident_id, timeout)
         meeting = {**review["meeting"], "at": datetime.now(UTC).isoformat(timespec="seconds")}
         for path, token, body in (
-            (f"/api/incidents/{incident_id}/meeting", tokens[REVIEWER], meeting),
+            (f"/api/incidents/{incident_id}/meeting", tokens[marked(REVIEWER)], meeting),
             (f"/api/incidents/{incident_id}/signoff", tokens[review["lead"]], {}),
         ):
             call(False, "POST", path, json=body, headers={"Authorization": f"Bearer {token}"})

@@ -212,23 +212,54 @@ def run(host: str = "127.0.0.1", port: int = 8765) -> None:
     # from the event loop only at the next switch (5 ms by default).
     sys.setswitchinterval(0.001)
     lock = _lock()
-    token, generated = resolve_token(host)
+    prefect = None
+    sock = None
     try:
-        playbooks.load_all()
-    except playbooks.PlaybookError as exc:
-        raise ServeError(str(exc)) from exc
-    upgrade()
-    intake.warm_up()
-    prefect = ensure_prefect()
-    __import__("incident.logs").logs.configure("serve")  # INCIDENT_LOG_FORMAT=text|json
-    try:
+        sock = listen(host, port)  # before anything starts: a taken port leaves nothing running
+        token, generated = resolve_token(host)
+        try:
+            playbooks.load_all()
+        except playbooks.PlaybookError as exc:
+            raise ServeError(str(exc)) from exc
+        _worker_port_free()
+        upgrade()
+        intake.warm_up()
+        prefect = ensure_prefect()
+        __import__("incident.logs").logs.configure("serve")  # INCIDENT_LOG_FORMAT=text|json
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_serve(host, port, token, generated, prefect))
+            runner.run(_serve(sock, host, token, generated, prefect))
     finally:
+        if sock is not None:
+            sock.close()
         service_file().unlink(missing_ok=True)
         if prefect is not None:
             prefect.stop()
         lock.close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The API's socket, bound before anything starts (Prefect's server, the worker): a port someone
+    else holds is then one line (exit 2) and nothing is left running. It listens only once the service
+    is ready (``_serve``)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
+
+
+def _worker_port_free() -> None:
+    """The port of the worker's /metrics (INCIDENT_WORKER_METRICS_PORT), tried now so that a taken one is
+    one line before anything starts; the worker binds it for good when it starts."""
+    host, port = settings.get().worker_metrics_host, settings.get().worker_metrics_port
+    if port:
+        try:
+            listen(host, port).close()
+        except ServeError as exc:
+            raise ServeError(f"{exc} (INCIDENT_WORKER_METRICS_PORT: the worker's /metrics)") from exc
 
 
 def _check_roster() -> None:
@@ -243,13 +274,21 @@ def _check_roster() -> None:
         log.error("notification roster unusable: %s", exc)
 
 
-async def _serve(host: str, port: int, token: str, generated: bool, prefect: PrefectServer | None) -> None:
+async def _serve(
+    sock: socket.socket, host: str, token: str, generated: bool, prefect: PrefectServer | None
+) -> None:
     import uvicorn
 
     from incident.api.web import create_web_app
     from incident.engine.process import WorkerProcess, WorkerStartError
 
     _check_roster()
+    # Listening before service.json exists: a command that finds the file may connect at once (the kernel
+    # queues it until uvicorn accepts) instead of meeting "connection refused" in the gap.
+    try:
+        sock.listen(2048)
+    except OSError as exc:  # bound, but another socket of the same port listened first
+        raise ServeError(f"cannot listen on {host}:{sock.getsockname()[1]}: {exc.strerror or exc}") from exc
     worker = WorkerProcess(prefect_database(prefect is not None), _background_child)
     try:
         await worker.start()
@@ -258,17 +297,21 @@ async def _serve(host: str, port: int, token: str, generated: bool, prefect: Pre
     watchers = [asyncio.create_task(worker.watch())]
     if prefect is not None:
         watchers.append(asyncio.create_task(prefect.watch()))
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    # Listening before service.json exists: a command that finds the file may connect at once (the kernel
-    # queues it until uvicorn accepts) instead of meeting "connection refused" in the gap.
-    sock.listen(2048)
     bound_port = sock.getsockname()[1]
     app = create_web_app(token)
     # An open board holds an event stream (GET /events): it ends within a second of should_exit, and
     # no request may hold a stop longer than the graceful timeout.
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    # X-Forwarded-For is read only from INCIDENT_TRUSTED_PROXIES (uvicorn would trust loopback's by
+    # default: any local process could then pick the address the login limit and the audit see).
+    proxies = settings.get().trusted_proxies
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        proxy_headers=proxies is not None,
+        forwarded_allow_ips=proxies or "",
+    )
     server = uvicorn.Server(config)
     app.state.stopping = lambda: server.should_exit
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host

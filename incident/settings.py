@@ -13,6 +13,7 @@ reads itself so that it depends on nothing of ours.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
@@ -43,6 +44,12 @@ class Settings(BaseSettings):
     notify_retries: int = Field(4, ge=1)  # attempts per channel
     notify_backoff: float = Field(0.2, ge=0)  # seconds before the second attempt, doubling
     notify_timeout: float = Field(10.0, ge=0.5)  # the most one attempt may take
+    # progress updates to the customers who consented (incident/response/updates.py): an apprise
+    # mailto/mailtos base (the customer's address is added as ``to=``), an apprise SMS or gateway URL
+    # (the number replaces ``{to}``, else is added as ``to=``), and the language their copy is in
+    customer_mail_url: str | None = None
+    customer_sms_url: str | None = None
+    customer_lang: Literal["zh", "en"] = "zh"
     # who people are and how they read
     api_token: str | None = None  # the service token; unset: generated once, kept in the home (server.py)
     token: str | None = None  # INCIDENT_TOKEN: the CLI's credential, a person's token (incident/people)
@@ -50,6 +57,9 @@ class Settings(BaseSettings):
     tz: str | None = None  # IANA zone for what people read; None: the machine's own zone
     public_url: str | None = None  # the console's address in notices
     log_format: Literal["text", "json"] = "text"
+    # Reverse proxies whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated): the login
+    # limit and the audit then see the client's address; anyone else's header is ignored. Unset: none.
+    trusted_proxies: str | None = None
     # the service
     url: str | None = None  # where the CLI finds the service (else the home's service file)
     start_timeout: float = Field(180.0, gt=0)  # the CLI waits this long for a service it starts
@@ -112,11 +122,14 @@ class Settings(BaseSettings):
     resume_timeout: float = Field(3.0, gt=0)
     hot_wait_seconds: float = Field(60.0, ge=0)  # a run waits in its process this long, then suspends
     zombie_seconds: float = Field(90.0, ge=10)  # a Running run silent this long: Crashed (engine/zombies)
+    # the worker's own /metrics (incident/metrics/process.py); 0: any free port (logged, in worker.ready)
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(9470, ge=0, le=65535)
     # between our own processes: the worker child learns these from ``incident serve``
     prefect_db: str = "unknown"
     worker_ready_file: Path | None = None
 
-    @field_validator("lang", mode="before")
+    @field_validator("lang", "customer_lang", mode="before")
     @classmethod
     def _language(cls, value: object) -> object:
         if isinstance(value, str) and value[:2].lower() in ("zh", "en"):
@@ -149,6 +162,16 @@ class Settings(BaseSettings):
         if wrong:
             raise ValueError(wrong)
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            ipaddress.ip_network(item, strict=False)  # ValueError: "… does not appear to be an IPv4 …"
+        return ",".join(items)
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -3,7 +3,7 @@
 Importing this package registers every table on ``Base.metadata`` (Alembic and tests rely on it).
 """
 
-from models.access import AccessEvent, ConsoleSession
+from models.access import AccessEvent, ConsoleSession, LoginFailure
 from models.base import LOCK, Base, get_engine, reset_engine, session_scope, utcnow
 from models.feedback import Feedback
 from models.idempotency import IdempotencyKey
@@ -11,7 +11,7 @@ from models.ids import Counter, next_id, next_ids
 from models.incident import Deadline, FlowMark, Incident, TimelineEvent
 from models.integration import IntegrationLink, OpinionTask, Waybill
 from models.knowledge import KnowledgePage, KnowledgeTarget
-from models.notification import Delivery
+from models.notification import CustomerUpdate, Delivery
 from models.people import Deputy, Person, RotaShift, ScopedToken
 from models.record import Record
 from models.response import (
@@ -34,6 +34,7 @@ __all__ = [
     "ConsoleSession",
     "Contact",
     "Counter",
+    "CustomerUpdate",
     "Deadline",
     "Delivery",
     "Deputy",
@@ -45,6 +46,7 @@ __all__ = [
     "IntegrationLink",
     "KnowledgePage",
     "KnowledgeTarget",
+    "LoginFailure",
     "Measure",
     "Meeting",
     "OpinionTask",

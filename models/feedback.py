@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -47,6 +47,8 @@ class Feedback(Base):
     outage: Mapped[str | None] = mapped_column(String(16))
     big_loss: Mapped[bool] = mapped_column(default=False)
     compensation_demand: Mapped[bool] = mapped_column(default=False)
+    # The customer agreed at intake to receive progress updates (incident/response/updates.py).
+    consent: Mapped[bool] = mapped_column(default=False, server_default=false())
     received_at: Mapped[datetime]
     opened_incident: Mapped[bool] = mapped_column(default=False)  # this report opened it
     raised_from: Mapped[int | None]  # the level before this report raised it

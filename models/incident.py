@@ -56,7 +56,10 @@ class Incident(Base):
 
 class TimelineEvent(Base):
     __tablename__ = "timeline"
-    __table_args__ = (Index("ix_timeline_incident", "incident_id", "event"),)
+    __table_args__ = (
+        Index("ix_timeline_incident", "incident_id", "event"),
+        Index("ix_timeline_event_at", "event", "at"),  # the audit reads the acts by time
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id"))
@@ -65,6 +68,10 @@ class TimelineEvent(Base):
     by: Mapped[str] = mapped_column(String(BY_LENGTH))
     detail: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Where a person's act came from (cli, api, console, prefect) and the client's address, for the
+    # audit (incident/people/via.py); NULL for what the service did itself. Not shown with the timeline.
+    channel: Mapped[str | None] = mapped_column(String(16))
+    address: Mapped[str | None] = mapped_column(String(64))
 
     incident: Mapped[Incident] = relationship(back_populates="timeline")
 
@@ -82,6 +89,7 @@ class Deadline(Base):
     __table_args__ = (
         Index("ix_deadlines_state_due", "state", "due_at"),
         Index("ix_deadlines_chain_next", "chain_next_at"),
+        Index("ix_deadlines_incident_subject", "incident_id", "subject"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -99,6 +107,9 @@ class Deadline(Base):
     escalated_at: Mapped[datetime | None]  # when the last step went out
     acked_at: Mapped[datetime | None]
     acked_by: Mapped[str | None] = mapped_column(String(BY_LENGTH))
+    # A first-contact duty (kinds ``contact`` and ``customer_contact``): the customer it is owed to,
+    # named by that customer's first feedback id (incident/deadlines/customers.py).
+    subject: Mapped[str | None] = mapped_column(String(32))
 
     incident: Mapped[Incident] = relationship(back_populates="deadlines")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -19,8 +19,14 @@ class Contact(Base):
     at: Mapped[datetime]
     by: Mapped[str] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
-    first: Mapped[bool]
+    first: Mapped[bool]  # the incident's first contact (what its run waits for)
     on_time: Mapped[bool]
+    # One row per act (a call to 37 customers is one row). ``progress_update``: it was a progress update
+    # to the customers (the cadence counts from it); a contact reaching only customers not contacted
+    # before is their first contact and no update (incident/response/service.py ``contact``).
+    progress_update: Mapped[bool] = mapped_column(default=False, server_default=false())
+    customers: Mapped[list[str] | None] = mapped_column(JSON)  # the customers named (first report ids)
+    message: Mapped[str | None] = mapped_column(Text)  # an update's text for the customers (``--update``)
 
 
 class Measure(Base):

@@ -36,9 +36,13 @@ Kinds: incident_opened, level_raised, stage_changed, deadline_warning, deadline_
 approval_requested, approval_decided, progress_due, resolved, survey_below_target,
 postmortem_due, postmortem_overdue, feedback_routed (a suggestion, inquiry or praise for its group),
 deadlines_summary (several deadlines of one incident missed in
-one sweep: ``missed`` is a list of ``{kind, due_at}``). A missed deadline's notice says which step of
-the escalation chain it is (``escalation_step``, ``repeat``) and how to acknowledge it
-(``ack_command``, ``ack_url``; ``_ack``).
+one sweep: ``missed`` is a list of ``{kind, due_at}``, and the customers' first contacts are one
+``{kind: customer_contact, progress}`` item). ``contact_progress`` (``{contacted, customers, overdue}``)
+prints as ``首次联系：已联系 37/120，5 个超时`` in every notice once two or more customers are owed a
+first contact; ``due_count``: a warning about several customers' contacts at once. A missed
+deadline's notice says which step of the escalation chain it is (``escalation_step``, ``repeat``) and
+how to acknowledge it (``ack_command``, ``ack_url``; ``_ack``). ``render_for_customer`` renders a
+customer's own copy of a progress update (``customer_update``; unmasked, it is theirs alone).
 
 Retries and timeouts: see ``notifiers.channels`` (INCIDENT_NOTIFY_RETRIES, _BACKOFF, _TIMEOUT).
 """

@@ -23,7 +23,7 @@ from markupsafe import escape
 
 from incident import settings
 from incident.feedback.privacy import mask_text
-from playbooks.vocabulary import label, reason
+from playbooks.vocabulary import label, progress_line, reason
 
 NOTICE_KINDS: tuple[str, ...] = (
     "incident_opened",
@@ -45,6 +45,9 @@ NOTICE_KINDS: tuple[str, ...] = (
     "review_ready",
 )
 
+# Messages to a customer themselves (notifiers/customers.py): not masked, not to roles.
+CUSTOMER_KINDS: tuple[str, ...] = ("customer_update",)
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 # Every key a caller may pass; missing ones are None so templates can test them plainly.
@@ -56,7 +59,7 @@ CONTEXT_KEYS = (
     "action_id", "action_owner", "action_kind", "action_text",
     "escalation_step", "repeat", "ack_command", "ack_url", "missed", "clock",
     "feedback_id", "feedback_kind", "routed_to",
-    "review", "review_path", "review_lines",
+    "review", "review_path", "review_lines", "contact_progress", "due_count",
 )  # fmt: skip
 # Free text that may come from customers or staff: masked before it reaches a template.
 FREE_TEXT = (
@@ -194,6 +197,20 @@ def _deadline(kind: str | None, lang: str) -> str | None:
     return f"{words}时限" if lang == "zh" else f"{_inline(words, lang)} deadline"
 
 
+def _missed(item: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """A summary's line: a deadline and its due time, or the customers' first contacts as one figure."""
+    if item.get("progress"):
+        return {"label": progress_line(item["progress"], lang), "due_at": None}
+    return {"label": _deadline(str(item.get("kind")), lang), "due_at": as_utc(item.get("due_at"))}
+
+
+def _progress(progress: Mapping[str, int] | None, lang: str) -> str | None:
+    """``首次联系：已联系 37/120，5 个超时`` when more than one customer is owed a first contact."""
+    if not progress or int(progress.get("customers", 0)) < 2:
+        return None
+    return progress_line(progress, lang)
+
+
 def build_context(kind: str, context: Mapping[str, Any], lang: str) -> dict[str, Any]:
     """Caller's context, masked and completed with labels, defaults and formatted times."""
     ctx: dict[str, Any] = {key: None for key in CONTEXT_KEYS}
@@ -231,10 +248,9 @@ def build_context(kind: str, context: Mapping[str, Any], lang: str) -> dict[str,
         prefect_url=_safe_url(ctx["prefect_url"]),
         console_url=_safe_url(ctx["console_url"]),
         ack_url=_safe_url(ctx["ack_url"]),
-        missed=[
-            {"label": _deadline(str(m.get("kind")), lang), "due_at": as_utc(m.get("due_at"))}
-            for m in ctx["missed"] or []
-        ],
+        missed=[_missed(m, lang) for m in ctx["missed"] or []],
+        # each customer's own first contact, once a storm has more than one customer to contact
+        contact_progress=_progress(ctx["contact_progress"], lang),
         response_start=rules.response_start(lang) if rules else None,
         contact_within=_minutes(rules.contact_within) if rules else CONTACT_MINUTES.get(level or 0),
         postmortem_within=_minutes(rules.postmortem_due)
@@ -265,13 +281,8 @@ def _tidy(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
-def render(kind: str, context: Mapping[str, Any], lang: str | None = None) -> Rendered:
-    """Render the ``{kind}.{lang}.j2`` template's ``title`` and ``body`` blocks."""
-    if kind not in NOTICE_KINDS:
-        raise ValueError(f"unknown notice kind {kind!r}; expected one of {', '.join(NOTICE_KINDS)}")
-    lang = normalize_lang(lang)
-    ctx = build_context(kind, context, lang)
-    name = f"{kind}.{lang}.j2"
+def _rendered(name: str, ctx: dict[str, Any]) -> Rendered:
+    """The template's ``title`` and ``body`` blocks: plain text, and an autoescaped HTML fragment."""
     text_tmpl = _TEXT_ENV.get_template(name)
     title = " ".join(_block(text_tmpl, "title", {**ctx, "html": False}).split())
     text = _tidy(_block(text_tmpl, "body", {**ctx, "html": False}))
@@ -281,3 +292,24 @@ def render(kind: str, context: Mapping[str, Any], lang: str | None = None) -> Re
         f"<p><strong>{escape(title)}</strong></p>\n" + "<br>\n".join(html_body.splitlines()) + "</div>"
     )
     return Rendered(title=title, text=text, html=html)
+
+
+def render(kind: str, context: Mapping[str, Any], lang: str | None = None) -> Rendered:
+    """Render the ``{kind}.{lang}.j2`` template's ``title`` and ``body`` blocks."""
+    if kind not in NOTICE_KINDS:
+        raise ValueError(f"unknown notice kind {kind!r}; expected one of {', '.join(NOTICE_KINDS)}")
+    lang = normalize_lang(lang)
+    ctx = build_context(kind, context, lang)
+    return _rendered(f"{kind}.{lang}.j2", ctx)
+
+
+def render_for_customer(kind: str, context: Mapping[str, Any], lang: str | None = None) -> Rendered:
+    """A message to a customer about their own report (``customer_update``): rendered in the same
+    sandboxes (their text is data, escaped in HTML) but *not* masked, because it shows the customer
+    only what is theirs; staff's copies and the delivery log never hold it."""
+    if kind not in CUSTOMER_KINDS:
+        raise ValueError(f"unknown customer message {kind!r}; expected one of {', '.join(CUSTOMER_KINDS)}")
+    lang = normalize_lang(lang)
+    ctx = {"customer": None, "feedback_id": None, "update": "", "category_label": None, **context}
+    ctx.update(kind=kind, lang=lang)
+    return _rendered(f"{kind}.{lang}.j2", ctx)

@@ -161,10 +161,14 @@ def with_people(base: Roster) -> Roster:
     try:
         with session_scope() as s:
             people = [(p.name, list(p.notify or []), frozenset(p.roles or [])) for p in s.query(Person)]
+            holds = {name: roles for name, _, roles in people}
             now = utcnow()
             duty: dict[str, set[str]] = {}
             for shift in s.query(RotaShift).filter(RotaShift.starts_at <= now, RotaShift.ends_at > now):
-                duty.setdefault(shift.role, set()).add(shift.person)
+                # Only a shift of someone who holds the role now counts: a shift left by a removed
+                # person, or one who lost the role, must not silence the role's other holders.
+                if shift.role in holds.get(shift.person, ()):
+                    duty.setdefault(shift.role, set()).add(shift.person)
     except SQLAlchemyError as exc:  # the roster's own channels are still told
         log.error("the directory of people cannot be read; only the roster is told: %s", exc)
         return base

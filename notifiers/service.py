@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import select
 
 from models.base import session_scope, utcnow
@@ -35,6 +36,18 @@ from playbooks.schema import roles as known_roles
 log = logging.getLogger(__name__)
 
 NO_URL = "-"
+STATUSES = ("sent", "failed", "no_recipient")
+# The deliveries this process made, by status: per process, exported by the worker's endpoint and the
+# API's /metrics (incident/metrics/process.py). Counted here because notifiers imports nothing of the
+# application's; the database's delivery log (incident_notices_total) is the fleet's durable count.
+SENT = Counter(
+    "incident_process_notices",
+    "Notice deliveries this process made (one per role and channel), by status",
+    ["status"],
+    registry=None,
+)
+for _status in STATUSES:
+    SENT.labels(_status)
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,8 @@ def _record(
     created: datetime,
 ) -> None:
     """Write the delivery log; a database problem is logged, never raised (notices went out)."""
+    for r in results:
+        SENT.labels(r.status).inc()
     try:
         with session_scope() as session:
             session.add_all(

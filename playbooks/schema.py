@@ -85,6 +85,9 @@ def _chain_from_escalate_to(data: object) -> object:
 
 Clock = Literal["calendar", "business"]
 DeadlineKind = Literal["contact", "progress", "approval", "postmortem", "assess"]
+# Kinds a playbook does not name but that count like one it does: each later customer's own first
+# contact (incident/deadlines/customers.py) follows ``contact``'s clock and pauses.
+SAME_AS = {"customer_contact": "contact"}
 # What a deadline may pause for: ``waiting_customer`` is from a solution's approval until the
 # customer's answer (``incident confirm``); the deadline then goes on with the time it had left.
 PauseReason = Literal["waiting_customer"]
@@ -134,10 +137,10 @@ class LevelRules(Strict):
         """The clock one deadline kind follows (kinds a mapping leaves out count calendar time)."""
         if isinstance(self.clock, str):
             return self.clock
-        return self.clock.get(kind, "calendar")  # type: ignore[call-overload]
+        return self.clock.get(SAME_AS.get(kind, kind), "calendar")  # type: ignore[call-overload]
 
     def pauses(self, kind: str, reason: str) -> bool:
-        return reason in self.pause_while.get(kind, [])  # type: ignore[call-overload]
+        return reason in self.pause_while.get(SAME_AS.get(kind, kind), [])  # type: ignore[call-overload]
 
     @property
     def roles(self) -> list[Role]:
@@ -246,6 +249,8 @@ class TeamCalendar(Strict):
     # cn: the Chinese statutory holidays and 调休 make-up working days (chinesecalendar); none: weekdays only.
     holidays: Literal["cn", "none"] = "cn"
     closures: list[date] = Field(default_factory=list)
+    # announced make-up working days (调休) the libraries do not know yet: worked whatever the weekday
+    workdays: list[date] = Field(default_factory=list)
 
 
 class Calendars(Strict):

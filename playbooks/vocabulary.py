@@ -10,6 +10,7 @@ one.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -70,6 +71,16 @@ def label(domain: str, code: object, lang: str) -> str:
 
 def codes(domain: str) -> tuple[str, ...]:
     return tuple(table(domain))
+
+
+def progress_line(progress: Mapping[str, int] | None, lang: str) -> str:
+    """``首次联系：已联系 37/120，5 个超时`` / ``first contacts: contacted 37/120, 5 overdue`` (or "")."""
+    if not progress:
+        return ""
+    line = label("contact_progress", "line", lang).format(**progress)
+    if progress.get("overdue"):
+        line += label("contact_progress", "overdue", lang).format(**progress)
+    return line
 
 
 # --- phrases: words with {placeholders}, and the older English read back to their codes ------------

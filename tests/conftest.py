@@ -36,6 +36,9 @@ os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
 # Times people read are in INCIDENT_TZ, else the machine's zone: the suite pins UTC so its expected times
 # hold on any machine (tests of the machine's zone and of Asia/Shanghai set their own).
 os.environ.setdefault("INCIDENT_TZ", "UTC")
+# Every worker a test starts serves its /metrics on a free port (its worker.ready file says which):
+# services of one session, and of several sessions on one machine, never compete for the default.
+os.environ.setdefault("INCIDENT_WORKER_METRICS_PORT", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLES = playbooks.roles()  # every role a roster may name

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 import playbooks
+from incident.deadlines import calendar
 from incident.deadlines.calendar import BusinessCalendar, add, between
 from incident.feedback import service as intake
 from incident.incidents import service as incidents
@@ -35,6 +36,28 @@ def bj(month: int, day: int, hour: int, minute: int = 0) -> datetime:
 
 def test_an_l3_contact_window_opened_at_0340_lands_at_1100() -> None:
     assert add(bj(9, 29, 3, 40), timedelta(hours=2), TEAM) == bj(9, 29, 11)
+
+
+def test_past_the_librarys_data_the_statutory_holidays_still_count_and_a_team_adds_its_调休(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """chinesecalendar ends with the last announced year: the year after it still has its National Day
+    off (from the holidays library, logged once), and a make-up day the team lists is worked."""
+    year = calendar.last_year() + 1
+    with pytest.raises(NotImplementedError):  # the library really does not know it
+        calendar.chinese_calendar.is_holiday(date(year, 10, 1))
+    calendar._china.cache_clear()
+    national = next(date(year, 10, d) for d in range(1, 8) if date(year, 10, d).weekday() < 5)
+    saturday = next(date(year, 9, d) for d in range(20, 28) if date(year, 9, d).weekday() == 5)
+    with caplog.at_level("WARNING", logger="incident.deadlines.calendar"):
+        assert not TEAM.working_day(national)  # a weekday, but a statutory holiday
+        assert TEAM.working_day(date(year, 10, 12) + timedelta(days=(7 - date(year, 10, 12).weekday()) % 7))
+        assert not TEAM.working_day(saturday)
+        team = BusinessCalendar(tz=BJ, opens=time(9), closes=time(18), workdays=frozenset({saturday}))
+        assert team.working_day(saturday)  # the announced 调休 day the team listed
+        assert not team.working_day(national)
+    warnings = [r.getMessage() for r in caplog.records if "no data for" in r.getMessage()]
+    assert len(warnings) == 1 and str(year) in warnings[0]
 
 
 def test_calendar_time_is_plain_addition() -> None:

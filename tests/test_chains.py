@@ -54,7 +54,10 @@ def escalations(told: Receivers, incident_id: str) -> list[tuple[str, str]]:
     return got
 
 
-def test_a_two_step_chain_repeats_until_someone_acks(any_db: str, told: Receivers) -> None:
+def test_a_two_step_chain_repeats_until_someone_acks(
+    any_db: str, told: Receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INCIDENT_PUBLIC_URL", "https://incident.example.cn/")  # the links a notice carries
     inc = report(T0, customer="chain-a").incident_id
     assert inc
     assert sweep(1) == {"warned": 0, "missed": 1, "escalated": 1}
@@ -62,6 +65,8 @@ def test_a_two_step_chain_repeats_until_someone_acks(any_db: str, told: Receiver
     assert ("cs_director", "This is step 1 of the escalation chain.") in escalations(told, inc)
     [to_director] = [m for m in told.all(inc) if m.role == "cs_director"]
     assert f"incident ack {inc} [--note TEXT]" in to_director.text  # how to take it on
+    assert f"https://incident.example.cn/incidents/{inc}#form-ack" in to_director.text  # the console's form
+    assert f"POST https://incident.example.cn/api/incidents/{inc}/ack" in to_director.text
 
     assert sweep(29) == {"warned": 0, "missed": 0, "escalated": 0}
     assert sweep(30) == {"warned": 0, "missed": 0, "escalated": 1}  # step 2: leadership
@@ -93,6 +98,7 @@ def test_a_two_step_chain_repeats_until_someone_acks(any_db: str, told: Receiver
         "incident_id": inc,
         "acknowledged_by": "陈总监",
         "stopped": ["contact"],
+        "stopped_count": 1,
         "assessed": False,
     }
     [acked] = events(inc, "acknowledged")

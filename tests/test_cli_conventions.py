@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from importlib.metadata import version
@@ -111,6 +112,13 @@ def _broken_playbooks(tmp_path: Path) -> Path:
 
 def test_start_up_errors_are_one_line(tmp_path: Path) -> None:
     down = {"INCIDENT_URL": "http://127.0.0.1:1"}
+    held = socket.socket()  # a port someone else listens on
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    taken = str(held.getsockname()[1])
+    unreachable = {"INCIDENT_DB_URL": "postgresql+psycopg://u:pw@127.0.0.1:1/x"}
+    prefect = {"PREFECT_API_URL": "http://127.0.0.1:1/api"}  # a worker names it; nothing starts before
+    metrics_held = {"INCIDENT_WORKER_METRICS_PORT": taken}
     cases: list[tuple[list[str], dict[str, str], int, str]] = [
         (["--bogus"], {}, 2, "--bogus"),
         (["show"], {}, 2, "缺少必填参数：ID"),
@@ -118,12 +126,12 @@ def test_start_up_errors_are_one_line(tmp_path: Path) -> None:
         (["list"], down, 1, "无法连接服务"),
         (["show", "INC1", "--json"], down, 1, "无法连接服务"),
         (["serve", "--port", "0"], {"INCIDENT_DB_URL": "nosuchdialect://x"}, 2, "INCIDENT_DB_URL"),
-        (
-            ["serve", "--port", "0"],
-            {"INCIDENT_DB_URL": "postgresql+psycopg://u:pw@127.0.0.1:1/x"},
-            1,
-            "无法连接",
-        ),
+        (["serve", "--port", "0"], unreachable, 1, "无法连接"),
+        (["serve", "--port", taken], {}, 2, f"cannot listen on 127.0.0.1:{taken}"),
+        (["serve", "--port", "0"], metrics_held, 2, "INCIDENT_WORKER_METRICS_PORT"),
+        (["worker"], {**prefect, **unreachable}, 1, "无法连接"),
+        (["worker"], {**prefect, "INCIDENT_DB_URL": "nosuchdialect://x"}, 2, "INCIDENT_DB_URL"),
+        (["worker"], {**prefect, **metrics_held}, 2, "INCIDENT_WORKER_METRICS_PORT"),
         (
             ["serve", "--port", "0"],
             {"INCIDENT_PLAYBOOKS": str(_broken_playbooks(tmp_path))},
@@ -132,12 +140,21 @@ def test_start_up_errors_are_one_line(tmp_path: Path) -> None:
         ),
         (["db", "downgrade", "nosuchrev", "--json"], {}, 2, "nosuchrev"),
     ]
-    for args, env, code, needle in cases:
-        done = run(*args, home=tmp_path, env=env, timeout=90)
-        lines = done.stderr.strip().splitlines()
-        assert done.returncode == code, (args, done.returncode, done.stderr)
-        assert len(lines) == 1 and lines[0].startswith("错误："), (args, done.stderr)  # zh by default
-        assert needle in lines[0], (args, lines)
-        assert "pw@" not in done.stderr  # a password in the URL is never printed
-        if "--json" in args:
-            assert json.loads(done.stdout)["error"] == lines[0].removeprefix("错误：")
+    with held:
+        for args, env, code, needle in cases:
+            check_one_line(args, env, code, needle, tmp_path)
+    # The taken ports were found before anything started: no Prefect server, no worker was left running.
+    assert not (tmp_path / "prefect-server.log").exists() and not (tmp_path / "worker.ready").exists()
+
+
+def check_one_line(args: list[str], env: dict[str, str], code: int, needle: str, home: Path) -> None:
+    """One line on stderr, starting ``错误：`` (zh by default), naming ``needle``, with the exit code; never a
+    password."""
+    done = run(*args, home=home, env=env, timeout=90)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == code, (args, done.returncode, done.stderr)
+    assert len(lines) == 1 and lines[0].startswith("错误："), (args, done.stderr)
+    assert needle in lines[0], (args, lines)
+    assert "pw@" not in done.stderr  # a password in the URL is never printed
+    if "--json" in args:
+        assert json.loads(done.stdout)["error"] == lines[0].removeprefix("错误：")

@@ -1,8 +1,10 @@
 """Console sessions against a real ``incident serve`` of this module's own: logout revokes on the server,
-a removed person's session ends, the cookie never carries a token, and login is rate-limited per address.
+a removed person's session ends, the cookie never carries a token, a system's token opens none, and login
+is rate-limited per address and token tried.
 
-A service of its own because the login limit locks this machine's address out for five minutes: the
-session's shared service must not be locked for the other console tests.
+A service of its own because it trusts a proxy (``INCIDENT_TRUSTED_PROXIES=127.0.0.1``): the tests speak
+as clients behind it with ``X-Forwarded-For``, each from an address of its own, so the limit they reach
+locks out no other test.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from tests.test_console import browser, csrf
 
 @pytest.fixture(scope="module")
 def own(prefect_api: str, inbox: Inbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    service = start_service(tmp_path_factory.mktemp("sessions"), prefect_api, inbox)
+    proxied = {"INCIDENT_TRUSTED_PROXIES": "127.0.0.1"}
+    service = start_service(tmp_path_factory.mktemp("sessions"), prefect_api, inbox, extra_env=proxied)
     yield service
     stop_service(service)
 
@@ -123,7 +126,7 @@ def _audit_of(service: Service, incident_id: str) -> list[tuple[str, str, str, s
 
 
 def test_the_console_language_switch_is_remembered_and_follows_the_browser(own: Service) -> None:
-    """Runs before the login limit (the last test): ?lang= is remembered in a cookie; else Accept-Language;
+    """?lang= is remembered in a cookie; else Accept-Language;
     else INCIDENT_LANG (zh by default)."""
     with closing(browser(own)) as client:
         board = client.get("/")
@@ -147,15 +150,45 @@ def test_accept_language_is_read_by_q_order() -> None:
     assert from_accept("zh;q=0, en;q=0.1") == "en" and from_accept("en;q=abc, zh") == "zh"
 
 
-def test_login_is_limited_per_address_and_refusals_are_audited(own: Service) -> None:
-    """Runs last in this module: it locks the address out for the rest of the window."""
-    with httpx.Client(base_url=own.url, timeout=30) as anon:
-        guesses = [anon.post("/login", data={"token": f"guess-{i}", "next": "/"}) for i in range(12)]
-        codes = [r.status_code for r in guesses]
-        assert codes[:10] == [401] * 10 and codes[10:] == [429, 429], codes
-        locked = anon.post("/login", data={"token": own.token, "next": "/"})
-        assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0  # even the right one
-        assert "incident_session" not in locked.headers.get("set-cookie", "")
-    refused = [e for e in _audit(own) if e[1] == "login" and e[2] == "refused"]
-    assert len(refused) >= 13 and all(e[3] == "console" for e in refused)
+def _login(client: httpx.Client, token: str, address: str) -> int:
+    form = {"token": token, "next": "/"}
+    return client.post("/login", data=form, headers={"X-Forwarded-For": address}).status_code
 
+
+def test_login_is_limited_per_address_and_token_tried_and_refusals_are_audited(own: Service) -> None:
+    colleague = own.person("值班 何", "duty_manager")
+    with httpx.Client(base_url=own.url, timeout=30) as anon:
+        codes = [_login(anon, f"guess-{i}", "198.51.100.7") for i in range(12)]
+        assert codes[:10] == [401] * 10 and codes[10:] == [429, 429], codes
+        locked = anon.post("/login", data={"token": own.token}, headers={"X-Forwarded-For": "198.51.100.7"})
+        assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0  # the same key
+        assert "incident_session" not in locked.headers.get("set-cookie", "")
+        assert _login(anon, colleague, "198.51.100.7") == 303  # behind the same proxy, their own token
+        assert _login(anon, own.token, "198.51.100.8") == 303  # another client address
+    refused = [
+        e for e in own.cli_json("audit")["events"] if e["action"] == "login" and e["outcome"] == "refused"
+    ]
+    mine = [e for e in refused if e["address"] == "198.51.100.7"]
+    assert len(mine) == 13 and all(e["channel"] == "console" for e in mine)
+
+
+def test_a_right_login_clears_the_count_of_its_token(own: Service) -> None:
+    token = own.person("值班 柏", "duty_manager")
+    wrong = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")  # the same id, a wrong secret
+    with httpx.Client(base_url=own.url, timeout=30) as anon:
+        assert [_login(anon, wrong, "198.51.100.20") for _ in range(9)] == [401] * 9
+        assert _login(anon, token, "198.51.100.20") == 303
+        assert [_login(anon, wrong, "198.51.100.20") for _ in range(9)] == [401] * 9  # not 429: reset
+
+
+def test_a_systems_token_opens_no_console_session(own: Service) -> None:
+    metrics = own.cli_json("tokens", "add", "prom-console", "--scope", "metrics", token=own.token)["token"]
+    with httpx.Client(base_url=own.url, timeout=30) as anon:
+        refused = anon.post(
+            "/login", data={"token": metrics, "next": "/"}, headers={"X-Forwarded-For": "198.51.100.30"}
+        )
+        assert refused.status_code == 401 and "incident_session" not in refused.headers.get("set-cookie", "")
+        assert anon.get("/people").status_code == 303  # still not logged in: back to the login form
+    events = [e for e in own.cli_json("audit")["events"] if e["who"] == "prom-console (metrics token)"]
+    assert [(e["action"], e["outcome"]) for e in events] == [("login", "refused")]
+    assert "cannot open a console session" in events[0]["detail"]

@@ -4,6 +4,7 @@ to pass: after a restart nothing accepted is lost, waiting runs continue, the mi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -194,7 +195,7 @@ def test_graceful_stop_leaves_no_prefect_server_behind(tmp_path: Path, signal_na
 
     home = tmp_path / "own"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "INCIDENT_"))}
-    env.update(INCIDENT_HOME=str(home), INCIDENT_API_TOKEN="t")
+    env.update(INCIDENT_HOME=str(home), INCIDENT_API_TOKEN="t", INCIDENT_WORKER_METRICS_PORT="0")
     proc = subprocess.Popen(
         [sys.executable, "-m", "incident.cli", "serve", "--port", "0"],
         env=env,
@@ -207,6 +208,10 @@ def test_graceful_stop_leaves_no_prefect_server_behind(tmp_path: Path, signal_na
         time.sleep(0.5)
     children = children_of(proc.pid)
     assert len(children) == 2, "the service should run a Prefect server of its own and its worker"
+    # Its UI talks to its own API (the random port), not to Prefect's default 127.0.0.1:4200.
+    api_url = json.loads((home / "service.json").read_text())["prefect_api_url"]
+    ui = httpx.get(api_url.removesuffix("/api") + "/ui-settings", timeout=10).json()
+    assert ui["api_url"] == api_url and not api_url.endswith(":4200/api"), ui
     proc.send_signal(getattr(signal, signal_name))
     proc.wait(30)
     assert gone(children)  # the Prefect server shuts down gracefully: it is given time

@@ -355,14 +355,23 @@ def test_a_raise_that_does_not_shorten_the_contact_deadline_does_not_warn_again(
 
 
 def test_a_raise_shortens_the_contact_deadline_and_warns_again(db: str, told: Receivers) -> None:
+    """f0's contact (2 h at L3) shortens to 50 min when f1 raises it to L1; f1 is owed their own
+    contact from when they joined, also due at 50 min: two warnings and two misses, one notice each."""
     inc = report(T0, customer="f0", batch="B-4").incident_id  # L3: contact due at 2 h
     assert inc
     raised = report(at(minutes=20), customer="f1", batch="B-4", media=True)
     assert (raised.level, raised.contact_deadline) == (1, at(minutes=50))  # min(2 h, 20 m + 30 m)
-    assert tick(at(minutes=41)) == {"warned": 1, "missed": 0}  # L1 warns 10 min ahead
-    assert tick(at(minutes=51)) == {"warned": 0, "missed": 1}
-    assert told.count(inc, "[Due soon]") == {"leadership": 1, "customer_service": 1}
+    [own] = deadline_rows(inc, "customer_contact")
+    assert (own.subject, own.due_at) == (raised.feedback_id, at(minutes=50))  # 20 m + L1's 30 m
+    assert tick(at(minutes=41)) == {"warned": 2, "missed": 0}  # L1 warns 10 min ahead, both customers
+    assert tick(at(minutes=51)) == {"warned": 0, "missed": 2}
+    assert told.count(inc, "[Due soon]") == {"leadership": 1, "customer_service": 1}  # in one notice
     assert told.count(inc, "[Escalation]") == {"duty_manager": 1, "leadership": 1, "customer_service": 1}
+    [warning] = [m for m in told.all(inc) if m.role == "leadership" and m.title.startswith("[Due soon]")]
+    assert "first customer contact deadline (2 customers)" in warning.title
+    [escalation] = [m for m in told.all(inc) if m.role == "duty_manager"]
+    assert "First contacts: contacted 0/2, 2 overdue" in escalation.text  # the second joined silently
+    assert len(events(inc, "escalated")) == 1  # one chain for both
 
 
 def test_a_raise_shortens_progress_and_approval_and_hands_approval_to_the_new_approver(
@@ -376,9 +385,15 @@ def test_a_raise_shortens_progress_and_approval_and_hands_approval_to_the_new_ap
     assert deadline_rows(inc, "progress")[0].due_at == at(hours=24, minutes=10)
     assert deadline_rows(inc, "approval")[0].due_at == at(hours=9)
 
-    assert report(at(hours=2), customer="d1", batch="B-2", injury=True).level == 1
+    joined = report(at(hours=2), customer="d1", batch="B-2", injury=True)
+    assert joined.level == 1
     assert deadline_rows(inc, "progress")[0].due_at == at(hours=6)  # now + 4 h
     assert deadline_rows(inc, "approval")[0].due_at == at(hours=4)  # now + 2 h
+    # d1 is owed a first contact of their own within L1's 30 min; reaching only them is no progress
+    # update, so the cadence still counts from the last one (the raise's 6 h stays)
+    d1 = actions.contact(inc, actions.ContactIn(by="王芳", customers=["d1"]), now=at(hours=2, minutes=20))
+    assert (d1["first"], d1["progress_update"], d1["customers"]) == (False, False, [joined.feedback_id])
+    assert deadline_rows(inc, "progress")[0].due_at == at(hours=6)
     assert tick(at(hours=3, minutes=51)) == {"warned": 1, "missed": 0}
     assert told.count(inc, "[Due soon]") == {"leadership": 1}  # L1: lead and approver
     [warning] = told.all(inc)

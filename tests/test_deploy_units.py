@@ -101,6 +101,15 @@ def install(tmp_path: Path, app_db: str, prefect_db: str) -> tuple[Path, Path]:
             text = text.replace(old, new)
         (etc / source.name).write_text(text)
     prefect_port, service_port = free_port(), free_port()
+    # The workers' metrics ports as written (the service's worker 9470, instance N of the worker 947N) are
+    # moved to free ones here: the machine running the tests may have them taken.
+    for name, written in (("incident.service", "9470"), ("incident-worker@.service", "947%i")):
+        unit = etc / name
+        line = f"Environment=INCIDENT_WORKER_METRICS_PORT={written}"
+        assert line in unit.read_text(), name
+        unit.write_text(
+            unit.read_text().replace(line, f"Environment=INCIDENT_WORKER_METRICS_PORT={free_port()}")
+        )
     settings = {  # what an admin edits in the example env files: addresses, secrets, database users
         "prefect.env": {
             "PREFECT_PORT": str(prefect_port),
@@ -142,10 +151,13 @@ class Started:
     def __init__(self) -> None:
         self.running: list[tuple[str, subprocess.Popen[bytes], dict[str, list[str]]]] = []
 
-    def start(self, etc: Path, name: str) -> subprocess.Popen[bytes]:
-        unit = parse_unit((etc / name).read_text())
+    def start(self, etc: Path, name: str, instance: str = "") -> subprocess.Popen[bytes]:
+        unit = parse_unit((etc / name).read_text().replace("%i", instance))
         service = unit["Service"]
         env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
+        for assignment in service.get("Environment", []):  # then EnvironmentFile= overrides, as in systemd
+            key, _, value = assignment.partition("=")
+            env[key] = value
         for file in service.get("EnvironmentFile", []):
             env.update(read_env(Path(file)))
         log = (etc / f"{name}.log").open("ab")
@@ -207,7 +219,7 @@ def test_the_units_run_the_service_on_postgresql(tmp_path: Path, databases: tupl
         units.start(etc, "incident-migrate.service")
         units.start(etc, "incident.service")
         wait_for(lambda: httpx.get(f"{service_url}/healthz", timeout=2).status_code == 200, 120, "service up")
-        worker = units.start(etc, "incident-worker@.service")
+        worker = units.start(etc, "incident-worker@.service", "1")
         headers = {"Authorization": f"Bearer {env['INCIDENT_API_TOKEN']}"}
         body = {"category": "service_failure", "summary": "师傅没有上门", "service": "install"}
         accepted = httpx.post(f"{service_url}/api/feedback", json=body, headers=headers, timeout=30)
@@ -224,6 +236,10 @@ def test_the_units_run_the_service_on_postgresql(tmp_path: Path, databases: tupl
 
         wait_for(handled, 120, "the complaint's flow run completes")
         assert worker.poll() is None, (etc / "incident-worker@.service.log").read_text()[-2000:]
+        for name in ("incident.service", "incident-worker@.service"):  # each worker's own /metrics
+            port = parse_unit((etc / name).read_text())["Service"]["Environment"][0].rpartition("=")[2]
+            scrape = f"http://127.0.0.1:{port}/metrics"
+            wait_for(lambda url=scrape: "incident_worker_loop_passes_total" in httpx.get(url).text, 60, name)
     finally:
         took = units.stop()
     for name, proc, service in units.running:
@@ -258,11 +274,39 @@ def test_compose_runs_what_the_units_run() -> None:
             assert set(compose["services"][name]["environment"]) <= set(unit_env), name
 
 
+def test_compose_restarts_and_waits_for_a_healthy_prefect() -> None:
+    """What runs is restarted (as the units' Restart=), and nothing starts on a Prefect not yet answering."""
+    import yaml
+
+    services = yaml.safe_load((UNITS.parent / "compose.yaml").read_text())["services"]
+    for name in ("postgres", "prefect", "incident", "worker"):
+        assert services[name]["restart"] == "unless-stopped", name
+    assert "restart" not in services["migrate"]  # a one-shot: done once
+    assert "/api/health" in " ".join(services["prefect"]["healthcheck"]["test"])
+    for name in ("incident", "worker"):
+        assert services[name]["depends_on"]["prefect"] == {"condition": "service_healthy"}, name
+        assert services[name]["expose"] == ["9470"]  # its worker's /metrics
+
+
+def compose_command() -> list[str] | None:
+    """``docker compose`` (the plugin), else Debian's ``docker-compose`` 1.29 (.ci/run installs it)."""
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    found = shutil.which("docker-compose")
+    return [found] if found else None
+
+
 def test_docker_compose_accepts_the_file() -> None:
-    probe = ["docker", "compose", "version"]
-    if not shutil.which("docker") or subprocess.run(probe, capture_output=True, check=False).returncode:
-        pytest.skip("docker compose is not installed here: the file's syntax was not checked by docker")
+    command = compose_command()
+    if command is None:
+        pytest.skip("neither docker compose nor docker-compose is installed: the file was not checked")
     env = {**os.environ, "INCIDENT_API_TOKEN": "t", "PREFECT_AUTH_STRING": "a:b", "POSTGRES_PASSWORD": "p"}
-    done = subprocess.run(["docker", "compose", "-f", str(UNITS.parent / "compose.yaml"), "config", "-q"],
+    done = subprocess.run([*command, "-f", str(UNITS.parent / "compose.yaml"), "config", "-q"],
                           env=env, capture_output=True, text=True, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
+    broken = UNITS.parent / "compose.yaml"
+    bad = subprocess.run([*command, "-f", "-", "config", "-q"], input=broken.read_text().replace(
+        "services:", "servics:", 1), env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert bad.returncode != 0  # the check can fail

@@ -70,8 +70,13 @@ def test_a_batch_is_graded_as_if_each_report_came_alone(any_db: str) -> None:
         mine = TimelineEvent.incident_id == incident.id
         events = s.scalars(select(TimelineEvent.event).where(mine).order_by(TimelineEvent.id)).all()
         assert events == ["identified"] + ["feedback_joined"] * 8 + ["level_raised"] + ["feedback_joined"] * 4
-        contact = s.scalars(select(Deadline).where(Deadline.incident_id == incident.id)).one()
-        assert contact.kind == "contact" and contact.due_at == results[9].contact_deadline
+        rows = s.scalars(select(Deadline).where(Deadline.incident_id == incident.id)).all()
+        [contact] = [row for row in rows if row.kind == "contact"]
+        assert contact.due_at == results[9].contact_deadline and contact.subject == results[0].feedback_id
+        # each later customer is owed a first contact of their own, shortened by the raise like it
+        owed = [row for row in rows if row.kind == "customer_contact"]
+        assert sorted(row.subject for row in owed) == sorted(r.feedback_id for r in results[1:12])
+        assert {row.due_at for row in owed} == {results[9].contact_deadline}
         stored = s.scalars(select(Feedback).where(Feedback.incident_id == incident.id).order_by(Feedback.id))
         assert [f.raised_from for f in stored] == [r.raised_from for r in results]
     # the next report joins the same incident, in a batch of its own

@@ -74,7 +74,7 @@ def test_service_logs_json_with_the_access_line(prefect_api: str, inbox: Inbox, 
         assert report.status_code == 202, report.text
         incident_id = report.json()["incident_id"]
         svc.wait_for_point(incident_id, "contact")  # the incident's run ran, in a process of its own
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # it suspends after INCIDENT_HOT_WAIT_SECONDS (5 s here)
         while True:
             lines = _json_lines(svc.home / "serve.log")
             access = [
@@ -82,7 +82,8 @@ def test_service_logs_json_with_the_access_line(prefect_api: str, inbox: Inbox, 
                 for x in lines
                 if x.get("logger") == "incident.access" and x.get("request_id") == "logs-test-1"
             ]
-            if access or time.monotonic() > deadline:
+            suspended = [x for x in lines if str(x.get("message")).startswith("Finished in state Suspended")]
+            if (access and suspended) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
     finally:
@@ -104,3 +105,12 @@ def test_service_logs_json_with_the_access_line(prefect_api: str, inbox: Inbox, 
     assert shown and shown[0]["path"] == f"/api/incidents/{incident_id}"
     runs = [x for x in lines if x.get("flow_run_id") and x.get("logger") == "prefect.flow_runs"]
     assert runs, "no JSON line of the feedback's flow run (run in the worker's process)"
+    feedback_id = report.json()["feedback_id"]
+    assert any(x.get("feedback_id") == feedback_id and x["process"] == "worker" for x in runs)
+    # The incident's run, in the process Prefect's Runner started for it: JSON too, naming the incident.
+    own = [x for x in lines if x.get("process") == "run"]
+    assert own and all(x.get("incident_id") == incident_id for x in own), own  # every line names it
+    assert len({x["flow_run_id"] for x in own}) == 1
+    assert suspended and all(x["level"] == "INFO" and x["incident_id"] == incident_id for x in suspended)
+    log_text = (svc.home / "serve.log").read_text(errors="replace")
+    assert [raw for raw in log_text.splitlines() if " | Flow run '" in raw] == []  # none in Prefect's format

@@ -139,6 +139,48 @@ print("ok")
     assert _tables(url) == _model_tables() | {"alembic_version"}
 
 
+def test_stock_alembic_finds_the_database_as_the_service_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No URL in the Alembic config: env.py reads INCIDENT_DB_URL, else the SQLite file in INCIDENT_HOME,
+    with the application's code unimportable, and lands where ``incident.settings.db_url()`` says."""
+    from incident import settings
+
+    script = f"""
+import sys
+from importlib.abc import MetaPathFinder
+class Block(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("models", "incident", "flows", "playbooks", "notifiers", "prefect"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+from alembic import command
+from alembic.config import Config
+command.upgrade(Config({str(ROOT / "alembic.ini")!r}), "head")
+print("ok")
+"""
+    given = tmp_path / "given.db"
+    homes = {
+        "INCIDENT_HOME only": {"INCIDENT_HOME": str(tmp_path / "home")},
+        "INCIDENT_DB_URL": {
+            "INCIDENT_HOME": str(tmp_path / "other"),
+            "INCIDENT_DB_URL": f"sqlite:///{given}",
+        },
+    }
+    for case, env in homes.items():
+        base = {k: v for k, v in os.environ.items() if k not in ("INCIDENT_HOME", "INCIDENT_DB_URL")}
+        done = subprocess.run(
+            [sys.executable, "-c", script], env={**base, **env}, cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 0 and done.stdout.strip() == "ok", (case, done.stderr)
+        monkeypatch.delenv("INCIDENT_DB_URL", raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        expected = settings.db_url()
+        assert _tables(expected) == _model_tables() | {"alembic_version"}, case
+    assert not (tmp_path / "other" / "incident.db").exists()  # INCIDENT_DB_URL wins over the home
+
+
 def test_incident_db_commands(fresh_db: str, tmp_path: Path) -> None:
     """`incident db current|upgrade|downgrade` with --json; a bad revision is one line and exit 2."""
 

@@ -64,7 +64,8 @@ def test_add_list_remove_and_the_token_is_only_hashed(db: str) -> None:
     assert people.identify(added["token"][:-1] + "x") is None
     with pytest.raises(Conflict, match="already in the directory: 王芳"):
         people.add(PersonIn(name="王芳", roles=["pr"]))
-    assert people.remove("王芳") == {"name": "王芳", "removed": True}
+    gone = {"name": "王芳", "removed": True, "shifts_removed": 0, "delegations_ended": 0}
+    assert people.remove("王芳") == gone
     assert people.cached(added["token"]) is None and people.identify(added["token"]) is None
     with pytest.raises(NotFound):
         people.remove("王芳")
@@ -398,7 +399,8 @@ def test_no_token_in_clear_anywhere_in_the_database(svc: Service) -> None:
     made = [svc.person(f"扫描 {i}", "customer_service") for i in range(2)]
     tokens_seen = [*made, *svc.people.values()]
     # the secret part after "inc_<hex id>_" (it may itself contain "_": split once, from the left)
-    secrets_only = [t[len("inc_"):].partition("_")[2] for t in tokens_seen] + [svc.token]  # service token too
+    secrets_only = [t.removeprefix("inc_").partition("_")[2] for t in tokens_seen]
+    secrets_only.append(svc.token)  # the service token too
     with sqlite3.connect(svc.home / "incident.db") as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:

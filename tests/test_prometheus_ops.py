@@ -8,6 +8,8 @@ real ASGI app the service serves (``incident.api.web.create_web_app``), in proce
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -17,10 +19,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import playbooks
+from incident.deadlines import calendar
 from incident.feedback.service import FeedbackIn
 from incident.metrics import prometheus
 from models import Deadline, Feedback, Incident, session_scope, utcnow
-from notifiers.render import NOTICE_KINDS
+from notifiers.render import CUSTOMER_KINDS, NOTICE_KINDS
+from playbooks.vocabulary import codes
+from tests.conftest import Service
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -47,13 +52,17 @@ def test_every_known_label_set_is_there_at_zero(any_db: str) -> None:
             assert value(got, "incident_incidents_opened_total", level=level, category=category) == 0
     for to_level in ("1", "2"):
         assert value(got, "incident_level_raises_total", to_level=to_level) == 0
-    for kind in ("contact", "approval", "progress", "postmortem"):
+    assert set(prometheus.DEADLINE_KINDS) == set(codes("deadline"))  # every kind the vocabulary names
+    for kind in codes("deadline"):
         assert value(got, "incident_deadlines_missed_total", kind=kind) == 0
     templates = Path(__file__).resolve().parents[1] / "notifiers" / "templates"  # a zh template per kind
-    assert set(NOTICE_KINDS) == {p.name.split(".")[0] for p in templates.glob("[a-z]*.zh.j2")}
+    kinds = {p.name.split(".")[0] for p in templates.glob("[a-z]*.zh.j2")}
+    assert set(NOTICE_KINDS) | set(CUSTOMER_KINDS) == kinds
     for notice in (*NOTICE_KINDS, "zendesk_note", "freshdesk_note"):  # ticket write-backs are deliveries
         for status in ("sent", "failed", "no_recipient"):
             assert value(got, "incident_notices_total", notice=notice, status=status) == 0
+    for status in ("sent", "failed", "by_person"):  # a customer's copy of a progress update
+        assert value(got, "incident_notices_total", notice="customer_update", status=status) == 0
     kinds = FeedbackIn.model_fields["kind"].annotation.__args__
     channels = FeedbackIn.model_fields["channel"].annotation.__args__
     assert "alarm" in kinds and "internal" in channels
@@ -66,6 +75,14 @@ def test_every_known_label_set_is_there_at_zero(any_db: str) -> None:
     assert value(got, "incident_deadline_watch_lag_seconds") == 0
     assert value(got, "incident_feedback_unhandled_oldest_seconds") == 0
     assert value(got, "incident_intake_latency_seconds_count") == 0
+    for state in ("open", "overdue", "done"):
+        assert value(got, "incident_improvement_actions", state=state) == 0
+    assert value(got, "incident_recurrences_total") == 0
+    assert value(got, "incident_database_up") == 1
+    for outcome in ("handled", "failed"):
+        assert value(got, "incident_feedback_runs_total", outcome=outcome) == 0
+    for status in ("sent", "failed", "no_recipient"):
+        assert ("incident_process_notices_total", (("status", status),)) in got
 
 
 def test_process_and_build_metrics(db: str) -> None:
@@ -74,6 +91,8 @@ def test_process_and_build_metrics(db: str) -> None:
     assert value(got, "process_resident_memory_bytes") > 0
     assert value(got, "process_cpu_seconds_total") >= 0
     assert any(name == "python_info" for name, _ in got)
+    # the holiday data's last year, for the alert that fires before next year's 调休 are missing
+    assert value(got, "incident_holiday_data_last_year") == calendar.last_year() >= 2026
 
 
 def test_watch_lag_and_backlog_follow_the_rows(any_db: str) -> None:
@@ -186,3 +205,78 @@ def test_http_responses_are_counted_per_process(db: str) -> None:
     final = samples(prometheus.exposition().decode())
     key = ("incident_http_responses_total", (("code", "2xx"), ("handler", "metrics")))
     assert final[key] - before[key] == 1
+
+
+def test_a_database_outage_leaves_the_process_own_series(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database away (nobody listens at its address): intake answers 503, and the scrape still
+    answers 200 with the process's own series, intake's 5xx among them, and ``incident_database_up`` 0.
+    Then the database back: its families are there again."""
+    import models
+    from incident.api.web import create_web_app
+
+    app = create_web_app("tok")
+    auth = {"Authorization": "Bearer tok"}
+    body = {"category": "service_failure", "summary": "no show", "customer": "A"}
+
+    async def scrape(client: httpx.AsyncClient) -> Samples:
+        answer = await client.get("/metrics", headers=auth)
+        assert answer.status_code == 200, answer.text
+        return samples(answer.text)
+
+    async def outage() -> tuple[Samples, Samples, int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            before = await scrape(client)
+            monkeypatch.setenv("INCIDENT_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:1/away")
+            models.reset_engine()
+            refused = await client.post("/api/feedback", json=body, headers=auth)
+            during = await scrape(client)
+            return before, during, refused.status_code
+
+    before, during, refused = asyncio.run(outage())
+    assert refused == 503
+    assert value(before, "incident_database_up") == 1 and value(during, "incident_database_up") == 0
+    key = ("incident_http_responses_total", (("code", "5xx"), ("handler", "intake")))
+    assert during[key] - before[key] == 1  # the 503 is counted and scraped while the database is away
+    assert value(during, "incident_build_info", version=version("incident-orchestrator")) == 1
+    assert not any(name.startswith("incident_open_incidents") for name, _ in during)
+    monkeypatch.setenv("INCIDENT_DB_URL", db)
+    models.reset_engine()
+    back = samples(prometheus.exposition().decode())
+    assert value(back, "incident_database_up") == 1 and value(back, "incident_open_incidents", level="1") == 0
+
+
+def worker_metrics_url(service: Service) -> str:
+    """Where the service's worker serves its /metrics (its worker.ready file; port 0 in the tests)."""
+    return str(json.loads((service.home / "worker.ready").read_text())["metrics_url"])
+
+
+def test_the_worker_serves_its_own_series(service: Service, tmp_path: Path) -> None:
+    """The worker ``incident serve`` started counts its loops' passes, the feedback runs it executed and
+    the notices they sent, on its own endpoint (no token: no business data there)."""
+    url = worker_metrics_url(service)
+    before = samples(httpx.get(url, timeout=10).text)
+    region = f"W-{tmp_path.name[-10:]}"
+    body = {"category": "service_failure", "summary": "no show", "service": "install", "region": region}
+    accepted = service.api("POST", "/api/feedback", json=body)
+    assert accepted.status_code == 202 and accepted.json()["level"] == 3, accepted.text  # the worker's job
+    service.wait_for_point(accepted.json()["incident_id"], "contact")
+    deadline = time.monotonic() + 30
+    handled = ("incident_feedback_runs_total", (("outcome", "handled"),))
+    while True:  # the run reaches the waiting point a moment before it is counted as handled
+        after = samples(httpx.get(url, timeout=10).text)
+        if after[handled] > before[handled] or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before[key]
+
+    assert delta("incident_feedback_runs_total", outcome="handled") >= 1
+    assert delta("incident_process_notices_total", status="sent") >= 1  # the opening's notices
+    assert delta("incident_worker_loop_passes_total", loop="deadline_watcher", outcome="ok") >= 1
+    assert value(after, "incident_worker_loop_passes_total", loop="sweep", outcome="ok") >= 1
+    assert value(after, "incident_build_info", version=version("incident-orchestrator")) == 1
+    assert value(after, "process_resident_memory_bytes") > 0
+    assert not any(name.startswith(("incident_open_incidents", "incident_http")) for name, _ in after)

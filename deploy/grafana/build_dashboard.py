@@ -2,8 +2,10 @@
 
 Why generated: panel ids, grid positions and the datasource reference stay consistent, and every
 query is written once here, where the aggregation rule is visible: database-derived ``incident_*``
-families are the same on every replica and take ``max``; per-process ones (HTTP responses,
-``process_*``) are summed.
+families are the same on every replica and take ``max`` over the replicas, by *every* label of the
+series (``max by (notice, status)``), and only then are summed into what a panel shows
+(``sum by (status) (…)``): a ``max by (status)`` alone would show the largest notice kind, not the
+total. Per-process ones (HTTP responses, the workers' counters, ``process_*``) are summed.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from typing import Any
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 JOB = 'job="incident"'
+WORKER = 'job="incident-worker"'
 INTAKE = "rate(incident_intake_latency_seconds_bucket[15m])"
 
-# (title, kind, unit, [(expr, legend)]) in rows of panels
+# (title, kind, unit, [(expr, legend)]) in rows of panels; laid out as the dashboard is
+# fmt: off
 ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
     ("Service", [
         ("Replicas up", "stat", "none", [(f"sum(up{{{JOB}}})", "up")]),
@@ -26,6 +30,15 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
          [(f"sum by (instance) (rate(process_cpu_seconds_total{{{JOB}}}[5m]))", "{{instance}}")]),
         ("Resident memory per replica", "timeseries", "bytes",
          [(f"process_resident_memory_bytes{{{JOB}}}", "{{instance}}")]),
+    ]),
+    ("Workers", [
+        ("Workers up", "stat", "none", [(f"sum(up{{{WORKER}}})", "up")]),
+        ("Database readable (replicas)", "stat", "none", [(f"min(incident_database_up{{{JOB}}})", "min")]),
+        ("Worker loop passes per minute", "timeseries", "none",
+         [(f"sum by (loop, outcome) (rate(incident_worker_loop_passes_total{{{WORKER}}}[5m])) * 60",
+           "{{loop}} {{outcome}}")]),
+        ("Feedback runs per minute (all processes)", "timeseries", "none",
+         [("sum by (outcome) (rate(incident_feedback_runs_total[5m])) * 60", "{{outcome}}")]),
     ]),
     ("Incidents", [
         ("Open incidents by level", "timeseries", "none",
@@ -48,7 +61,8 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
     ]),
     ("Notices", [
         ("Notice deliveries per hour", "timeseries", "none",
-         [("max by (status) (increase(incident_notices_total[1h]))", "{{status}}")]),
+         [("sum by (status) (max by (notice, status) (increase(incident_notices_total[1h])))",
+           "{{status}}")]),
         ("Failed deliveries by notice (1 h)", "timeseries", "none",
          [('max by (notice) (increase(incident_notices_total{status="failed"}[1h]))', "{{notice}}")]),
     ]),
@@ -57,7 +71,8 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
          [(f'sum by (code) (rate(incident_http_responses_total{{{JOB}, handler="intake"}}[5m]))',
            "{{code}}")]),
         ("Feedback accepted per hour", "timeseries", "none",
-         [("max by (channel) (increase(incident_feedback_accepted_total[1h]))", "{{channel}}")]),
+         [("sum by (channel) (max by (kind, channel) (increase(incident_feedback_accepted_total[1h])))",
+           "{{channel}}")]),
         ("Feedback to flow run done p50 / p99", "timeseries", "s", [
             (f"histogram_quantile(0.5, max by (le) ({INTAKE}))", "p50"),
             (f"histogram_quantile(0.99, max by (le) ({INTAKE}))", "p99"),
@@ -66,10 +81,12 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
          [("max(incident_feedback_unhandled_oldest_seconds)", "age")]),
     ]),
 ]
+# fmt: on
 
 
-def panel(pid: int, title: str, kind: str, unit: str, queries: list[tuple[str, str]], x: int, y: int,
-          w: int) -> dict[str, Any]:
+def panel(
+    pid: int, title: str, kind: str, unit: str, queries: list[tuple[str, str]], x: int, y: int, w: int
+) -> dict[str, Any]:
     return {
         "id": pid,
         "type": kind,
@@ -79,8 +96,13 @@ def panel(pid: int, title: str, kind: str, unit: str, queries: list[tuple[str, s
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         "options": {},
         "targets": [
-            {"refId": chr(ord("A") + i), "datasource": DS, "expr": expr, "legendFormat": legend,
-             **({"instant": True, "format": "table"} if kind == "table" else {})}
+            {
+                "refId": chr(ord("A") + i),
+                "datasource": DS,
+                "expr": expr,
+                "legendFormat": legend,
+                **({"instant": True, "format": "table"} if kind == "table" else {}),
+            }
             for i, (expr, legend) in enumerate(queries)
         ],
     }
@@ -90,8 +112,16 @@ def dashboard() -> dict[str, Any]:
     panels: list[dict[str, Any]] = []
     pid, y = 1, 0
     for row_title, row in ROWS:
-        panels.append({"id": pid, "type": "row", "title": row_title, "collapsed": False,
-                       "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
+        panels.append(
+            {
+                "id": pid,
+                "type": "row",
+                "title": row_title,
+                "collapsed": False,
+                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
+                "panels": [],
+            }
+        )
         pid, y = pid + 1, y + 1
         width = 24 // len(row)
         for i, (title, kind, unit, queries) in enumerate(row):
@@ -108,8 +138,18 @@ def dashboard() -> dict[str, Any]:
         "refresh": "30s",
         "time": {"from": "now-24h", "to": "now"},
         "editable": True,
-        "templating": {"list": [{"name": "datasource", "label": "Prometheus", "type": "datasource",
-                                 "query": "prometheus", "current": {}, "hide": 0}]},
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Prometheus",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                }
+            ]
+        },
         "annotations": {"list": []},
         "panels": panels,
     }

@@ -17,6 +17,7 @@ from incident import settings
 from incident.actions import views as actions
 from incident.api import errors as http_errors
 from incident.api import idempotency, requestlog
+from incident.api.audittrail import AuditTrail
 from incident.api.bodylimit import BodyLimit
 from incident.api.credentials import COOKIE, bearer, from_cookie, identify
 from incident.api.errors import validation_message
@@ -28,7 +29,7 @@ from incident.incidents import views as incidents
 from incident.integrations import registry
 from incident.meetings import views as meetings
 from incident.metrics import views as metrics
-from incident.people import scoped
+from incident.people import scoped, via
 from incident.people import views as people
 from incident.records import views as records
 from incident.response import views as response
@@ -58,12 +59,15 @@ def create_app(token: str) -> FastAPI:
         actor = await identify(given, token)
         if actor is None:
             raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+        request.state.actor = actor  # who acts: the routes record it (incident/response/authority.py)
+        if (here := via.current()) is not None:
+            here.who = actor.name  # the audit's "who" for whatever this request records
         if actor.scope is not None and not scoped.permits(actor.scope, request.method, request.url.path):
             raise HTTPException(403, f"this token's scope is {actor.scope}: it may not {request.method} here")
-        request.state.actor = actor  # who acts: the routes record it (incident/response/authority.py)
 
     app.add_middleware(idempotency.Idempotency, token=token)  # inside BodyLimit: reads bodies already bounded
     app.add_middleware(BodyLimit, limit=settings.get().max_body_bytes)  # before anything reads a body
+    app.add_middleware(AuditTrail)  # outside the replays: every act and refusal once (audittrail.py)
     app.add_middleware(requestlog.RequestLog)  # outermost: every answer gets a request id and a log line
 
     http_errors.install(app)  # every error as {"error": …}, with the status that tells the truth

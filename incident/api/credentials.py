@@ -60,7 +60,7 @@ async def identify(given: str, service_token: str) -> Actor | None:
     if secrets.compare_digest(given.encode(), service_token.encode()):
         return SERVICE
     if sessions.is_session(given):
-        return await run_in_threadpool(sessions.find, given)
+        return await run_in_threadpool(sessions.find, given, service_token)
     actor = people.cached(given)
     if actor is None and tokens.token_id(given) is not None:
         actor = await run_in_threadpool(people.identify, given)

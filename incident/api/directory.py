@@ -36,6 +36,16 @@ class PeopleAdded(Out):
 class PersonRemoved(Out):
     name: str
     removed: bool
+    shifts_removed: int = 0  # a person's shifts not yet over and delegations end with them
+    delegations_ended: int = 0
+
+
+class PersonUpdated(PersonOut):
+    """The person as they are now; ``token`` only when a new one was asked for (shown this once)."""
+
+    token: str | None = None
+    shifts_removed: int = 0  # shifts and delegations of the roles they lost
+    delegations_ended: int = 0
 
 
 class AuditEvent(Out):
@@ -44,7 +54,8 @@ class AuditEvent(Out):
     action: str
     incident_id: str | None = None
     outcome: Literal["ok", "refused"]
-    channel: str | None = None  # access events: console or api
+    detail: str | None = None
+    channel: str | None = None  # cli, api, console, prefect; null: before channels were recorded
     address: str | None = None
 
 
@@ -113,4 +124,7 @@ class DeputiesOut(Out):
 
 
 class AuditOut(Out):
+    """Oldest first; ``next``: pass it as ``since`` for the page after (null: nothing more)."""
+
     events: list[AuditEvent]
+    next: str | None = None

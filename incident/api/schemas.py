@@ -104,6 +104,16 @@ class DeadlineOut(Out):
     escalated_to: str | None = None
 
 
+class ContactProgress(Out):
+    """Each customer's own first contact: customers reached, customers owed one, those overdue.
+
+    A report that speaks for many (``customers: 120``) is one customer to contact."""
+
+    contacted: int
+    customers: int
+    overdue: int = 0  # interface.md names contacted and customers; overdue is ours
+
+
 class IncidentDetail(IncidentSummary):
     """``GET /api/incidents/{id}``: the summary plus timeline, deadlines, answers and the waiting point."""
 
@@ -118,7 +128,9 @@ class IncidentDetail(IncidentSummary):
     lead: Any = None
     approver: Any = None
     timeline: list[TimelineEntry]
-    deadlines: list[DeadlineOut]
+    deadlines: list[DeadlineOut]  # each later customer's own contact is in contact_progress instead
+    contact_progress: ContactProgress | None = None
+    escalating: bool | None = None  # a chain runs (a customer's contact's too): `incident ack` stops it
     contacts: list[dict[str, Any]] | None = None
     measures: list[dict[str, Any]] | None = None
     causes: list[dict[str, Any]] | None = None
@@ -140,10 +152,22 @@ class ActionOut(Out):
     delivery: Delivery
 
 
+class CustomerMessages(Out):
+    """What a progress update's text became for the customers: queued to be sent (they consented and
+    came through a channel that carries it) or left to a person (``by_person``)."""
+
+    queued: int = 0
+    by_person: int = 0
+
+
 class ContactOut(ActionOut):
     contacted_at: str
     on_time: bool | None = None
     first: bool | None = None
+    progress_update: bool | None = None  # it was a progress update (the cadence counts from it)
+    customers: list[str] = []  # the customers reached (each by their first report's id)
+    contact_progress: ContactProgress | None = None
+    messages: CustomerMessages | None = None  # only when the contact carried an update's text
 
 
 class MeasureOut(ActionOut):
@@ -183,7 +207,8 @@ class AckOut(Out):
 
     incident_id: str
     acknowledged_by: str
-    stopped: list[str] = []
+    stopped: list[str] = []  # the kinds whose chains stopped (a customer's contact once, however many)
+    stopped_count: int = 0  # the deadlines whose chains stopped
     assessed: bool = False
 
 

@@ -23,10 +23,9 @@ from incident.console import (
 )
 from incident.console.language import LanguageMiddleware
 from incident.console.render import page, secure, t
-from incident.people import audit, sessions
+from incident.people import audit, logins, sessions
 
 STATIC = Path(__file__).parent / "static"
-LIMITER = auth.LoginLimiter()
 
 
 async def _access(who: str, action: str, outcome: str, request: Request, detail: str | None = None) -> None:
@@ -45,23 +44,28 @@ async def login_form(request: Request, next: str = "/") -> Response:
 async def login(request: Request) -> Response:
     form = await auth.read_form(request)
     target = auth.safe_next(form.get("next"))
-    where = auth.address(request) or "unknown"
-    wait = LIMITER.retry_after(where)
+    where = auth.address(request)
+    token = form.get("token", "").strip()
+    key = logins.key(where, token)
+    wait = await run_in_threadpool(logins.retry_after, key)
     if wait:
         await _access("unknown", "login", "refused", request, "too many failed logins")
         error = t("too_many_logins", wait=wait)
         response = page(request, "login.html.j2", status=429, next=target, error=error)
         response.headers["Retry-After"] = str(wait)
         return response
-    token = form.get("token", "").strip()
     # A session secret typed into the form is not a credential to open another session with.
     actor = None if not token or sessions.is_session(token) else await auth.who(request, token)
-    if actor is None:
-        LIMITER.failed(where)
-        await _access("unknown", "login", "refused", request, "wrong token" if token else "no token")
-        error = t("wrong_token") if token else t("enter_token")
-        return page(request, "login.html.j2", status=401, next=target, error=error)
-    secret = await run_in_threadpool(sessions.open_session, actor, where)
+    if actor is None or actor.scope is not None:  # a system's token may report, not use the console
+        await run_in_threadpool(logins.failed, key)
+        why = "wrong token" if token else "no token"
+        if actor is not None:
+            why = f"{actor.name}: a system's token cannot open a console session"
+        await _access(actor.name if actor else "unknown", "login", "refused", request, why)
+        error = (t("wrong_token") if actor is None else t("login_system_token")) if token else None
+        return page(request, "login.html.j2", status=401, next=target, error=error or t("enter_token"))
+    secret = await run_in_threadpool(sessions.open_session, actor, token, where)
+    await run_in_threadpool(logins.succeeded, key)
     await _access(actor.name, "login", "ok", request)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(

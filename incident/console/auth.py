@@ -8,9 +8,10 @@ The cookie is HttpOnly (page scripts never see it) and SameSite=Lax (other sites
 it); every console form also carries a CSRF value derived from the session, so a form posted from
 elsewhere is refused even by a browser that ignores SameSite.
 
-Why login is limited per address (``LoginLimiter``): a token can't be guessed, but without a limit the
-login form is a free oracle (200 wrong tries took 0.4 s); ten failures in five minutes close it for the
-rest of the window, and each refusal is in the audit.
+Why login is limited (``incident/people/logins.py``: per address and token id tried, in the database):
+a token can't be guessed, but without a limit the login form is a free oracle (200 wrong tries took
+0.4 s); ten failures in five minutes close it for the rest of the window, and each refusal is in the
+audit.
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
 from urllib.parse import parse_qs, quote
 
 from fastapi import Request
 
 from incident.api.credentials import COOKIE, bearer, from_cookie, identify
+from incident.people import via
 from incident.people.service import Actor
 from incident.people.sessions import LIFETIME
 
@@ -53,6 +52,8 @@ async def who(request: Request, given: str | None = None) -> Actor | None:
     actor = await identify(given_token(request) if given is None else given, server_token(request))
     if given is None:
         request.state.actor = actor
+        if actor is not None and (here := via.current()) is not None:
+            here.who = actor.name
     return actor
 
 
@@ -62,36 +63,8 @@ def logged_in(request: Request) -> bool:
 
 
 def address(request: Request) -> str | None:
+    """The client's address: uvicorn has replaced a trusted proxy's by ``X-Forwarded-For``'s (server.py)."""
     return request.client.host if request.client else None
-
-
-class LoginLimiter:
-    """At most ``limit`` failed logins per address in ``window`` seconds (this process's memory)."""
-
-    def __init__(self, limit: int = 10, window: float = 300.0) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        seen = self._failures.setdefault(key, deque())
-        while seen and seen[0] <= now - self.window:
-            seen.popleft()
-        return seen
-
-    def retry_after(self, key: str) -> int:
-        """Seconds until ``key`` may try again (0: it may now)."""
-        now = time.monotonic()
-        with self._lock:
-            seen = self._recent(key, now)
-            return int(seen[0] + self.window - now) + 1 if len(seen) >= self.limit else 0
-
-    def failed(self, key: str) -> None:
-        with self._lock:
-            self._recent(key, time.monotonic()).append(time.monotonic())
-            if len(self._failures) > 10_000:  # bounded: forget addresses whose failures are old
-                for stale in [k for k, v in self._failures.items() if not v]:
-                    del self._failures[stale]
 
 
 async def require_login(request: Request) -> None:
@@ -125,5 +98,10 @@ def login_url(next_path: str) -> str:
 
 async def read_form(request: Request) -> dict[str, str]:
     """An urlencoded form as a dict of the last value per field (no multipart needed here)."""
+    return {key: values[-1] for key, values in (await read_lists(request)).items()}
+
+
+async def read_lists(request: Request) -> dict[str, list[str]]:
+    """Every value of every field (a group of checkboxes posts one name many times)."""
     body = (await request.body()).decode("utf-8", errors="replace")
-    return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+    return parse_qs(body, keep_blank_values=True)

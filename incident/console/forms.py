@@ -14,18 +14,24 @@ from incident.response.inputs import Answer
 from incident.response.steps import BY_ACTION
 
 CHECKBOXES = ("legal_reviewed",)
+LISTS = ("customers",)  # a group of checkboxes: every value ticked (the contact form's customers)
 
 
-def to_body(name: str, form: dict[str, str]) -> Answer:
+def to_body(name: str, form: dict[str, str], lists: dict[str, list[str]] | None = None) -> Answer:
     """Validate a posted form with the action's model (raises pydantic.ValidationError).
 
-    Blank optional fields fall back to the model's defaults; a checkbox is true when posted; the
-    approve form's two buttons post ``decision=approve|reject``.
+    Blank optional fields fall back to the model's defaults; a checkbox is true when posted; a group
+    of checkboxes (``LISTS``) is the list of the values ticked; the approve form's two buttons post
+    ``decision=approve|reject``.
     """
     model = BY_ACTION[name].model
     fields = model.model_fields
-    data: dict[str, Any] = {k: v.strip() for k, v in form.items() if k in fields and k not in CHECKBOXES}
-    data = {k: v for k, v in data.items() if v != "" or fields[k].is_required()}
+    simple = {k: v.strip() for k, v in form.items() if k in fields and k not in (*CHECKBOXES, *LISTS)}
+    data: dict[str, Any] = {k: v for k, v in simple.items() if v != "" or fields[k].is_required()}
+    for group in LISTS:
+        ticked = [v.strip() for v in (lists or {}).get(group, []) if v.strip()]
+        if group in fields and ticked:
+            data[group] = ticked
     for box in CHECKBOXES:
         if box in fields:
             data[box] = box in form

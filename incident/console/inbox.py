@@ -30,7 +30,7 @@ router = APIRouter(dependencies=[Depends(auth.require_login)], include_in_schema
 TEXT_FIELDS = ("summary", "customer", "contact", "order", "product_model", "batch", "serial", "service",
                "region", "cause", "impact")  # fmt: skip
 CHOICES = ("kind", "category", "channel", "mood", "outage")
-BOXES = ("media", "injury", "property_loss", "brand_risk", "big_loss", "compensation_demand")
+BOXES = ("media", "injury", "property_loss", "brand_risk", "big_loss", "compensation_demand", "consent")
 MISTAKES = {
     *(("missing", "missing"), ("string_too_long", "too_long"), ("literal_error", "not_allowed")),
     *(("int_parsing", "not_a_number"), ("greater_than_equal", "too_small"), ("string_too_short", "missing")),

@@ -201,7 +201,7 @@ async def act(request: Request, incident_id: str, name: str) -> Response:
     if not auth.csrf_ok(request, form):
         return await incident_page(request, incident_id, status=403, error=t("form_expired"))
     try:
-        body = to_body(name, form)
+        body = to_body(name, form, await auth.read_lists(request))
     except ValidationError as exc:
         return await incident_page(request, incident_id, status=422, error=explain(exc), form=name)
     step = BY_ACTION[name]

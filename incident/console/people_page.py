@@ -19,6 +19,7 @@ from incident.console import auth
 from incident.console.render import page, secure, set_flash, t
 from incident.errors import ActionError
 from incident.people import service as people
+from incident.people import via
 from incident.people.service import PersonIn
 
 router = APIRouter(dependencies=[Depends(auth.require_login)], include_in_schema=False)
@@ -52,6 +53,7 @@ async def people_form(request: Request) -> Response:
         return await _page(request, status=403, error=t("people_admin_only"))
     try:
         if form.get("remove"):
+            via.name("remove_person")  # the audit's names, as the API's routes
             done = await run_in_threadpool(people.remove, form["remove"])
             response = RedirectResponse("/people", status_code=303)
             set_flash(response, "ok", t("person_removed", name=done["name"]))
@@ -63,6 +65,7 @@ async def people_form(request: Request) -> Response:
             phone=form.get("phone") or None,
             email=form.get("email") or None,
         )
+        via.name("add_person")
         made = await run_in_threadpool(people.add, body)
     except ValidationError as exc:
         return await _page(request, status=422, error=validation_message(list(exc.errors())))

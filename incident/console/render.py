@@ -144,6 +144,7 @@ def environment() -> SandboxedEnvironment:
         reason=reason,
         access_detail=access_detail,
         level=lambda n, language=None: i18n.label("level_short", n, language or lang()),
+        progress=lambda figure: vocabulary.progress_line(figure, lang()),  # 首次联系：已联系 37/120 …
     )
     env.globals.update(t=t, html_lang=html_lang)
     return env

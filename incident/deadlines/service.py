@@ -54,6 +54,7 @@ def _business(category: str) -> calendar.BusinessCalendar:
         days=frozenset(team.days),
         statutory=team.holidays == "cn",
         closures=frozenset(team.closures),
+        workdays=frozenset(team.workdays),
     )
 
 
@@ -74,12 +75,13 @@ def due(incident: Incident, kind: str, start: datetime, window: timedelta) -> da
 def pause(session: Session, incident: Incident, reason: str, now: datetime) -> list[str]:
     """Stop the clocks the level's ``pause_while`` names for ``reason``; the kinds paused."""
     rules = playbooks.get(incident.category).level(incident.level)
-    paused = []
-    for kind in rules.pause_while:
-        row = active(session, incident, kind)
-        if row is not None and rules.pauses(kind, reason):
+    paused: list[str] = []
+    owed = select(Deadline).where(Deadline.incident_id == incident.id, Deadline.state.in_(ACTIVE))
+    for row in session.scalars(owed):  # every customer's own contact too (it counts like ``contact``)
+        if rules.pauses(row.kind, reason):
             row.state, row.warned_at = PAUSED, None
-            paused.append(kind)
+            if row.kind not in paused:
+                paused.append(row.kind)
     if paused:
         timeline.add(session, incident.id, "deadline_paused", "system", ", ".join(paused), now=now,
                      data={"kinds": paused, "reason": reason})  # fmt: skip
@@ -267,13 +269,14 @@ def acknowledge(
             data = timeline.refusal(refusal, action="ack", roles=list(actor.roles))
             timeline.add(s, inc.id, "action_refused", actor.name, refusal, data=data, now=now)
         else:
-            stopped = chain.stop(s, inc, actor.name, now)
+            halted = chain.stop(s, inc, actor.name, now)  # one kind per row: 120 customers' contacts …
+            stopped = list(dict.fromkeys(halted))  # … are one kind here, and ``stopped_count`` 120
             assessing = outstanding(s, inc, "assess") is not None  # missed ones too
             if assessing:
                 meet(s, inc, "assess", now)
             if not stopped and not assessing:
                 raise Conflict(f"{incident_id}: no escalation runs and no assessment is due; nothing to ack")
-            data = {"stopped": stopped, "assessed": assessing, "note": note}
+            data = {"stopped": stopped, "stopped_count": len(halted), "assessed": assessing, "note": note}
             timeline.add(
                 s, inc.id, "acknowledged", actor.name, note or ", ".join(stopped), data=data, now=now
             )
@@ -283,5 +286,6 @@ def acknowledge(
         "incident_id": incident_id,
         "acknowledged_by": actor.name,
         "stopped": stopped,
+        "stopped_count": len(halted),
         "assessed": assessing,
     }

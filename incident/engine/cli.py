@@ -30,8 +30,15 @@ def worker(a: Args) -> None:
     """Run one more flow worker (another machine, the same PREFECT_API_URL and INCIDENT_DB_URL)."""
     import os
 
+    from incident.database.cli import preflight
+
     if not os.environ.get("PREFECT_API_URL"):
         fail("PREFECT_API_URL must name the Prefect server the service uses", False)
+    preflight()  # a wrong or unreachable INCIDENT_DB_URL is one line here, not a traceback from a loop
+    from incident.engine.worker import WorkerError
     from incident.engine.worker import main as run_worker
 
-    run_worker()
+    try:
+        run_worker()
+    except WorkerError as exc:
+        fail(str(exc), False)

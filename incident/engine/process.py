@@ -45,7 +45,10 @@ class WorkerProcess:
         )
         deadline = time.monotonic() + READY_TIMEOUT
         while not self.ready_file.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                raise WorkerStartError(f"the flow worker exited with code {code} (see the log)")
+            if time.monotonic() > deadline:
                 self.proc.kill()
                 msg = f"the flow worker did not start within {READY_TIMEOUT:.0f} s (see the log)"
                 raise WorkerStartError(msg)

@@ -25,6 +25,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from incident import settings
+from incident.metrics.process import FEEDBACK_RUNS
 from models import Feedback, Incident, session_scope, utcnow
 
 log = logging.getLogger("incident.queue")
@@ -142,7 +143,9 @@ async def handle(job: Job) -> bool:
             await handle_feedback(job.feedback_id)
     except Exception:  # logged with its traceback; the row is tried again (see above)
         log.exception("feedback %s not handled; it is tried again", job.feedback_id)
+        FEEDBACK_RUNS.labels("failed").inc()
         return False
+    FEEDBACK_RUNS.labels("handled").inc()
     return True
 
 

@@ -8,18 +8,24 @@ this worker serves, and:
 
 - **delivers** every stored answer whose run still waits at that point (a resume), and starts again a
   run whose blocking pause lost its process (``waiting.orphaned``: its worker died while it waited);
+- finishes a **cancel** nobody else will: Prefect's Cancel (its UI's button, ``prefect flow-run
+  cancel``) of a run in a process sets Cancelling, and the Runner holding the process stops it and sets
+  Cancelled (a suspended or scheduled run has no process: Prefect's server cancels it at once); a run
+  still Cancelling after ``cancelling_grace()`` lost its process (its worker died meanwhile);
 - records a **cancelled** run on its incident's timeline and closes the incident with that reason
-  (cancel means stop: an operator who cancels a run in Prefect ends that incident's process; a run
-  started again with Prefect's Run button would drive it again, see ``flows.incident.drives``), but
-  starts again a run that Prefect's Runner cancelled because its worker stopped (``RUNNER_STOPPED``);
+  (cancel means stop: an operator who cancels a run in Prefect ends that incident's process, and the
+  incident stays closed: a run started afterwards with Prefect's Run button finds it closed and ends at
+  once, see ``flows.incident.drives``), but starts again a run that Prefect's Runner cancelled because
+  its worker stopped (``RUNNER_STOPPED``);
 - **reschedules** a run that Crashed (its process went away), three times at most, and a run left
   Pending by a worker that died before starting it;
 - **starts** the run of every open incident that has none (its first feedback run failed before);
-- **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``;
+- **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``, expired
+  console sessions and failed logins older than the login limit's window (the audit keeps the logins);
 - writes last month's review once the month is over and tells leadership (incident/reviews/schedule.py;
-  a review that fails is logged and tried again later, backing off, and stops nothing else);
-- runs each integration adapter's job: the Zendesk notes owed (retried with backoff), SF's late orders,
-  the knowledge-base pages owed to Confluence or Notion (incident/knowledge).
+  a review that fails is logged and tried again later, backing off, and stops nothing else).
+The integration adapters' jobs (write-backs owed, late waybills, media, the knowledge base) run in a
+loop of their own: ``integrations_once``.
 
 Feedback without a run needs no sweep: the rows are the queue (incident/engine/queue.py).
 """
@@ -43,7 +49,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.states import Scheduled
+from prefect.states import Cancelled, Scheduled
 from sqlalchemy import select
 
 from flows import waiting
@@ -52,6 +58,7 @@ from incident.api import idempotency
 from incident.deadlines import service as deadlines
 from incident.incidents import timeline
 from incident.integrations import registry
+from incident.people import logins, sessions
 from incident.reviews import schedule as reviews
 from models import LOCK, Deadline, Incident, session_scope, utcnow
 
@@ -106,8 +113,9 @@ async def deliver_waiting(client: PrefectClient, deployment_id: UUID) -> int:
     return delivered
 
 
-def close_cancelled(incident_id: str, flow_run_id: str, by: str) -> bool:
-    """Close an incident whose driving run was cancelled in Prefect; False if it had moved on."""
+def close_cancelled(incident_id: str, flow_run_id: str, by: str, why: str | None = None) -> bool:
+    """Close an incident whose driving run was cancelled in Prefect; False if it had moved on.
+    ``why``: the Cancelled state's message, kept on the timeline."""
     now = utcnow()
     with session_scope() as s:
         inc = s.get(Incident, incident_id, with_for_update=LOCK)
@@ -116,15 +124,41 @@ def close_cancelled(incident_id: str, flow_run_id: str, by: str) -> bool:
         for kind in set(s.scalars(select(Deadline.kind).where(Deadline.incident_id == incident_id))):
             deadlines.cancel(s, inc, kind, now)
         inc.status, inc.closed_at, inc.open_key = "closed", now, None
-        detail = f"flow run {flow_run_id} cancelled in Prefect; the incident is closed with that reason"
-        timeline.add(s, incident_id, "run_cancelled", by, detail, data={"run": flow_run_id}, now=now)
+        said = f" ({why})" if why else ""
+        detail = f"flow run {flow_run_id} cancelled in Prefect{said}; the incident is closed with that reason"
+        timeline.add(
+            s, incident_id, "run_cancelled", by, detail, data={"run": flow_run_id, "why": why}, now=now
+        )
         timeline.add(s, incident_id, "closed", by, "cancelled", data={"reason": "cancelled"}, now=now)
     return True
 
 
 # Prefect's Runner cancels the runs it executes when it stops (``Runner.astop``), with this message: a
 # run waiting in its process when its worker stopped is no operator's cancel, and is started again.
+# No public field says so (the Cancelled state copies the run's last one; an operator may force
+# Cancelled without Cancelling too), so the message is pinned by a test that runs Prefect's own Runner
+# (tests/test_prefect_machinery.py::test_a_stopping_runner_cancels_with_the_message_the_sweep_knows).
 RUNNER_STOPPED = "Runner is shutting down."
+
+
+def cancelling_grace() -> timedelta:
+    """How long a Runner gets to stop a cancelled run's process (it takes seconds): three sweeps."""
+    return timedelta(seconds=3 * settings.get().sweep_seconds)
+
+
+async def finish_cancelling(client: PrefectClient, deployment_id: UUID) -> int:
+    """Set Cancelled on the runs Cancelling for longer than ``cancelling_grace()``: no process is left
+    for a Runner to stop, and without this they would stay Cancelling, their incidents open for good."""
+    finished = 0
+    now = datetime.now(UTC)
+    for run in await runs_in(client, deployment_id, StateType.CANCELLING):
+        if run.state is None or now - run.state.timestamp < cancelling_grace():
+            continue  # the Runner holding its process stops it and sets Cancelled
+        message = "cancelled in Prefect; no process was left to stop"
+        await client.set_flow_run_state(run.id, Cancelled(message=message), force=True)
+        log.warning("flow run %s of %s: %s", run.id, _incident_of(run), message)
+        finished += 1
+    return finished
 
 
 def still_driving(incident_id: str, flow_run_id: str) -> bool:
@@ -143,7 +177,8 @@ async def record_cancelled(client: PrefectClient, deployment_id: UUID) -> int:
                 await client.set_flow_run_state(run.id, Scheduled(message=message), force=True)
                 log.warning("flow run %s of %s: %s", run.id, incident_id, message)
             continue
-        if incident_id and close_cancelled(incident_id, str(run.id), "prefect"):
+        why = run.state.message if run.state else None
+        if incident_id and close_cancelled(incident_id, str(run.id), "prefect", why):
             log.warning("%s closed: its flow run %s was cancelled in Prefect", incident_id, run.id)
             closed += 1
     return closed
@@ -187,12 +222,15 @@ async def sweep_once(deployment_id: UUID) -> dict[str, int]:
     async with get_client() as client:
         counts = {
             "delivered": await deliver_waiting(client, deployment_id),
+            "cancel_finished": await finish_cancelling(client, deployment_id),
             "cancelled": await record_cancelled(client, deployment_id),
             "rescheduled": await reschedule_crashed(client, deployment_id),
         }
     counts["started"] = await start_missing()
     keep = timedelta(hours=settings.get().idempotency_keep_hours)
     counts["keys_purged"] = await asyncio.to_thread(idempotency.purge, keep)
+    counts["sessions_purged"] = await asyncio.to_thread(sessions.purge)
+    counts["login_failures_purged"] = await asyncio.to_thread(logins.purge)
     # last month's review, once, to leadership; a failing one is logged and backs off, never raises
     counts.update(await reviews.monthly(utcnow()))
     return counts

@@ -10,9 +10,12 @@ against the same Prefect server and product database) does five things:
 - handles the feedback: rows without a run are claimed from the database and each becomes an
   in-process ``handle_feedback`` flow run (incident/engine/queue.py);
 - sweeps every ``INCIDENT_SWEEP_SECONDS`` (incident/engine/sweep.py);
-- watches the deadlines every ``INCIDENT_WATCH_SECONDS`` (flows/deadlines.py);
+- watches the deadlines every ``INCIDENT_WATCH_SECONDS`` (flows/deadlines.py), and as often sends the
+  progress updates owed to customers (incident/response/updates.py);
 - turns Prefect's heartbeats on and keeps the automation that marks silent runs Crashed
-  (incident/engine/zombies.py), which the sweep then reschedules.
+  (incident/engine/zombies.py), which the sweep then reschedules;
+- serves its own ``/metrics`` (incident/metrics/process.py) on ``INCIDENT_WORKER_METRICS_HOST``:
+  ``INCIDENT_WORKER_METRICS_PORT``, bound first: a taken port is one line before anything starts.
 
 Why the incident runs in a process each and the feedback in-process: an incident run is resumed a
 handful of times over days and may render documents for seconds; a runner's process is what Prefect
@@ -25,9 +28,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from uuid import UUID
@@ -38,10 +43,15 @@ log = logging.getLogger("incident.worker")
 FINISH_SECONDS = 10.0  # on stop, the feedback runs in flight get this long; nothing new starts
 
 
+class WorkerError(RuntimeError):
+    """The worker cannot start; the message says why in one line (exit 2)."""
+
+
 def main() -> None:
     from incident.engine import zombies
     from incident.engine.logfilter import use_in_prefect
 
+    metrics_url = _serve_metrics()
     zombies.enable_heartbeats()  # before Prefect reads its settings; the runner's processes inherit it
 
     use_in_prefect()
@@ -49,7 +59,22 @@ def main() -> None:
     _warm_up()
     gc.collect()
     gc.freeze()  # the imports live on: a full collection then skips them
-    asyncio.run(work(settings.get().prefect_db))
+    log.info("worker metrics on %s", metrics_url)
+    asyncio.run(work(settings.get().prefect_db, metrics_url))
+
+
+def _serve_metrics() -> str:
+    """The worker's ``/metrics`` endpoint, started before anything else; its URL."""
+    from incident.metrics.process import serve_worker_metrics
+
+    host, port = settings.get().worker_metrics_host, settings.get().worker_metrics_port
+    try:
+        bound = serve_worker_metrics(host, port)
+    except OSError as exc:
+        why = exc.strerror or exc
+        msg = f"cannot serve the worker's metrics on {host}:{port} (INCIDENT_WORKER_METRICS_PORT): {why}"
+        raise WorkerError(msg) from exc
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{bound}/metrics"
 
 
 def _warm_up() -> None:
@@ -90,7 +115,7 @@ async def serve_incident_runs() -> tuple[asyncio.Task[None], UUID, Callable[[], 
     return task, deployment_id, runner.astop
 
 
-async def work(prefect_db: str) -> None:
+async def work(prefect_db: str, metrics_url: str | None = None) -> None:
     from incident.engine.queue import Pump
 
     runner_task, deployment_id, stop_runner = await serve_incident_runs()
@@ -100,6 +125,7 @@ async def work(prefect_db: str) -> None:
         asyncio.create_task(_every(settings.get().sweep_seconds, lambda: _sweep(deployment_id), "sweep")),
         asyncio.create_task(_every(settings.get().sweep_seconds, _integrations, "integrations' sweep")),
         asyncio.create_task(_every(settings.get().watch_seconds, _watch, "deadline watcher")),
+        asyncio.create_task(_every(settings.get().watch_seconds, _tell_customers, "customer updates")),
     ]
     # done once (its end must not end the worker, unlike the loops above)
     setup = asyncio.create_task(_until_done(lambda: _zombie_automation(deployment_id), "zombie automation"))
@@ -112,8 +138,10 @@ async def work(prefect_db: str) -> None:
         settings.get().deployment, pump.concurrency, prefect_db,
     )  # fmt: skip
     ready = settings.get().worker_ready_file
-    if ready:
-        Path(ready).write_text(str(os.getpid()))
+    if ready:  # what the service (and a test) reads of its worker; whole or not at all
+        written = Path(f"{ready}.tmp")
+        written.write_text(json.dumps({"pid": os.getpid(), "metrics_url": metrics_url}))
+        written.replace(ready)
     waiter = asyncio.create_task(stopping.wait())
     await asyncio.wait([waiter, runner_task, *background], return_when=asyncio.FIRST_COMPLETED)
     for task in (*background, setup):
@@ -127,11 +155,17 @@ async def work(prefect_db: str) -> None:
 
 
 async def _every(seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
-    """Run ``work`` every ``seconds``; a failed pass is logged and the next one tries again."""
+    """Run ``work`` every ``seconds``; a failed pass is logged and the next one tries again. Each pass
+    is counted (``incident_worker_loop_passes_total{loop, outcome}``)."""
+    from incident.metrics.process import LOOP_PASSES
+
+    loop = what.replace(" ", "_")
     while True:
         try:
             await work()
+            LOOP_PASSES.labels(loop, "ok").inc()
         except Exception:  # the database or Prefect away: logged, and the next pass tries again
+            LOOP_PASSES.labels(loop, "failed").inc()
             log.exception("%s failed; trying again in %.0f s", what, seconds)
         await asyncio.sleep(seconds)
 
@@ -176,5 +210,17 @@ async def _watch() -> None:
         await watch_deadlines()
 
 
-if __name__ == "__main__":
-    main()
+async def _tell_customers() -> None:
+    from incident.response.updates import send_owed
+
+    counts = await send_owed()
+    if any(counts.values()):
+        log.info("customer updates: %d sent, %d failed", counts["sent"], counts["failed"])
+
+
+if __name__ == "__main__":  # the worker ``incident serve`` starts (incident/engine/process.py)
+    try:
+        main()
+    except WorkerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

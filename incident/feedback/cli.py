@@ -39,9 +39,13 @@ def _option(name: str) -> str:
     opt("--kind", default="complaint", help="complaint suggestion inquiry praise alarm"),
     opt("--customers", type=int, default=1, help="customers this report speaks for"),
     *(flag(_option(name)) for name in FLAGS),
-)
+    opt(
+        "--consent-updates", dest="consent", action="store_true", default=None,
+        help="the customer agrees to receive progress updates (e-mail or SMS, on the channel they came by)",
+    ),
+)  # fmt: skip
 def report(a: Args) -> None:
     """Record one feedback, grade it, open or join its incident, start its flow run."""
-    names = (*TEXT, "channel", "kind", "customers", *FLAGS)
+    names = (*TEXT, "channel", "kind", "customers", *FLAGS, "consent")
     body = {name: getattr(a, name) for name in names if getattr(a, name) is not None}
     emit(call(a.json, "POST", "/api/feedback", json=body), a.json)

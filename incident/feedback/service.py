@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import playbooks
+from incident.deadlines import customers as duties
 from incident.deadlines import service as deadlines
 from incident.errors import NotFound
 from incident.feedback.grading import Signals, grade
@@ -32,7 +33,7 @@ INCIDENT_KINDS = ("complaint", "alarm")
 COPIED = (
     *("purchase_date", "product_model", "serial", "batch", "service", "region", "cause", "occurred_at"),
     *("impact", "evidence", "mood", "customers", "media", "injury", "property_loss", "brand_risk"),
-    *("outage", "big_loss", "compensation_demand"),
+    *("outage", "big_loss", "compensation_demand", "consent"),
 )
 
 
@@ -65,6 +66,7 @@ class FeedbackIn(Input):
     outage: Literal["regional"] | None = None
     big_loss: bool = False
     compensation_demand: bool = False
+    consent: bool = Field(False, description="the customer agrees to receive progress updates")
 
     @field_validator("summary")
     @classmethod
@@ -236,8 +238,9 @@ def alarm_only(body: FeedbackIn) -> bool:
 
 
 def _first_deadline(
-    session: Session, incident: Incident, body: FeedbackIn, dues: dict[str, datetime | None], now: datetime
-) -> None:
+    session: Session, incident: Incident, body: FeedbackIn, feedback_id: str,
+    dues: dict[str, datetime | None], now: datetime,
+) -> None:  # fmt: skip
     """A new incident's first duty: contact the customer, or (an alarm alone) acknowledge and assess it."""
     rules = playbooks.get(incident.category).level(incident.level)
     if alarm_only(body):
@@ -245,11 +248,14 @@ def _first_deadline(
         session.add(Deadline(incident_id=incident.id, kind="assess", due_at=due, created_at=now))
         return
     dues[incident.id] = due = deadlines.due(incident, "contact", incident.identified_at, rules.contact_within)
-    session.add(Deadline(incident_id=incident.id, kind="contact", due_at=due, created_at=now))
+    session.add(
+        Deadline(incident_id=incident.id, kind="contact", subject=feedback_id, due_at=due, created_at=now)
+    )
 
 
-def _set_contact_deadline(session: Session, incident: Incident, now: datetime) -> datetime:
-    """After a raise: the earlier of the old due time and now + the new level's window."""
+def _set_contact_deadline(session: Session, incident: Incident, feedback_id: str, now: datetime) -> datetime:
+    """After a raise: the earlier of the old due time and now + the new level's window (the opening
+    customer's contact; each later customer's own is ``customers.shorten``'s)."""
     window = _contact_window(incident)
     pending = session.scalars(
         select(Deadline).where(
@@ -266,8 +272,9 @@ def _set_contact_deadline(session: Session, incident: Incident, now: datetime) -
         ).first()
         if missed is not None:  # already missed and escalated once: a raise does not miss it again
             return missed
-        due = deadlines.due(incident, "contact", incident.identified_at, window)
-        session.add(Deadline(incident_id=incident.id, kind="contact", due_at=due, created_at=now))
+        due = deadlines.due(incident, "contact", incident.identified_at, window)  # owed to this report's
+        session.add(Deadline(incident_id=incident.id, kind="contact", subject=feedback_id,  # customer
+                             due_at=due, created_at=now))  # fmt: skip
         return due
     shorter = deadlines.due(incident, "contact", now, window)
     if shorter < pending.due_at:
@@ -357,6 +364,7 @@ def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> li
             continue
         opened = incident.customers == 0
         tally = tallies[incident.id]
+        joins = customer not in tally.keys and not alarm_only(body)  # a customer new to the incident
         tally.add(body, customer)
         signals = tally.signals()
         graded = grade(signals, current=None if opened else incident.level)
@@ -381,15 +389,19 @@ def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> li
         else:
             events.append(timeline.row(incident.id, "feedback_joined", by, now=now))
         if opened:  # nothing to look up: a new incident has no deadlines yet
-            _first_deadline(session, incident, body, dues, now)
+            _first_deadline(session, incident, body, feedback_id, dues, now)
         elif incident.id not in dues and not alarm_only(body):  # a customer joins an alarm's incident
             window = _contact_window(incident)  # their duty starts now
             dues[incident.id] = due = deadlines.due(incident, "contact", now, window)
-            session.add(Deadline(incident_id=incident.id, kind="contact", due_at=due, created_at=now))
+            session.add(Deadline(incident_id=incident.id, kind="contact", subject=feedback_id,
+                                 due_at=due, created_at=now))  # fmt: skip
+        elif joins:  # one more customer of a storm: owed a first contact of their own, from now
+            duties.open_duty(session, incident, feedback_id, now)
         if raised_from:
             if incident.id in dues:
-                dues[incident.id] = _set_contact_deadline(session, incident, now)
+                dues[incident.id] = _set_contact_deadline(session, incident, feedback_id, now)
             deadlines.raise_level(session, incident, now)  # progress, approval, post-mortem; approver
+            duties.shorten(session, incident, now)
         results.append(
             IntakeResult(feedback_id, incident.id, incident.level, incident.category,
                          dues.get(incident.id), opened, raised_from, incident.recurrence_of)

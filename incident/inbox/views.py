@@ -29,7 +29,7 @@ class AnswerIn(Input):
     close: bool = False
 
 
-class CloseIn(Input):
+class InboxCloseIn(Input):
     by: str | None = Field(None, max_length=200)
 
 
@@ -57,7 +57,7 @@ async def answer(request: Request, feedback_id: str, body: AnswerIn) -> dict[str
 
 
 @router.post("/api/inbox/{feedback_id}/close", response_model=InboxItem, **JSON_ROUTE)
-async def close(request: Request, feedback_id: str, body: CloseIn) -> dict[str, Any]:
+async def close(request: Request, feedback_id: str, body: InboxCloseIn) -> dict[str, Any]:
     return await run_in_threadpool(service.close, feedback_id, actor_name(request, body.by))
 
 

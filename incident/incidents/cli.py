@@ -86,6 +86,8 @@ def _show_human(data: dict[str, Any]) -> None:
         say(f"{word('field', 'recurrence_of')}: {data['recurrence_of']}")
     if data.get("postmortem"):
         say(f"{word('field', 'postmortem')}: {word('postmortem_state', data['postmortem'])}")
+    if (data.get("contact_progress") or {}).get("customers", 0) > 1:  # a storm: each customer's own
+        say(progress_line(data["contact_progress"]))
     say()
     table(
         [word("field", h) for h in ("at", "event", "by", "detail")],
@@ -109,6 +111,14 @@ def _show_human(data: dict[str, Any]) -> None:
     )
 
 
+def progress_line(progress: dict[str, int]) -> str:
+    """``首次联系：已联系 37/120，5 个超时`` (the vocabulary's words, as notices and the console say it)."""
+    line = word("contact_progress", "line").format(**progress)
+    if progress.get("overdue"):
+        line += word("contact_progress", "overdue").format(**progress)
+    return line
+
+
 @commands.command("show", INCIDENT)
 def show(a: Args) -> None:
     """One incident with its timeline and deadlines."""
@@ -123,7 +133,7 @@ def _deliveries(data: dict[str, Any]) -> None:
             (
                 when(d.get("created_at")),
                 d["notice"],
-                word("role", d["role"]),
+                word("field", "customer") if d["role"] == "customer" else word("role", d["role"]),
                 d["url"],
                 word("delivery", d["status"]),
                 d["attempts"],

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, or_, select
 
 import playbooks
+from incident.deadlines import customers as duties
 from incident.deadlines import service as deadlines
 from incident.errors import NotFound
 from incident.feedback.privacy import mask_contact, mask_text
@@ -61,7 +62,7 @@ def summary_row(inc: Incident, now: datetime | None = None) -> dict[str, Any]:
             if nxt
             else None
         ),
-        "missed_deadlines": sum(1 for d in inc.deadlines if d.state == "missed"),
+        "missed_deadlines": duties.missed_count(inc.deadlines),  # the customers' contacts count once
         "owner": inc.owner,
         "overdue": {"kind": late.kind, "due_at": _iso(late.due_at)} if late else None,
         "overdue_minutes": int(((now or utcnow()) - late.due_at).total_seconds() // 60) if late else None,
@@ -136,9 +137,11 @@ def assign(incident_id: str, owner: str, by: str) -> dict[str, Any]:
 def affected(s: Any, incident_id: str) -> list[dict[str, Any]]:
     """The reports of an incident as its page lists them: who, what, where; contacts masked."""
     stmt = select(Feedback).where(Feedback.incident_id == incident_id).order_by(Feedback.received_at)
+    owed = duties.states(s, incident_id)  # a customer's first report → their first contact's state
     return [
         {
             "feedback_id": fb.id,
+            "contact_duty": owed.get(fb.id),
             "kind": fb.kind,
             "channel": fb.channel,
             "customer": fb.customer_name,
@@ -209,9 +212,20 @@ def show(incident_id: str) -> dict[str, Any]:
                     "acknowledged_by": d.acked_by,
                 }
                 for d in inc.deadlines
+                if d.kind != duties.KIND  # each later customer's own: in contact_progress and feedback
             ],
+            contact_progress=duties.progress(s, incident_id, utcnow()),
+            escalating=duties.escalating(inc.deadlines),  # a chain runs (maybe a customer's): ack it
             contacts=[
-                {"at": _iso(c.at), "by": c.by, "first": c.first, "on_time": c.on_time}
+                {
+                    "at": _iso(c.at),
+                    "by": c.by,
+                    "first": c.first,
+                    "on_time": c.on_time,
+                    "progress_update": c.progress_update,
+                    "customers": list(c.customers or []),
+                    "update": mask_text(c.message) or None,  # what the customers were sent
+                }
                 for c in _rows(s, Contact, incident_id)
             ],
             measures=[{"at": _iso(m.at), "kind": m.kind, "by": m.by} for m in _rows(s, Measure, incident_id)],

@@ -1,5 +1,11 @@
 """The incident timeline: every event with when, what and who — the backbone of the post-mortem — and
-its words in Chinese or English (``who``, ``words``)."""
+its words in Chinese or English (``who``, ``words``).
+
+An act or refusal (``ACTS``, ``REFUSALS``) written while a request is handled also records where it came
+from (its channel and the client's address, ``incident/people/via.py``); it is then that request's line
+in the audit (``incident/people/audit.py`` reads them from here), so the audit cannot disagree with the
+incident's own history.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 import playbooks
+from incident.people import via
 from models import TimelineEvent, utcnow
 from playbooks import vocabulary
 
@@ -49,6 +56,28 @@ EVENTS = (
     "run_cancelled",
     "closed",
 )
+# A person's acts, as the audit names them; and the refusals (None: the action is in the row's data).
+ACTS = {
+    "contacted": "contact",
+    "measure_taken": "measure",
+    "cause_recorded": "cause",
+    "solution_proposed": "propose",
+    "solution_approved": "approve",
+    "solution_rejected": "reject",
+    "confirmed": "confirm",
+    "survey_recorded": "survey",
+    "owner_assigned": "assign",
+    "meeting_held": "meeting",
+    "postmortem_signed": "signoff",
+    "action_added": "actions_add",
+    "action_done": "actions_close",
+    "acknowledged": "ack",
+}
+REFUSALS: dict[str, str | None] = {
+    "approval_refused": "approve",
+    "action_refused": None,
+    "resume_refused": "resume",
+}
 
 
 def row(
@@ -63,8 +92,14 @@ def row(
     """One event as column values (intake inserts a batch's events in one statement)."""
     if event not in EVENTS:
         raise ValueError(f"unknown timeline event {event!r}")
+    # Only a person's act (or its refusal) is stamped with where it came from: it is the request's line
+    # in the audit. Other events are the service's own, whatever request happened to set them off.
+    here = via.current() if event in ACTS or event in REFUSALS else None
+    if here is not None:
+        here.audited = True
     return {"incident_id": incident_id, "at": now or utcnow(), "event": event, "by": by, "detail": detail,
-            "data": data}  # fmt: skip
+            "data": data, "channel": here.channel if here else None,
+            "address": here.address if here else None}  # fmt: skip
 
 
 def refusal(message: str, **data: Any) -> dict[str, Any]:
@@ -175,7 +210,8 @@ def _refusal(detail: str, data: dict[str, Any], lang: str) -> str:
 def _contacted(detail: str, data: dict[str, Any], lang: str) -> str:
     if "first" not in data:
         return vocabulary.translate("detail", detail, lang)
-    code = "first_contact" if _yes(data["first"]) else "progress"
+    update = _yes(data.get("progress_update", True))  # a storm's first contact of another customer: no
+    code = "first_contact" if _yes(data["first"]) else "progress" if update else "customer_contact"
     return vocabulary.phrase("detail", code if _yes(data.get("on_time", True)) else f"{code}_late", lang)
 
 

@@ -1,8 +1,9 @@
 """``incident people add|list|remove|import`` (the directory) and ``incident audit [ID]``.
 
-Adding prints the person's token once: it is stored only hashed, so a lost token means removing and
-adding the person again. Managing the directory needs the service token (``INCIDENT_API_TOKEN``, or the
-one the service keeps in ``INCIDENT_HOME``): unset ``INCIDENT_TOKEN`` to use it.
+Adding prints the person's token once: it is stored only hashed, so a lost token is replaced with
+``incident people update NAME --new-token`` (the old one stops working; shifts and delegations stay).
+Managing the directory needs the service token (``INCIDENT_API_TOKEN``, or the one the service keeps in
+``INCIDENT_HOME``): unset ``INCIDENT_TOKEN`` to use it.
 """
 
 from __future__ import annotations
@@ -55,9 +56,30 @@ def list_(a: Args) -> None:
 
 @commands.command("remove", opt("name"))
 def remove(a: Args) -> None:
-    """Remove a person; their token stops working at once."""
+    """Remove a person; their token stops working at once, their shifts and delegations end."""
     data = call(a.json, "DELETE", f"/api/people/{quote(a.name, safe='')}")
     emit(data, a.json, lambda d: say(f"{word('field', 'removed')} {d['name']}"))
+
+
+@commands.command(
+    "update",
+    opt("name", help="a person of the directory"),
+    opt("--role", action="append", help="their roles from now on (all of them); repeat"),
+    opt("--notify", action="append", help="their apprise URLs from now on (all of them); repeat"),
+    opt("--phone", help='"" clears it'),
+    opt("--email", help='"" clears it'),
+    flag("--new-token", help="a new token (a lost one): printed once, the old one stops working"),
+)
+def update(a: Args) -> None:
+    """Change a person's roles, channels, phone or e-mail, or give them a new token."""
+    body = {"roles": a.role, "notify": a.notify, "phone": a.phone, "email": a.email}
+    body = {k: v for k, v in body.items() if v is not None}
+    if a.new_token:
+        body["new_token"] = True
+    if not body:
+        fail("say what to change: --role, --notify, --phone, --email or --new-token", a.json)
+    data = call(a.json, "PATCH", f"/api/people/{quote(a.name, safe='')}", json=body)
+    emit(data, a.json, lambda d: _people_table([{k: v for k, v in d.items() if k != "token" or v}]))
 
 
 @commands.command("import", opt("file", type=Path, help="an emergency contact list: .csv or .yaml"))
@@ -85,14 +107,19 @@ def _import_file(
     emit(call(a.json, "POST", path, json={key: rows}), a.json, lambda d: show(d[key]))
 
 
-@root.command("audit", opt("incident_id", nargs="?", metavar="ID", help="one incident (omit: all)"))
+@root.command(
+    "audit",
+    opt("incident_id", nargs="?", metavar="ID", help="one incident (omit: all)"),
+    opt("--since", help="an ISO 8601 time, or the `next` of the page before: the events after it"),
+    opt("--limit", type=int, help="at most this many events (1-5000; default 5000)"),
+)
 def audit(a: Args) -> None:
-    """Who did or tried what, when and on which incident (outcome ok or refused)."""
+    """Who did or tried what, when, from where and on which incident (outcome ok or refused)."""
     path = f"/api/audit/{quote(a.incident_id, safe='')}" if a.incident_id else "/api/audit"
 
     def human(data: dict[str, Any]) -> None:
         table(
-            [word("field", h) for h in ("at", "who", "action", "incident", "outcome")],
+            [word("field", h) for h in ("at", "who", "action", "incident", "outcome", "channel", "address")],
             (
                 (
                     when(e["at"]),
@@ -100,12 +127,17 @@ def audit(a: Args) -> None:
                     word("act", e["action"]),
                     e["incident_id"] or "—",
                     word("outcome", e["outcome"]),
+                    e.get("channel") or "—",
+                    e.get("address") or "—",
                 )
                 for e in data["events"]
             ),  # fmt: skip
         )
+        if data.get("next"):
+            say(f"{word('field', 'next')}: incident audit --since {data['next']}")
 
-    emit(call(a.json, "GET", path), a.json, human)
+    params = {"since": a.since, "limit": a.limit}
+    emit(call(a.json, "GET", path, params=params), a.json, human)
 
 
 def _deputies_table(rows: list[dict[str, Any]]) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 import playbooks
 from incident.errors import BadInput, Forbidden, NotFound
 from incident.inputs import Input
+from incident.people import via
 from incident.people.service import Actor
 from models import Deputy, Person, session_scope, utcnow
 from models.people import NAME_LENGTH
@@ -89,6 +90,7 @@ def add(actor: Actor, body: DeputyIn) -> dict[str, Any]:
         )  # fmt: skip
         s.add(row)
         s.flush()
+        via.note(f"{row.deputy} for {row.principal} as {row.role} until {row.ends_at.isoformat()}")
         return _public(row)
 
 
@@ -110,6 +112,7 @@ def end(actor: Actor, deputy_id: int) -> dict[str, Any]:
         if actor.person and actor.name != row.principal:
             raise Forbidden(f"only {row.principal} or the service token may end delegation {deputy_id}")
         row.ended_at = row.ended_at or utcnow()
+        via.note(f"{row.deputy} for {row.principal} as {row.role}")
         return _public(row)
 
 

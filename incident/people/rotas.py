@@ -27,6 +27,7 @@ from sqlalchemy import select
 import playbooks
 from incident.errors import BadInput, Forbidden, NotFound
 from incident.inputs import Input
+from incident.people import via
 from incident.people.service import Actor
 from models import Person, RotaShift, session_scope, utcnow
 from models.people import NAME_LENGTH
@@ -79,6 +80,9 @@ def add_many(actor: Actor, shifts: list[ShiftIn]) -> list[dict[str, Any]]:
         rows = [RotaShift(**shift.model_dump(), created_at=utcnow()) for shift in shifts]
         s.add_all(rows)
         s.flush()
+        first = rows[0]
+        shown = f"{first.role} {first.person} {first.starts_at.isoformat()} – {first.ends_at.isoformat()}"
+        via.note(shown if len(rows) == 1 else f"{len(rows)} shifts, the first: {shown}")
         return [_public(r) for r in rows]
 
 
@@ -89,6 +93,7 @@ def remove(actor: Actor, shift_id: int) -> dict[str, Any]:
         if row is None:
             raise NotFound(f"no shift {shift_id}")
         s.delete(row)
+        via.note(f"{row.role} {row.person}")
         return {**_public(row), "removed": True}
 
 

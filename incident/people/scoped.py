@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from incident.errors import Conflict, NotFound
 from incident.inputs import Input
-from incident.people import service, tokens
+from incident.people import service, tokens, via
 from models import ScopedToken, session_scope, utcnow
 from models.people import NAME_LENGTH
 
@@ -56,6 +56,7 @@ def add(body: ScopedTokenIn) -> dict[str, Any]:
             )  # fmt: skip
     except IntegrityError as exc:
         raise Conflict(f"a token named {body.name!r} exists; remove it first") from exc
+    via.note(f"{body.name} ({body.scope})")
     return {"name": body.name, "scope": body.scope, "token": made.token}
 
 

@@ -1,16 +1,18 @@
 """HTTP routes of the directory: ``/api/people`` (list, add, import, remove), ``/api/deputies`` and
 ``/api/audit``.
 
-Listing is open to every credential; adding, importing and removing people need the service token (a
-person may not grant themselves a role); a deputy is named by the approver themselves or by the service
-token for them (``deputies.py``). ``app.py`` mounts this router behind authentication like the others.
+Listing is open to every credential; adding, importing, changing and removing people need the service
+token (a person may not grant themselves a role); a deputy is named by the approver themselves or by the
+service token for them (``deputies.py``); the audit is read by whom ``audit.may_read`` allows.
+``app.py`` mounts this router behind authentication like the others. Each change and each refusal here is
+in the audit (``incident/api/audittrail.py``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from incident.api.directory import (
@@ -22,6 +24,7 @@ from incident.api.directory import (
     PeopleOut,
     PersonAdded,
     PersonRemoved,
+    PersonUpdated,
     ScopedTokenAdded,
     ScopedTokensOut,
     ShiftOut,
@@ -33,7 +36,7 @@ from incident.people import audit, deputies, rotas, scoped, service
 from incident.people.deputies import DeputyIn
 from incident.people.rotas import ShiftIn, ShiftsIn
 from incident.people.scoped import ScopedTokenIn
-from incident.people.service import Actor, PeopleIn, PersonIn
+from incident.people.service import Actor, PeopleIn, PersonIn, PersonUpdate
 
 router = APIRouter()
 
@@ -65,8 +68,17 @@ async def import_people(request: Request, body: PeopleIn) -> dict[str, Any]:
 
 @router.delete("/api/people/{name}", response_model=PersonRemoved, **JSON_ROUTE)
 async def remove_person(request: Request, name: str) -> dict[str, Any]:
+    """Remove a person: their token, sessions, shifts not yet over and delegations end with them."""
     _admin(request)
     return await run_in_threadpool(service.remove, name)
+
+
+@router.patch("/api/people/{name}", response_model=PersonUpdated, **JSON_ROUTE)
+async def update_person(request: Request, name: str, body: PersonUpdate) -> dict[str, Any]:
+    """Change roles, channels, phone or e-mail, or issue a new token (``new_token``: the old one and
+    its console sessions stop working; the new one is shown this once)."""
+    _admin(request)
+    return await run_in_threadpool(service.update, name, body)
 
 
 @router.get("/api/tokens", response_model=ScopedTokensOut, **JSON_ROUTE)
@@ -142,11 +154,29 @@ async def remove_shift(request: Request, shift_id: int) -> dict[str, Any]:
     return await run_in_threadpool(rotas.remove, _actor(request), shift_id)
 
 
+def _reader(request: Request) -> None:
+    actor = getattr(request.state, "actor", None)
+    if not audit.may_read(actor):
+        raise Forbidden(audit.refusal(actor) if actor is not None else "no credential")
+
+
 @router.get("/api/audit", response_model=AuditOut, **JSON_ROUTE)
-async def audit_all() -> dict[str, Any]:
-    return {"events": await run_in_threadpool(audit.events, None)}
+async def audit_all(
+    request: Request, since: str | None = None, limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 5000
+) -> dict[str, Any]:
+    """Every act, login, refusal and reveal, oldest first: the latest ``limit``, or (``since``: an ISO time
+    or the ``next`` of the page before) the first ``limit`` after it."""
+    _reader(request)
+    return await run_in_threadpool(audit.page, None, since, limit)
 
 
 @router.get("/api/audit/{incident_id}", response_model=AuditOut, **JSON_ROUTE)
-async def audit_one(incident_id: str) -> dict[str, Any]:
-    return {"events": await run_in_threadpool(audit.events, incident_id)}
+async def audit_one(
+    request: Request,
+    incident_id: str,
+    since: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 5000,
+) -> dict[str, Any]:
+    """One incident's part of the audit (as ``/api/audit``)."""
+    _reader(request)
+    return await run_in_threadpool(audit.page, incident_id, since, limit)

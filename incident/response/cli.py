@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from incident.terminal import INCIDENT, Args, Group, Opt, call, emit, flag, opt
+from incident.incidents.cli import progress_line
+from incident.terminal import INCIDENT, Args, Group, Opt, call, emit, flag, opt, say, text, word
 
 commands = Group()
 NOTE = opt("--note")
@@ -24,10 +25,32 @@ def by(default: str | None, help: str | None = None) -> Opt:
     return opt("--by", default=default, help=help or f"who records it (default: {default})")
 
 
-@commands.command("contact", INCIDENT, opt("--by", required=True, help="who called the customer"), NOTE)
+@commands.command(
+    "contact", INCIDENT, opt("--by", required=True, help="who called the customer"), NOTE,
+    opt("--customer", dest="customers", action="append",
+        help="a customer reached (their name or a feedback id of theirs); again for each; none: the first"),
+    opt("--update", help="a progress update's text, sent to the customers who consented"),
+)  # fmt: skip
 def contact(a: Args) -> None:
     """Record the first (or a further) contact with the customer."""
-    act(a, "contact", "by", "note")
+    body: dict[str, Any] = {f: getattr(a, f) for f in ("by", "note", "customers", "update") if getattr(a, f)}
+    answer = call(a.json, "POST", f"/api/incidents/{a.incident_id}/contact", json=body)
+    emit(answer, a.json, _contacted)
+
+
+def _contacted(data: dict[str, Any]) -> None:
+    """The answer for people: the step's own lines, then ``首次联系：已联系 37/120，5 个超时``."""
+    progress = data.pop("contact_progress", None) or {}
+    messages = data.pop("messages", None)
+    for key, value in data.items():
+        name = word("field", "contacted_customers" if key == "customers" else key)  # ids, not a count
+        say(f"{name}: {text(value, key)}")
+    if progress:
+        say(progress_line(progress))
+    if messages is not None:
+        queued = f"{word('delivery', 'pending')} {messages['queued']}"
+        told = f"{word('delivery', 'by_person')} {messages['by_person']}"
+        say(f"{word('field', 'customer_messages')}: {queued}, {told}")
 
 
 @commands.command(

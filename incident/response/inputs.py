@@ -3,7 +3,7 @@ validate with, so all four refuse the same things with the same words."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -12,6 +12,7 @@ from incident.inputs import Input
 
 Name = Field(min_length=1, max_length=200)
 Note = Field(None, max_length=MAX_TEXT)
+UPDATE_TEXT = 1000  # an update reaches customers by e-mail or SMS: a message, not a document
 
 
 class Answer(Input):
@@ -21,6 +22,14 @@ class Answer(Input):
 class ContactIn(Answer):
     by: str = Name
     note: str | None = Note
+    # The customers reached, each by a feedback id of theirs or their name; none: the opening customer.
+    customers: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=1000
+    )
+    # A progress update's text for the customers (named, else all): sent to those who consented at
+    # intake through the channel they came from (incident/response/updates.py); the rest hear it from
+    # a person. It makes the contact a progress update.
+    update: str | None = Field(None, min_length=1, max_length=UPDATE_TEXT)
 
 
 class MeasureIn(Answer):

@@ -15,9 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import playbooks
+from incident.deadlines import customers as duties
 from incident.deadlines import service as deadlines
 from incident.errors import BadInput, Conflict, Forbidden, NotFound
 from incident.incidents import recurrence, timeline
+from incident.response import updates
 from incident.response.inputs import (
     ApproveIn,
     CauseIn,
@@ -64,24 +66,50 @@ def _latest(session: Session, model: Any, incident_id: str, **where: Any) -> Any
 
 
 def contact(incident_id: str, body: ContactIn, now: datetime | None = None) -> dict[str, Any]:
+    """A contact with the customers named (none named: the opening customer).
+
+    Each named customer's own first contact is met (incident/deadlines/customers.py). The incident's
+    first contact moves its run on. A later contact is a progress update when it reaches a customer
+    contacted before, names nobody, or carries an update's text (``update``); one that only reaches
+    customers for the first time is their first contact, not an update, and the cadence is not reset:
+    it counts from the last update. The update's text goes to the customers who consented
+    (incident/response/updates.py).
+    """
     now = now or utcnow()
     with session_scope() as s:
         inc = _open(s, incident_id)
+        named = duties.resolve(s, inc, body.customers) if body.customers else duties.opening(s, inc)
         first = inc.first_contact_at is None
-        kind = "contact" if first else "progress"
-        on_time = deadlines.meet(s, inc, kind, now)
+        reached = duties.reach(s, inc, named, now)
+        again = not body.customers or body.update is not None or any(not r.first for r in reached)
+        is_update = not first and again
+        on_time = all(r.on_time for r in reached if r.first)
+        if is_update:
+            on_time = deadlines.meet(s, inc, "progress", now) and on_time
         if first:
             inc.first_contact_at = now
-        if inc.resolved_at is None:
+        if (first or is_update) and inc.resolved_at is None:  # the cadence counts from the last update
             rules = playbooks.get(inc.category).level(inc.level)
-            due = deadlines.due(inc, "progress", now, rules.progress_every)
-            deadlines.open_one(s, inc, "progress", due, now)
-        s.add(Contact(incident_id=inc.id, at=now, by=body.by, note=body.note, first=first, on_time=on_time))
-        detail = ("first contact" if first else "progress update") + ("" if on_time else " (late)")
-        data = {"first": first, "on_time": on_time}
-        timeline.add(s, inc.id, "contacted", body.by, detail, data=data, now=now)
+            deadlines.open_one(
+                s, inc, "progress", deadlines.due(inc, "progress", now, rules.progress_every), now
+            )
+        subjects = [r.subject for r in reached if r.subject]
+        row = Contact(incident_id=inc.id, at=now, by=body.by, note=body.note, first=first, on_time=on_time,
+                      progress_update=is_update, customers=subjects, message=body.update)  # fmt: skip
+        s.add(row)
+        kind = "first contact" if first else "progress update" if is_update else "customer contact"
+        data = {"first": first, "on_time": on_time, "customers": subjects, "progress_update": is_update}
+        timeline.add(
+            s, inc.id, "contacted", body.by, kind + ("" if on_time else " (late)"), data=data, now=now
+        )
         advance(inc, "handling")
-        return {"incident_id": inc.id, "contacted_at": now.isoformat(), "on_time": on_time, "first": first}
+        answer = {"incident_id": inc.id, "contacted_at": now.isoformat(), "on_time": on_time, "first": first,
+                  "progress_update": is_update, "customers": subjects,
+                  "contact_progress": duties.progress(s, inc.id, now)}  # fmt: skip
+        if body.update is not None:
+            s.flush()  # the contact's id: each customer's message names it
+            answer["messages"] = updates.owe(s, inc, row, named if body.customers else None, now)
+        return answer
 
 
 def measure(incident_id: str, body: MeasureIn, now: datetime | None = None) -> dict[str, Any]:

@@ -43,8 +43,14 @@ def _said(key: str, lang: str, **values: Any) -> str:
 
 def _contact(result: dict[str, Any], body: Any, lang: str) -> str:
     timing = vocabulary.label("console", "on_time" if result["on_time"] else "late", lang)
-    key = "done_contact_first" if result.get("first") else "done_contact_progress"
-    return _said(key, lang, by=body.by, timing=timing)
+    first, update = result.get("first"), result.get("progress_update", True)
+    key = "done_contact_first" if first else "done_contact_progress" if update else "done_contact_customer"
+    line = _said(key, lang, by=body.by, timing=timing)
+    progress = result.get("contact_progress") or {}
+    if progress.get("customers", 0) > 1:  # a storm: how many customers have been reached so far
+        said = vocabulary.progress_line(progress, lang)
+        line += f"{said}。" if lang == "zh" else f" {said.capitalize()}."
+    return line
 
 
 def _approve(result: dict[str, Any], body: Any, lang: str) -> str:

@@ -1,16 +1,20 @@
 """Alembic environment of the product's own tables.
 
 Why it imports so little: ``alembic upgrade`` must keep working on revisions written long ago, so
-running migrations needs only SQLAlchemy and the URL. The URL comes from the Alembic config
-(``models.migrate.config`` sets it) or else from the project's settings (``INCIDENT_DB_URL``, default
-the SQLite file in ``INCIDENT_HOME``), so stock ``alembic upgrade head`` from the repository root
-works with ``alembic.ini``. ``models`` (the ORM metadata) is imported only by the commands that
-compare it with the database: ``alembic check`` and ``alembic revision --autogenerate``.
+running migrations needs only SQLAlchemy and the URL, and no module of the application (which may move).
+The URL comes from the Alembic config (``models.migrate.config`` sets it) or else from the environment
+as the service reads it (``INCIDENT_DB_URL``, default the SQLite file in ``INCIDENT_HOME``, default
+``.incident``: ``incident/settings.py``'s rule, read here with ``os.environ``; tests/test_migrations.py
+holds the two equal), so stock ``alembic upgrade head`` from the repository root works with
+``alembic.ini``. ``models`` (the ORM metadata) is imported only by the commands that compare it with
+the database: ``alembic check`` and ``alembic revision --autogenerate``.
 """
 
 from __future__ import annotations
 
+import os
 from logging.config import fileConfig
+from pathlib import Path
 from typing import Any
 
 from alembic import context
@@ -23,12 +27,12 @@ if config.config_file_name is not None:  # stock `alembic` with alembic.ini: its
 
 
 def _url() -> str:
-    url = config.get_main_option("sqlalchemy.url")
+    url = config.get_main_option("sqlalchemy.url") or os.environ.get("INCIDENT_DB_URL")
     if url:
         return url
-    from incident import settings  # reads the environment only
-
-    return settings.db_url()
+    home = Path(os.environ.get("INCIDENT_HOME") or ".incident").resolve()
+    home.mkdir(parents=True, exist_ok=True)  # as the service makes it
+    return f"sqlite:///{home / 'incident.db'}"
 
 
 def _wants_metadata() -> bool:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import playbooks
+from incident.deadlines import customers as duties
 from incident.feedback.privacy import mask_contact, mask_text
 from incident.incidents import timeline as events
 from incident.records.documents import analysis, review
@@ -27,6 +28,7 @@ from incident.records.documents.snapshot import (
     CauseItem,
     ConfirmationItem,
     ContactItem,
+    ContactProgress,
     DeadlineItem,
     Dossier,
     FeedbackItem,
@@ -148,6 +150,7 @@ def build_dossier(session: Session, incident_id: str, *, now: datetime | None = 
             first=r.first,
             on_time=r.on_time,
             minutes_after_identified=since(r.at),
+            progress_update=r.progress_update,
         )
         for r in _rows(session, Contact, incident.id, Contact.at)
     )
@@ -175,7 +178,8 @@ def build_dossier(session: Session, incident_id: str, *, now: datetime | None = 
         for r in _rows(session, CauseAnalysis, incident.id, CauseAnalysis.at)
     )
     deadline_rows = _rows(session, Deadline, incident.id, Deadline.due_at)
-    deadlines = tuple(_deadline(r, now) for r in deadline_rows)
+    # each later customer's own first contact is summarised (contact_progress), not one row each
+    deadlines = tuple(_deadline(r, now) for r in deadline_rows if r.kind != duties.KIND)
     solutions = tuple(
         _solution(r, book, rules, deadlines, now)
         for r in _rows(session, Solution, incident.id, Solution.round, Solution.proposed_at)
@@ -250,8 +254,20 @@ def build_dossier(session: Session, incident_id: str, *, now: datetime | None = 
         generated_at=now,
         meeting=review.meeting(session, incident.id),
         actions=review.actions(session, incident.id, now),
+        contact_progress=_progress(session, incident.id, deadline_rows, now),
     )
     return replace(dossier, **analysis.derive(dossier))
+
+
+def _progress(
+    session: Session, incident_id: str, rows: list[Deadline], now: datetime
+) -> ContactProgress | None:
+    """The customers' first contacts as one figure, once more than one customer is owed one."""
+    figure = duties.progress(session, incident_id, now)
+    if figure["customers"] < 2:
+        return None
+    late = sum(1 for r in rows if r.kind in duties.DUTIES and r.state == "missed")
+    return ContactProgress(late=late, **figure)
 
 
 def _feedback(row: Feedback) -> FeedbackItem:

@@ -61,6 +61,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "全部 {count} 项期限均按时完成",
         "All {count} deadlines were met",
     ),
+    "customer_contacts_on_time": (
+        "全部 {customers} 位客户均在各自加入后的时限内首次联系",
+        "All {customers} customers had their first contact within the window from when they joined",
+    ),
     "satisfaction_met": (
         "满意度 {share} 达到目标 {target}（第 {round} 轮）",
         "Satisfaction {share} met the target {target} (round {round})",
@@ -77,6 +81,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "contact_overdue": (
         "至今仍未联系客户，已超时 {late_min}（时限 {limit_min}）",
         "The customer has still not been contacted: {late_min} overdue (limit {limit_min})",
+    ),
+    "customer_contacts_late": (
+        "{late} 位客户的首次联系超时（已联系 {contacted}/{customers} 位，{overdue} 位至今超时未联系）",
+        "{late} customers' first contacts were late (contacted {contacted}/{customers}; {overdue} still"
+        " overdue)",
     ),
     "approval_late": (
         "第 {round} 轮方案审批耗时 {elapsed_min}，超出时限 {limit_min}",
@@ -119,6 +128,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "imp_contact": (
         "确保 {limit_min}内首次联系客户（本次超时 {late_min}）：完善值班排班与到期预警",
         "Contact customers within {limit_min} (this time {late_min} late): duty roster and earlier warnings",
+    ),
+    "imp_customer_contacts": (
+        "客户大量涌入时按加入顺序逐一联系（本次 {late} 位超时）：增派客服、分批认领客户",
+        "When customers pour in, contact each in the order they joined ({late} late this time): more"
+        " agents, customers claimed in batches",
     ),
     "imp_approval": (
         "为{role}设置后备审批人，确保方案在 {limit_min}内审批（本次超时 {late_min}）",

@@ -95,6 +95,17 @@ class ContactItem:
     first: bool
     on_time: bool
     minutes_after_identified: int
+    progress_update: bool = False  # an update to the customers (not only first contacts of new ones)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactProgress:
+    """Each customer's own first contact: reached, owed one, overdue now, and late (missed their window)."""
+
+    contacted: int
+    customers: int
+    overdue: int
+    late: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +370,9 @@ class Dossier:
     improvements: tuple[Improvement, ...] = ()
     meeting: MeetingItem | None = None  # None: the post-mortem is a draft
     actions: tuple[ActionItem, ...] = ()
+    # A storm's customers, each owed a first contact (their ``customer_contact`` rows are summarised
+    # here, not listed among ``deadlines``); None when one customer or none.
+    contact_progress: ContactProgress | None = None
 
     @property
     def postmortem_state(self) -> str:
