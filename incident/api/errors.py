@@ -151,7 +151,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ActionError)
     async def _action_error(request: Request, exc: ActionError) -> JSONResponse:
-        """``error`` in the asked language (English as raised when none is asked), ``code`` for scripts."""
+        """``error`` in the asked language (English as raised when none is asked), ``code`` for scripts.
+        The audit keeps the message as raised (``request.state.refusal``), whatever the asker's language."""
+        request.state.refusal = exc.message
         return JSONResponse(
             {"error": exc.words(words.for_errors(request)), "code": exc.code()}, status_code=exc.status
         )

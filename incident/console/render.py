@@ -108,8 +108,10 @@ def event_words(event: dict[str, Any], category_code: str | None = None) -> str:
 
 
 def access_detail(text: str | None) -> str:
-    """What the audit stored about a login or a reveal ("wrong token", "3 customers") in words."""
-    return vocabulary.translate("access", text or "", lang()) or "—"
+    """What the audit stored about a login, a reveal ("wrong token", "3 customers") or a refusal (kept
+    in English as raised) in words."""
+    said = vocabulary.translate("access", text or "", lang())
+    return (vocabulary.translate("error", said, lang()) if said == text else said) or "—"  # a refusal
 
 
 def reason(value: object) -> str:
