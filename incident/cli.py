@@ -37,9 +37,12 @@ from incident.people.cli import root as people_root
 from incident.records.cli import commands as records
 from incident.response.cli import commands as response
 from incident.reviews.cli import commands as reviews
-from incident.terminal import Args, Command, Exit, Group, Parser, call, emit, fail, say, word
+from incident.terminal import Args, Command, Exit, Group, Parser, call, emit, fail, said, say, word
 
 root = Group()
+JSON_HELP = "print exactly one JSON object"  # help is said in INCIDENT_LANG when shown (cli_option)
+VERSION_HELP = "print the version and exit"
+DESCRIPTION = "Emergency incident response for after-sales service."
 GROUPS = (
     feedback, incidents, response, meetings, actions, deadlines, records, metrics, people_root, root, engine,
     database, people, deputy, rota, systems, inbox, reviews, archive,
@@ -81,10 +84,11 @@ class _Version(argparse.Action):
 def parser(argv: Sequence[str] = (), everything: bool = False) -> Parser:
     """The whole command line; only the commands named in ``argv`` get their options (building all of
     them costs more than a command may take, and ``incident --help`` lists names and help only), unless
-    ``everything`` (shell completion)."""
+    ``everything`` (shell completion). Built in English: ``Parser`` says its help and errors in
+    INCIDENT_LANG when it shows them, so a command that just runs reads no vocabulary first."""
     named = _Everything() if everything else set(argv[:2])
-    top = Parser(prog="incident", description="Emergency incident response for after-sales service.")
-    top.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
+    top = Parser(prog="incident", description=DESCRIPTION)
+    top.add_argument("--version", action=_Version, nargs=0, help=VERSION_HELP)
     subs = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for group in GROUPS:
         target = subs
@@ -110,7 +114,7 @@ def _options(sub: argparse.ArgumentParser, command: Command) -> None:
     for option in command.options:
         sub.add_argument(*option.flags, **option.kwargs)
     if command.takes_json:
-        sub.add_argument("--json", action="store_true", help="print exactly one JSON object")
+        sub.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
 class _Everything(set[str]):
@@ -138,8 +142,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:  # a wrong INCIDENT_* variable: one line naming it, exit 2
         message = str(exc)
         if "--json" in argv:
-            print(json.dumps({"error": message}, ensure_ascii=False))
-        print(f"error: {message}", file=sys.stderr)
+            print(json.dumps({"error": message, "code": "settings"}, ensure_ascii=False))
+        try:
+            line = said("cli", "error", message=message)
+        except SettingsError:  # INCIDENT_LANG itself is the wrong one: said in English
+            line = f"error: {message}"
+        print(line, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 from incident import environ
+from incident.terminal import said
 
 AGENT = "incident-cli/1"  # the channel the audit names: cli (incident/api/audittrail.py)
 
@@ -30,9 +31,9 @@ class ServiceError(Exception):
     ``message`` is one line either way, so the CLI prints it as its one-line error.
     """
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, code: str | None = None) -> None:
         super().__init__(message)
-        self.message, self.status = message, status
+        self.message, self.status, self.code = message, status, code
 
 
 class Response:
@@ -74,10 +75,7 @@ def _running() -> dict[str, Any] | None:
 
 def _start() -> dict[str, Any]:
     log_path = environ.home() / "serve.log"
-    print(
-        f"incident: no service for {environ.home()}; starting one in the background (log: {log_path})",
-        file=sys.stderr,
-    )
+    print(said("cli", "starting", home=environ.home(), log=log_path), file=sys.stderr)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "incident.cli", "serve", "--port", "0"],
@@ -90,16 +88,18 @@ def _start() -> dict[str, Any]:
     while time.monotonic() < deadline:
         info = _running()
         if info:
-            print(f"incident: service ready at {info['url']} (pid {info['pid']})", file=sys.stderr)
+            print(said("cli", "ready", url=info["url"], pid=info["pid"]), file=sys.stderr)
             return info
         if proc.poll() is not None and not _running():
             time.sleep(1)  # another starter may hold the lock and be about to write service.json
             if _running():
                 continue
             tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty log)"]
-            raise ServiceError(f"the service did not start: {tail[0]}", 1)
+            reason = tail[0].removeprefix("错误：").removeprefix("error: ")  # the service's own one line
+            raise ServiceError(said("cli", "not_started", reason=reason), 1, "not_started")
         time.sleep(0.3)
-    raise ServiceError(f"the service did not start within {environ.start_timeout():.0f} s; see {log_path}", 1)
+    waited = f"{environ.start_timeout():.0f}"
+    raise ServiceError(said("cli", "not_started_in", seconds=waited, log=log_path), 1, "not_started")
 
 
 def credential(info: dict[str, Any]) -> str:
@@ -112,12 +112,16 @@ def credential(info: dict[str, Any]) -> str:
     return kept.read_text().strip() if kept.exists() else ""
 
 
-def _message(status: int, reason: str, body: bytes) -> str:
+def _message(status: int, reason: str, body: bytes) -> tuple[str, str | None]:
+    """The service's one-line ``error`` (in the language the CLI asked for) and its ``code``."""
+    code = None
     try:
-        message = json.loads(body).get("error") or body.decode(errors="replace")
+        answer = json.loads(body)
+        message, code = answer.get("error") or body.decode(errors="replace"), answer.get("code")
     except (ValueError, AttributeError):
         message = body.decode(errors="replace")
-    return str(message).splitlines()[0] if str(message).strip() else reason or f"HTTP {status}"
+    text = str(message).splitlines()[0] if str(message).strip() else reason or f"HTTP {status}"
+    return text, code
 
 
 class Client:
@@ -151,8 +155,10 @@ class Client:
         headers: Mapping[str, str] | None = None,
     ) -> Response:
         method = method.upper()
-        # The User-Agent tells the audit the act came from the command line (incident/api/audittrail.py).
-        sent = {"Authorization": f"Bearer {self.token}", "User-Agent": AGENT, **(headers or {})}
+        # The User-Agent tells the audit the act came from the command line (incident/api/audittrail.py);
+        # Accept-Language: the service says its refusals and a timeline's words in the language read here.
+        sent = {"Authorization": f"Bearer {self.token}", "User-Agent": AGENT,
+                "Accept-Language": environ.lang(), **(headers or {})}  # fmt: skip
         body = None
         if json is not None:
             body = _dumps(json).encode()
@@ -178,10 +184,12 @@ class Client:
             with urlopen(request, timeout=self.timeout) as answer:
                 return Response(answer.status, answer.headers, answer.read())
         except HTTPError as exc:
-            raise ServiceError(_message(exc.code, exc.reason, exc.read()), exc.code) from None
+            message, code = _message(exc.code, exc.reason, exc.read())
+            raise ServiceError(message, exc.code, code) from None
         except (URLError, OSError) as exc:  # refused, timed out, reset: one line, not a traceback
             reason = getattr(exc, "reason", exc)
-            raise ServiceError(f"cannot reach the service at {self.base_url}: {reason}", 0) from None
+            message = said("cli", "unreachable", url=self.base_url, reason=reason)
+            raise ServiceError(message, 0, "unreachable") from None
 
     def json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         answer: dict[str, Any] = self.call(method, path, **kwargs).json()

@@ -9,8 +9,9 @@ the variable, as there.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 from incident.errors import SettingsError
@@ -60,17 +61,58 @@ def start_timeout() -> float:
     return value
 
 
-def zone() -> tzinfo | None:
-    """INCIDENT_TZ, or None for the machine's own zone (what ``datetime.astimezone()`` uses)."""
-    name = _text("tz")
-    if name is None:
-        return None
+def machine_zone() -> tzinfo:
+    """The machine's own time zone, by its IANA name when it can be found (``TZ``, ``/etc/localtime``,
+    ``/etc/timezone``), else the fixed offset the C library reports (what ``datetime.astimezone()`` uses).
+
+    Why the name and not only the offset: a zone keeps its daylight-saving rules, so a due time next
+    summer is shown with next summer's offset.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        target = str(Path("/etc/localtime").resolve())
+        candidates.append(target.partition("/zoneinfo/")[2])
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    for name in candidates:
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return datetime.now().astimezone().tzinfo or UTC
+
+
+def named_zone(name: str | None) -> tzinfo:
+    """The zone ``name`` (INCIDENT_TZ's value), or the machine's for None; a wrong name is one line."""
+    if not name:
+        return machine_zone()
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"INCIDENT_TZ={name!r}: not an IANA time zone such as Asia/Shanghai") from None
+
+
+def zone() -> tzinfo:
+    """INCIDENT_TZ, else the machine's own zone: where the people who read the times are."""
+    return named_zone(_text("tz"))
+
+
+def stamp(moment: datetime, where: tzinfo | None = None) -> str:
+    """A time as people read it: local, to the minute, with the zone's offset ("2026-12-06 10:30 +08:00").
+
+    Why the offset and not the zone's abbreviation: "CST" is China, Central US and Cuba; "+08:00" is
+    one thing, and it is what the ISO 8601 times of the JSON carry too.
+    """
+    local = moment.astimezone(where or zone())
+    offset = local.strftime("%z") or "+0000"
+    return f"{local:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
 
 
 def service_file() -> Path:

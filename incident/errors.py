@@ -2,11 +2,27 @@
 
 
 class ActionError(Exception):
+    """``message`` is English, word for word a phrase of the vocabulary's ``error`` domain; ``code()`` and
+    ``words(lang)`` read it back (the API answers in the asker's language, the console in its own)."""
+
     status = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def code(self) -> str | None:
+        """The message's code in ``playbooks/vocabulary.yaml`` (``error``), None for one it lacks."""
+        from playbooks import vocabulary
+
+        found = vocabulary.parse("error", self.message)
+        return found[0] if found else None
+
+    def words(self, lang: str) -> str:
+        """The message in ``lang`` (the English as raised, unchanged, for ``en``)."""
+        from playbooks import vocabulary
+
+        return vocabulary.translate("error", self.message, lang)
 
 
 class BadInput(ActionError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -22,10 +23,12 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from incident import environ
 from incident.errors import SettingsError
 
 __all__ = [
-    "Settings", "SettingsError", "db_url", "documents_dir", "get", "home", "mapping_shape", "run_concurrency",
+    "Settings", "SettingsError", "db_url", "documents_dir", "get", "home", "local_time", "mapping_shape",
+    "run_concurrency", "zone",
 ]  # fmt: skip
 
 
@@ -51,7 +54,7 @@ class Settings(BaseSettings):
     api_token: str | None = None  # the service token; unset: generated once, kept in the home (server.py)
     token: str | None = None  # INCIDENT_TOKEN: the CLI's credential, a person's token (incident/people)
     lang: Literal["zh", "en"] = "zh"  # zh-CN, zh_CN.UTF-8, en-US … are read as zh / en
-    tz: str | None = None  # IANA zone for what people read; None: UTC
+    tz: str | None = None  # IANA zone for what people read; None: the machine's own zone
     public_url: str | None = None  # the console's address in notices
     log_format: Literal["text", "json"] = "text"
     # Reverse proxies whose X-Forwarded-For names the client (IPs or CIDRs, comma-separated): the login
@@ -133,6 +136,15 @@ class Settings(BaseSettings):
             return value[:2].lower()
         return value
 
+    @field_validator("tz")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        try:
+            environ.named_zone(value)
+        except SettingsError:
+            raise ValueError("not an IANA time zone such as Asia/Shanghai") from None
+        return value or None
+
     @field_validator("zendesk_map", "freshdesk_map")
     @classmethod
     def _mapping_file(cls, value: Path | None) -> Path | None:
@@ -194,6 +206,22 @@ def _read(environment: tuple[tuple[str, str], ...]) -> Settings:
 def get() -> Settings:
     """The settings as the environment says now (cached while it says the same)."""
     return _read(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("INCIDENT_"))))
+
+
+def zone() -> tzinfo:
+    """Where people read times: INCIDENT_TZ, else the machine's own zone (``environ.machine_zone``)."""
+    return environ.named_zone(get().tz)
+
+
+def local_time(value: datetime | str | None, empty: str = "—") -> str:
+    """A time for people: local to ``zone()``, to the minute, its offset shown ("2026-12-06 10:30 +08:00");
+    a naive value is UTC (as the database stores times). JSON keeps ISO 8601 with its offset instead."""
+    if value is None or value == "":
+        return empty
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return environ.stamp(moment, zone())
 
 
 def home() -> Path:

@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -95,17 +96,64 @@ class Group:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that says a usage error in one line, exit 2 (and as JSON when ``--json`` was given)."""
+    """argparse that says a usage error in one line, exit 2 (and as JSON when ``--json`` was given).
+
+    Help and errors are said in INCIDENT_LANG, but only when they are shown: a command that just runs
+    builds its parser in English and never reads the vocabulary before its request (``bench/cli_speed.py``).
+    """
 
     def error(self, message: str) -> NoReturn:
-        fail(f"{message} (see: {self.prog} --help)", "--json" in sys.argv[1:])
+        said_message = argparse_words(message)
+        fail(
+            said("cli", "see_help", message=said_message, prog=self.prog),
+            "--json" in sys.argv[1:],
+            kind="usage",
+        )
+
+    def format_help(self) -> str:
+        translate_parser(self)
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        speak_argparse()
+        return super().format_usage()
 
 
-def fail(message: str, as_json: bool, code: int = 2) -> NoReturn:
+def fail(message: str, as_json: bool, code: int = 2, kind: str | None = None) -> NoReturn:
+    """One line on stderr ("错误：…" / "error: …"), and with ``--json`` one object on stdout:
+    ``{"error": <the line, in INCIDENT_LANG>, "code": <the service's code, or usage>}``."""
+    message = localized(message)
     if as_json:
-        print(json.dumps({"error": message}, ensure_ascii=False))
-    print(f"error: {message}", file=sys.stderr)
+        print(json.dumps({"error": message, "code": kind}, ensure_ascii=False))
+    print(said("cli", "error", message=message), file=sys.stderr)
     raise Exit(code)
+
+
+def localized(message: str) -> str:
+    """A message the CLI made itself, in INCIDENT_LANG: the vocabulary's ``cli_error`` (and ``error``)
+    phrases read it back from its English and fill the Chinese with the same values (as given: the
+    service says codes in words; the CLI's own messages only carry options, paths and values)."""
+    if environ.lang() == "en":
+        return message
+    for pattern, zh in _phrases():
+        found = pattern.match(message)
+        if found:
+            values = found.groupdict()
+            return re.sub(r"\{(\w+)\}", lambda m, v=values: v.get(m[1]) or "", zh)
+    return message
+
+
+@lru_cache(maxsize=1)
+def _phrases() -> list[tuple[re.Pattern[str], str]]:
+    words = _vocabulary(_vocabulary_file())
+    found = []
+    for domain in ("cli_error", "error"):
+        for entry in words.get(domain, {}).values():
+            parts = re.split(r"\{(\w+)\}", str(entry.get("en", "")))
+            regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+            literal = sum(len(p) for p in parts[0::2])
+            found.append((literal, re.compile(f"^{regex}$", re.S), str(entry.get("zh", ""))))
+    return [(pattern, zh) for _, pattern, zh in sorted(found, key=lambda x: -x[0])]
 
 
 def call(as_json: bool, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -124,7 +172,7 @@ def _answer(as_json: bool, method: str, path: str, **kwargs: Any) -> Response:
     try:
         return Client().call(method, path, **kwargs)
     except ServiceError as exc:
-        fail(exc.message, as_json, 2 if 400 <= exc.status < 500 else 1)
+        fail(exc.message, as_json, 2 if 400 <= exc.status < 500 else 1, exc.code)
 
 
 def write(path: Path, body: bytes) -> str:
@@ -184,6 +232,102 @@ def _vocabulary_file() -> Path:
     return Path(locations[0]) / "vocabulary.yaml"
 
 
+def said(domain: str, code: str, **values: object) -> str:
+    """A phrase of the vocabulary in INCIDENT_LANG with its ``{placeholders}`` filled as given (the
+    service says codes in words; the CLI's own phrases only carry messages, names and paths)."""
+    entry = _vocabulary(_vocabulary_file()).get(domain, {}).get(code)
+    pattern = entry.get(environ.lang(), code) if entry else code
+    for name, value in values.items():
+        pattern = pattern.replace("{" + name + "}", str(value))
+    return pattern
+
+
+def _argparse_patterns() -> list[tuple[re.Pattern[str], str]]:
+    """argparse's English messages (printf-style) as patterns, the most specific first."""
+    found = []
+    for english, entry in _vocabulary(_vocabulary_file()).get("argparse", {}).items():
+        parts = re.split(r"(%\(\w+\)[sr]|%[sr])", english)
+        regex = "".join(re.escape(p) if i % 2 == 0 else "(.+?)" for i, p in enumerate(parts))
+        found.append(
+            (len(english) - len(parts), re.compile(f"^{regex}$", re.S), str(entry.get("zh", english)))
+        )
+    return [(pattern, zh) for _, pattern, zh in sorted(found, key=lambda x: -x[0])]
+
+
+def argparse_words(message: str) -> str:
+    """An error argparse made in English, in INCIDENT_LANG ("argument --kind: invalid choice: …" nests)."""
+    if environ.lang() == "en":
+        return message
+    for pattern, zh in _argparse_patterns():
+        match = pattern.match(message)
+        if match:
+            groups = match.groups()
+            command = said("cli", "command")
+            said_groups = [
+                argparse_words(v) if i == len(groups) - 1 else (command if v == "COMMAND" else v)
+                for i, v in enumerate(groups)
+            ]
+            values = iter(said_groups)
+            return re.sub(r"%\(\w+\)[sr]|%[sr]", lambda _, left=values: next(left, ""), zh)
+    return message
+
+
+def translate_parser(parser: argparse.ArgumentParser) -> None:
+    """A parser's help in INCIDENT_LANG, just before it is shown: its sections, its commands' and
+    options' help (the vocabulary's ``cli_command`` and ``cli_option``), its description."""
+    if environ.lang() == "en":
+        return
+    speak_argparse()
+    name = parser.prog.partition(" ")[2]
+    for group in parser._action_groups:
+        group.title = argparse._(group.title) if group.title else group.title  # type: ignore[attr-defined]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            action.metavar = said("cli", "command")
+            for choice in action._choices_actions:
+                full = f"{name} {choice.dest}".strip()
+                choice.help = help_words("command", choice.help, full)
+        elif action.help and action.help is not argparse.SUPPRESS:
+            action.help = (
+                help_words("option", action.help) if action.dest != "help" else argparse._(action.help)
+            )  # type: ignore[attr-defined]
+    if parser.description:
+        first = parser.description.strip().splitlines()[0]
+        said_first = help_words("command", first, name) if name else said("cli", "description")
+        parser.description = said_first if said_first != first else parser.description
+
+
+def speak_argparse() -> None:
+    """argparse's own words ("usage:", "the following arguments are required") in INCIDENT_LANG.
+
+    argparse says them through ``gettext`` bound at its import (``argparse._``, ``argparse.ngettext``);
+    for Chinese both are pointed at the vocabulary's ``argparse`` phrases (keyed by argparse's English,
+    as a gettext catalogue is), so no compiled catalogue has to ship with the package.
+    """
+    if environ.lang() == "en":
+        return
+    phrases = _vocabulary(_vocabulary_file()).get("argparse", {})
+
+    def gettext(message: str) -> str:
+        entry = phrases.get(message)
+        return str(entry.get("zh", message)) if entry else message
+
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return gettext(singular if n == 1 else plural)
+
+    argparse._ = gettext  # type: ignore[attr-defined]
+    argparse.ngettext = ngettext  # type: ignore[attr-defined]
+
+
+def help_words(kind: str, english: str | None, name: str | None = None) -> str | None:
+    """A command's or an option's help in INCIDENT_LANG: the vocabulary's ``cli_command`` (by the
+    command's ``name``) or ``cli_option`` (by the English help, gettext-style) words; else the English."""
+    if not english or environ.lang() == "en":
+        return english
+    entry = _vocabulary(_vocabulary_file()).get(f"cli_{kind}", {}).get(name or english)
+    return str(entry.get("zh", english)) if entry else english
+
+
 def word(domain: str, code: object) -> str:
     """The vocabulary's word for ``code`` in INCIDENT_LANG; the code itself when it has none."""
     if code is None or code == "":
@@ -194,15 +338,15 @@ def word(domain: str, code: object) -> str:
 
 
 def when(value: str | None) -> str:
-    """An ISO 8601 time as people read it: local (INCIDENT_TZ or the machine's), to the minute, zone named."""
+    """An ISO 8601 time as people read it: local (INCIDENT_TZ or the machine's), to the minute, with its
+    offset ("2026-12-06 10:30 +08:00")."""
     if not value:
         return "—"
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return value
-    local = moment.astimezone(environ.zone())
-    return local.strftime("%Y-%m-%d %H:%M %Z").strip()
+    return environ.stamp(moment)
 
 
 def text(value: object, key: str = "") -> str:

@@ -32,7 +32,8 @@ class Incident(Base):
     open_key: Mapped[str | None] = mapped_column(String(KEY_LENGTH), unique=True)
     summary: Mapped[str] = mapped_column(Text)
     customers: Mapped[int] = mapped_column(default=1)
-    level_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # grading's codes ({"code": "media"}); rows of older versions hold English strings (both are read)
+    level_reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
     identified_at: Mapped[datetime]
     first_contact_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]

@@ -23,7 +23,7 @@ from markupsafe import escape
 
 from incident import settings
 from incident.feedback.privacy import mask_text
-from playbooks.vocabulary import label, progress_line
+from playbooks.vocabulary import label, progress_line, reason
 
 NOTICE_KINDS: tuple[str, ...] = (
     "incident_opened",
@@ -94,9 +94,10 @@ def as_utc(value: object) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _utc(value: object) -> str:
+def _local(value: object) -> str:
+    """A due time where the team reads it (INCIDENT_TZ, else the machine's zone), its offset shown."""
     when = as_utc(value)
-    return when.strftime("%Y-%m-%d %H:%M UTC") if when else ""
+    return settings.local_time(when, empty="") if when else ""
 
 
 def _dur(minutes: object, lang: str = "zh") -> str:
@@ -137,7 +138,7 @@ def _env(autoescape: bool) -> SandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters.update(utc=_utc, dur=_dur, left=_left, pct=_pct)
+    env.filters.update(local=_local, utc=_local, dur=_dur, left=_left, pct=_pct)  # utc: the old name
     return env
 
 
@@ -217,7 +218,7 @@ def build_context(kind: str, context: Mapping[str, Any], lang: str) -> dict[str,
     for key in FREE_TEXT:
         if ctx[key] is not None:
             ctx[key] = mask_text(str(ctx[key]))
-    ctx["reasons"] = [mask_text(str(r)) for r in (ctx["reasons"] or [])]
+    ctx["reasons"] = [mask_text(reason(r, lang)) for r in (ctx["reasons"] or [])]  # grading's codes in words
     level, old, new = _int(ctx["level"]), _int(ctx["old_level"]), _int(ctx["new_level"])
     new = new or level
     book = _playbook(ctx["category"])

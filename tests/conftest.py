@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
+# Times people read are in INCIDENT_TZ, else the machine's zone: the suite pins UTC so its expected times
+# hold on any machine (tests of the machine's zone and of Asia/Shanghai set their own).
+os.environ.setdefault("INCIDENT_TZ", "UTC")
 # Every worker a test starts serves its /metrics on a free port (its worker.ready file says which):
 # services of one session, and of several sessions on one machine, never compete for the default.
 os.environ.setdefault("INCIDENT_WORKER_METRICS_PORT", "0")

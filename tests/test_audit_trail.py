@@ -98,7 +98,7 @@ def test_refusals_and_wrong_tokens_are_audited(service: Service) -> None:
     tag = uuid.uuid4().hex[:6]
     person = service.person(f"客服 {tag}", "customer_service")
     as_person = service.cli("people", "add", f"x {tag}", "--role", "pr", check=False, token=person)
-    assert as_person.returncode == 2 and "only the service token" in as_person.stderr
+    assert as_person.returncode == 2 and "只有服务令牌" in as_person.stderr  # zh by default
     intake = service.cli_json("tokens", "add", f"intake-{tag}", "--scope", "intake")["token"]
     assert service.api("GET", "/api/incidents", token=intake).status_code == 403
     before = [e for e in _audit(service) if e["action"] == "authenticate"]
@@ -110,7 +110,7 @@ def test_refusals_and_wrong_tokens_are_audited(service: Service) -> None:
     assert all((e["who"], e["outcome"], e["address"]) == ("unknown", "refused", "127.0.0.1") for e in after)
 
     refused = {(e["who"], e["action"]): e for e in _audit(service) if e["outcome"] == "refused"}
-    assert "only the service token" in refused[(f"客服 {tag}", "add_person")]["detail"]
+    assert "only the service token" in refused[(f"客服 {tag}", "add_person")]["detail"]  # kept as raised
     assert refused[(f"客服 {tag}", "add_person")]["channel"] == "cli"
     assert "scope is intake" in refused[(f"intake-{tag} (intake token)", "list_incidents")]["detail"]
 
@@ -127,7 +127,7 @@ def test_the_service_token_may_not_confirm_or_survey_and_is_recorded(service: Se
     for args in (("confirm", inc, "--result", "satisfied"), ("survey", inc, "--speed", "5", "--result", "5",
                                                                  "--attitude", "5")):  # fmt: skip
         cli = service.cli(*args, check=False, token=service.token)
-        assert cli.returncode == 2 and cli.stderr.count("\n") == 1 and "not a person" in cli.stderr
+        assert cli.returncode == 2 and cli.stderr.count("\n") == 1 and "服务令牌不代表具体人员" in cli.stderr
     refused = [r for r in _rows(_audit(service, inc)) if r[2] == "refused"]
     assert refused == [
         ("service token", "confirm", "refused", "api"),
@@ -143,7 +143,7 @@ def test_only_the_leads_the_duty_manager_and_the_service_token_read_the_audit(se
     api = service.api("GET", "/api/audit", token=agent)
     assert api.status_code == 403 and "may not read the audit" in api.json()["error"]
     cli = service.cli("audit", check=False, token=agent)
-    assert cli.returncode == 2 and "may not read the audit" in cli.stderr
+    assert cli.returncode == 2 and "无权查看审计" in cli.stderr  # zh by default
     for role in ("cs_manager", "duty_manager", "leadership"):
         assert (
             service.api("GET", "/api/audit", token=service.person(f"{role} {tag}", role)).status_code == 200

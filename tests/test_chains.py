@@ -156,8 +156,8 @@ def test_deadlines_missed_in_one_sweep_make_one_summary_notice(db: str, told: Re
     )  # one notice per role, not one per deadline
     [summary] = [m for m in told.all(inc) if m.role == "cs_director"]
     assert summary.title == f"[Escalation] Incident {inc}: 2 deadlines missed"
-    assert "First customer contact deadline: 2026-11-24 04:00 UTC" in summary.text
-    assert "Solution approval deadline: 2026-11-24 10:00 UTC" in summary.text
+    assert "First customer contact deadline: 2026-11-24 04:00 +00:00" in summary.text
+    assert "Solution approval deadline: 2026-11-24 10:00 +00:00" in summary.text
     assert f"incident ack {inc}" in summary.text
     assert len(events(inc, "deadline_missed")) == 2  # each miss is still on the timeline
     answer = deadlines.acknowledge(inc, DIRECTOR, None, now=T0 + timedelta(hours=9))
@@ -289,7 +289,7 @@ def test_incident_ack_from_the_terminal(service: Service) -> None:
     inc = accepted.json()["incident_id"]
     assert [d["kind"] for d in service.show(inc)["deadlines"]] == ["assess"]
     refused = service.cli("ack", inc, check=False, token=service.token)
-    assert refused.returncode == 2 and "not a person" in refused.stderr
+    assert refused.returncode == 2 and "服务令牌不代表具体人员，不能确认接手" in refused.stderr  # zh
     token = service.person("值班 孙经理", "duty_manager")
     answer = service.cli_json("ack", inc, "--note", "已安排评估", token=token)
     assert (answer["incident_id"], answer["acknowledged_by"], answer["assessed"]) == (

@@ -121,15 +121,15 @@ def test_start_up_errors_are_one_line(tmp_path: Path) -> None:
     metrics_held = {"INCIDENT_WORKER_METRICS_PORT": taken}
     cases: list[tuple[list[str], dict[str, str], int, str]] = [
         (["--bogus"], {}, 2, "--bogus"),
-        (["show"], {}, 2, "required: ID"),
+        (["show"], {}, 2, "缺少必填参数：ID"),
         (["serve", "--port", "x"], {}, 2, "--port"),
-        (["list"], down, 1, "cannot reach the service"),
-        (["show", "INC1", "--json"], down, 1, "cannot reach the service"),
+        (["list"], down, 1, "无法连接服务"),
+        (["show", "INC1", "--json"], down, 1, "无法连接服务"),
         (["serve", "--port", "0"], {"INCIDENT_DB_URL": "nosuchdialect://x"}, 2, "INCIDENT_DB_URL"),
-        (["serve", "--port", "0"], unreachable, 1, "unreachable"),
+        (["serve", "--port", "0"], unreachable, 1, "无法连接"),
         (["serve", "--port", taken], {}, 2, f"cannot listen on 127.0.0.1:{taken}"),
         (["serve", "--port", "0"], metrics_held, 2, "INCIDENT_WORKER_METRICS_PORT"),
-        (["worker"], {**prefect, **unreachable}, 1, "unreachable"),
+        (["worker"], {**prefect, **unreachable}, 1, "无法连接"),
         (["worker"], {**prefect, "INCIDENT_DB_URL": "nosuchdialect://x"}, 2, "INCIDENT_DB_URL"),
         (["worker"], {**prefect, **metrics_held}, 2, "INCIDENT_WORKER_METRICS_PORT"),
         (
@@ -148,12 +148,13 @@ def test_start_up_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def check_one_line(args: list[str], env: dict[str, str], code: int, needle: str, home: Path) -> None:
-    """One line on stderr, starting ``error:``, naming ``needle``, with the exit code; never a password."""
+    """One line on stderr, starting ``错误：`` (zh by default), naming ``needle``, with the exit code; never a
+    password."""
     done = run(*args, home=home, env=env, timeout=90)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == code, (args, done.returncode, done.stderr)
-    assert len(lines) == 1 and lines[0].startswith("error: "), (args, done.stderr)
+    assert len(lines) == 1 and lines[0].startswith("错误："), (args, done.stderr)
     assert needle in lines[0], (args, lines)
     assert "pw@" not in done.stderr  # a password in the URL is never printed
     if "--json" in args:
-        assert json.loads(done.stdout)["error"] == lines[0].removeprefix("error: ")
+        assert json.loads(done.stdout)["error"] == lines[0].removeprefix("错误：")

@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import Service
 
 HOSTILE = "{{ 7*7 }} <script>alert(1)</script> 请回电 13812345678"
+EN = {"Accept-Language": "en"}  # a browser that prefers English (no ?lang: nothing is remembered)
 
 
 def browser(service: Service, login: bool = True, token: str | None = None) -> httpx.Client:
@@ -72,8 +73,10 @@ def test_login_sets_an_http_only_cookie_that_the_api_accepts(service: Service) -
         assert form.status_code == 200 and 'name="token"' in form.text and 'type="password"' in form.text
 
         wrong = anon.post("/login", data={"token": "guess", "next": "/"})
-        assert wrong.status_code == 401 and "Wrong token." in wrong.text
+        assert wrong.status_code == 401 and "令牌错误。" in wrong.text and '<html lang="zh-CN">' in wrong.text
         assert "incident_session" not in wrong.headers.get("set-cookie", "")
+        english = anon.post("/login", data={"token": "guess", "next": "/"}, headers=EN)
+        assert "Wrong token." in english.text and '<html lang="en">' in english.text  # an English browser
 
         right = anon.post("/login", data={"token": service.token, "next": "/closed"})
         assert right.status_code == 303 and right.headers["location"] == "/closed"
@@ -146,7 +149,7 @@ def test_board_shows_level_time_left_customers_and_waiting_point(
         time.sleep(0.5)  # the board reuses Prefect's answer for up to 5 s
     assert row.startswith('<tr class="level3" ')
     cells = [re.sub(r"<[^>]+>|\s+", " ", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-    assert cells[0] == "L3" and cells[2] == "服务失误类" and cells[4] == "1"  # zh by default
+    assert cells[0] == "三级" and cells[2] == "服务失误类" and cells[4] == "1"  # zh by default
     assert cells[5].startswith("首次联系客户")
     assert re.fullmatch(r"剩余 (1 小时 )?\d+ 分钟|剩余 [12] 小时", cells[6]), cells[6]
     assert cells[7] == "首次联系客户（道歉、说明、询问需求、承诺时间）"
@@ -158,25 +161,37 @@ def test_form_actions_record_who_did_it_and_redirect_with_a_flash(
 ) -> None:
     token = csrf(client.get(f"/incidents/{hostile}").text)
     forged = client.post(f"/incidents/{hostile}/contact", data={"by": "forger"})
-    assert forged.status_code == 403 and "expired" in forged.text
+    assert forged.status_code == 403 and "表单已过期" in forged.text
     blank = client.post(f"/incidents/{hostile}/contact", data={"by": " ", "csrf": token})
-    assert blank.status_code == 422 and "by:" in blank.text
+    assert blank.status_code == 422 and "（by）：必填" in blank.text
     assert not any(e["event"] == "contacted" for e in events(service, hostile))
 
     done = client.post(f"/incidents/{hostile}/contact", data={"by": "李雷", "note": "道歉", "csrf": token})
     assert done.status_code == 303 and done.headers["location"] == f"/incidents/{hostile}"
     page = client.get(done.headers["location"])
-    assert re.search(r'id="flash">First contact recorded by 李雷 \(on time\)\.', page.text)
+    assert 'id="flash">已记录首次联系（李雷，按时）。流程已继续。' in page.text or (
+        'id="flash">已记录首次联系（李雷，按时）。</div>' in page.text
+    )
+    contact_row = re.search(r'<tr class="event-contacted".*?</tr>', page.text, re.S)
+    assert contact_row and "首次联系" in contact_row[0] and "first contact" not in contact_row[0]
     assert 'name="by" value="李雷"' in page.text  # the console remembers who is at the keyboard
     assert 'id="flash"' not in client.get(f"/incidents/{hostile}").text  # shown once
     contacted = [e for e in events(service, hostile) if e["event"] == "contacted"]
-    assert [(e["by"], e["detail"]) for e in contacted] == [("李雷", "first contact")]
+    assert [(e["by"], e["detail"]) for e in contacted] == [("李雷", "first contact")]  # as scripts read it
+    assert contacted[0]["data"]["first"] is True and contacted[0]["data"]["on_time"] is True  # the codes
     service.wait_for_point(hostile, "measure")  # the Prefect run moved on from "contact"
 
     wrong_kind = client.post(
         f"/incidents/{hostile}/measure", data={"by": "李雷", "kind": "recall", "csrf": token}
     )
-    assert wrong_kind.status_code == 422 and "is not for service_failure" in wrong_kind.text
+    assert wrong_kind.status_code == 422 and "临时措施“recall”不适用于服务失误类" in wrong_kind.text
+    wrong_kind = client.post(
+        f"/incidents/{hostile}/measure", data={"by": "李雷", "kind": "recall", "csrf": token}, headers=EN
+    )
+    assert (
+        wrong_kind.status_code == 422
+        and "measure &#39;recall&#39; is not for service_failure" in wrong_kind.text
+    )
     measured = client.post(
         f"/incidents/{hostile}/measure", data={"by": "韩梅梅", "kind": "coupon", "csrf": token}
     )
@@ -217,12 +232,20 @@ def _approve_in_the_console(service: Service, client: httpx.Client, inc: str) ->
         data={"by": "周", "role": "leadership", "decision": "approve", "csrf": token},
     )
     assert refused.status_code == 403
-    assert (
-        "刘部长 does not hold role &#39;leadership&#39; (a level-2 solution needs dept_head)" in refused.text
+    said = "刘部长 不具有角色“应急领导小组”（二级事件的方案需要：部门负责人）"
+    assert f'id="error">{said}</div>' in refused.text  # the refusal, in the page's language
+    row = re.search(r'<tr class="event-approval_refused".*?</tr>', refused.text, re.S)
+    assert row and said in row[0] and "leadership" not in row[0]  # and on the timeline, from its codes
+    again = client.post(
+        f"/incidents/{inc}/approve",
+        data={"by": "周", "role": "leadership", "decision": "approve", "csrf": token},
+        headers=EN,
     )
+    assert again.status_code == 403
+    assert "刘部长 does not hold role &#39;leadership&#39; (a level-2 solution needs dept_head)" in again.text
     assert 'data-event="approval_refused"' in refused.text
     refusal = [e for e in events(service, inc) if e["event"] == "approval_refused"]
-    assert [e["by"] for e in refusal] == ["刘部长"]  # who is logged in, whatever the form said
+    assert [e["by"] for e in refusal] == ["刘部长", "刘部长"]  # who is logged in, whatever the form said
     assert service.show(inc)["solutions"][0]["status"] == "pending"
 
     approved = client.post(
@@ -231,7 +254,7 @@ def _approve_in_the_console(service: Service, client: httpx.Client, inc: str) ->
     )
     assert approved.status_code == 303
     flash = client.get(f"/incidents/{inc}").text
-    assert "Solution round 1 approved by 刘部长 (dept_head)." in flash
+    assert "第 1 轮方案已由 刘部长（部门负责人）批准。" in flash
     shown = service.wait_for_point(inc, "confirmation-1")  # the same Prefect run moved on
     assert shown["solutions"][0]["decided_by"] == "刘部长"
     assert any(
@@ -252,6 +275,11 @@ def test_incident_page_links_records_downloads_and_the_prefect_run(
     assert f'href="{run_url}" id="prefect-link"' in page
     assert 'data-record="level_determination"' in page and 'data-record="customer_issue"' in page
     assert 'data-record="postmortem"' not in page  # not resolved yet: no post-mortem record to list
+    pdfs = re.findall(r'<a href="([^"]+format=pdf)" class="pdf" download', page)
+    assert pdfs, "the incident page links no PDF"
+    pdf = client.get(html.unescape(pdfs[0]))  # with the console's session cookie, as the browser sends it
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
 
     view = client.get(f"/incidents/{hostile}/records/level_determination?lang=en")
     assert view.status_code == 200 and "Level determination form" in view.text and 'lang="en"' in view.text
@@ -273,13 +301,21 @@ def test_incident_page_links_records_downloads_and_the_prefect_run(
 
 def test_monthly_chart_page(client: httpx.Client) -> None:
     page = client.get("/charts/monthly")
-    assert page.status_code == 200 and "<h1>Monthly review</h1>" in page.text
+    assert page.status_code == 200 and "<h1>月度复盘</h1>" in page.text and '<html lang="zh-CN">' in page.text
+    english = client.get("/charts/monthly", headers=EN)
+    assert "<h1>Monthly review</h1>" in english.text and '<html lang="en">' in english.text
     png = client.get("/charts/monthly.png?months=6")
     if 'id="chart-placeholder"' in page.text:
         assert png.status_code == 404
     else:
-        assert 'src="/charts/monthly.png?months=12"' in page.text and "Incidents identified" in page.text
+        assert 'src="/charts/monthly.png?months=12&amp;lang=zh"' in page.text and "识别的事件" in page.text
+        assert "Incidents identified" in english.text and "lang=en" in english.text
         assert png.status_code == 200 and png.content.startswith(b"\x89PNG\r\n\x1a\n")
+        zh, en = (
+            client.get("/charts/monthly.png?months=6&lang=zh"),
+            client.get("/charts/monthly.png?months=6&lang=en"),
+        )
+        assert zh.content != en.content  # the words of the chart follow the language
 
 
 def test_time_left_words(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,8 +2,9 @@
 
 One incident of each level is reported through the CLI and the API; the browser logs in, reads the board,
 approves the level-1 incident (a wrong role first, refused) and finishes it through the forms while the
-real Prefect run moves on, then reads its post-mortem in Chinese and English. Screenshots of the board and
-the post-mortem go to the test's folder, and with INCIDENT_SCREENSHOTS=1 also to docs/screenshots/.
+real Prefect run moves on, then reads its post-mortem in Chinese and English. Screenshots of the board, the
+incident page and the post-mortem (zh, the browser's language) go to the test's folder, and with
+INCIDENT_SCREENSHOTS=1 also to docs/screenshots/. A second test switches the console's language.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def report_examples(service: Service) -> dict[str, str]:
         "--category",
         "product_quality",
         "--summary",
-        "手机电池鼓包，充电时发烫 battery swelling while charging",
+        "手机电池鼓包，充电时发烫",
         "--customer",
         "张伟",
         "--contact",
@@ -170,31 +171,31 @@ def report_examples(service: Service) -> dict[str, str]:
     bodies = {
         "l2_delivery": {
             "category": "service_failure",
-            "summary": "20 orders late, never announced; customers demand compensation 订单延迟未告知",
-            "service": "delivery",
-            "region": f"east-{tag}",
+            "summary": "20 单订单延迟发货未告知，客户要求赔偿",
+            "service": "配送",
+            "region": f"华东-{tag}",
             "customers": 20,
             "compensation_demand": True,
         },
         "l2_outage": {
             "category": "special_scenario",
-            "summary": "Website down in the south region, nobody can order 网站宕机",
-            "cause": "website outage",
-            "region": f"south-{tag}",
+            "summary": "华南地区官网宕机，客户无法下单",
+            "cause": "官网宕机",
+            "region": f"华南-{tag}",
             "outage": "regional",
         },
         "l3_fridge": {
             "category": "product_quality",
-            "summary": "Fridge not cooling, still usable 冰箱不制冷",
+            "summary": "冰箱不制冷，仍可使用",
             "product_model": "F200",
             "batch": f"F-{tag}",
             "customer": "李娜",
         },
         "l3_rain": {
             "category": "special_scenario",
-            "summary": "Rainstorm delays one installation 暴雨导致安装改期",
-            "cause": "rainstorm",
-            "region": f"north-{tag}",
+            "summary": "暴雨导致一单安装改期",
+            "cause": "暴雨",
+            "region": f"华北-{tag}",
         },
     }
     ids = {"main": main["incident_id"]}
@@ -220,7 +221,7 @@ def test_console_in_chromium(driver: Any, console_service: Service, tmp_path: Pa
     assert driver.current_url.endswith("/login")
     driver.find_element(By.NAME, "token").send_keys("not-the-token")
     follow(driver, driver.find_element(By.CSS_SELECTOR, "#login-form button"))
-    assert text(driver, "#login-error") == "Wrong token."
+    assert text(driver, "#login-error") == "令牌错误。"  # the browser asks for zh-CN
     driver.find_element(By.NAME, "token").send_keys(service.person("陈总", "leadership"))  # a person's
     follow(driver, driver.find_element(By.CSS_SELECTOR, "#login-form button"))
     assert driver.current_url == service.url + "/"
@@ -235,7 +236,7 @@ def test_console_in_chromium(driver: Any, console_service: Service, tmp_path: Pa
     reload_until(driver, board_ready, "five incidents with their waiting points")
     row = driver.find_element(By.CSS_SELECTOR, f'#board tr[data-incident="{inc}"]')
     badge = row.find_element(By.CSS_SELECTOR, ".lv")
-    assert badge.text == "L1" and badge.value_of_css_property("background-color") == "rgba(198, 40, 40, 1)"
+    assert badge.text == "一级" and badge.value_of_css_property("background-color") == "rgba(198, 40, 40, 1)"
     cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
     assert cells[4] == "120" and cells[6].startswith("剩余") and cells[6].endswith("分钟")  # zh by default
     assert cells[7] == "首次联系客户（道歉、说明、询问需求、承诺时间）"
@@ -247,11 +248,11 @@ def test_console_in_chromium(driver: Any, console_service: Service, tmp_path: Pa
     follow(driver, row.find_element(By.LINK_TEXT, inc))
     assert text(driver, "#summary").startswith("手机电池鼓包")
     for point, command in (
-        ("contact", ("contact", "--by", "王芳", "--note", "apologised; spare phone today")),
+        ("contact", ("contact", "--by", "王芳", "--note", "已致歉，今天送备用机")),
         ("measure", ("measure", "--kind", "spare_product")),
         (
             "cause",
-            ("cause", "--root", "separator defect", "--direct", "cells overheat", "--stage", "production"),
+            ("cause", "--root", "电池隔膜缺陷", "--direct", "电芯充电过热", "--stage", "production"),
         ),
         ("proposal-1", ("propose", "--solution", "replace")),
     ):
@@ -262,19 +263,23 @@ def test_console_in_chromium(driver: Any, console_service: Service, tmp_path: Pa
     # A role the person does not hold is refused (403 page) and recorded as them; theirs resumes the run.
     fill(driver, "approve", by="周经理", role="dept_head")
     submit(driver, "approve", "#approve-button")
-    assert "陈总 does not hold role 'dept_head' (a level-1 solution needs leadership)" in text(
-        driver, "#error"
-    )
+    said = "陈总 不具有角色“部门负责人”（一级事件的方案需要：应急领导小组）"
+    assert text(driver, "#error") == said
     refused = driver.find_elements(By.CSS_SELECTOR, '#timeline tr[data-event="approval_refused"]')
-    assert [r.find_elements(By.TAG_NAME, "td")[2].text for r in refused] == ["陈总"]
+    assert [[td.text for td in r.find_elements(By.TAG_NAME, "td")[1:]] for r in refused] == [
+        ["越权审批被拒", "陈总", said]
+    ]
     assert service.show(inc)["waiting_for"] == "approval-1"
 
     fill(driver, "approve", by="陈总", role="leadership")
     submit(driver, "approve", "#approve-button")
-    assert text(driver, "#flash").startswith("Solution round 1 approved by 陈总 (leadership).")
+    assert text(driver, "#flash").startswith("第 1 轮方案已由 陈总（应急领导小组）批准。")
     assert driver.current_url == f"{service.url}/incidents/{inc}"
     reload_until(driver, lambda: "confirmation-1" in text(driver, "#waiting"), "the confirmation point")
     assert service.show(inc)["waiting_for"] == "confirmation-1"
+    decided = driver.find_element(By.CSS_SELECTOR, '#timeline tr[data-event="solution_approved"]')
+    assert decided.text.endswith("陈总（应急领导小组） 第 1 轮：更换")  # codes said in words, no (leadership)
+    screenshot(driver, tmp_path / "incident.png")
 
     # Finish it in the browser as the customer service agent: the confirmation, then the survey.
     driver.delete_all_cookies()
@@ -284,28 +289,62 @@ def test_console_in_chromium(driver: Any, console_service: Service, tmp_path: Pa
     fill(driver, "confirm", by="王芳", result="satisfied")
     submit(driver, "confirm")
     reload_until(driver, lambda: "survey-1" in text(driver, "#waiting"), "the survey point")
-    fill(driver, "survey", speed="5", result="5", attitude="4", suggestion="call sooner")
+    fill(driver, "survey", speed="5", result="5", attitude="4", suggestion="希望更早回电")
     submit(driver, "survey")
-    assert "target met" in text(driver, "#flash")
-    reload_until(driver, lambda: text(driver, "#status") == "Closed", "the incident to close")
+    assert "达标" in text(driver, "#flash")
+    reload_until(driver, lambda: text(driver, "#status") == "已结案", "the incident to close")
     final = service.show(inc)
     assert final["status"] == "closed" and final["waiting_for"] is None
     by_event = {e["event"]: e["by"] for e in final["timeline"]}
     assert by_event["confirmed"] == "王芳" and by_event["solution_approved"] == "陈总 (leadership)"
-    assert "Post-mortem report" in text(driver, "#records")
+    assert "复盘报告" in text(driver, "#records")
 
-    # The post-mortem reader, in Chinese then English.
+    # The post-mortem reader, in Chinese (the screenshot) then English; the console around it stays zh.
     follow(driver, driver.find_element(By.ID, "postmortem-link"))
     assert text(driver, "#document h1").startswith("复盘报告")
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
-    follow(driver, driver.find_element(By.ID, "lang-en"))
-    assert text(driver, "#document h1").startswith("Post-mortem report")
-    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    assert driver.find_element(By.ID, "document").get_attribute("lang") == "zh-CN"
     assert "陈总" in text(driver, "#document") and "13812345678" not in driver.page_source
     driver.set_window_size(1100, 900)  # the report is a print-width page
     screenshot(driver, tmp_path / "postmortem.png")
+    follow(driver, driver.find_element(By.ID, "lang-en"))
+    assert text(driver, "#document h1").startswith("Post-mortem report")
+    assert driver.find_element(By.ID, "document").get_attribute("lang") == "en"
+    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"  # the console's
     follow(driver, driver.find_element(By.ID, "lang-zh"))
     assert text(driver, "#document h1").startswith("复盘报告")
 
     assert (tmp_path / "board.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "postmortem.png").stat().st_size > 20_000
+    assert (tmp_path / "incident.png").stat().st_size > 20_000
+
+
+def test_language_switch_in_chromium(driver: Any, console_service: Service) -> None:
+    """The header's switch: zh (the browser's) → English, remembered on the next page, <html lang> follows,
+    the board's filters kept; and back."""
+    from selenium.webdriver.common.by import By
+
+    service = console_service
+    driver.get(f"{service.url}/login?next=/%3Flevel%3D1")
+    driver.find_element(By.NAME, "token").send_keys(service.token)
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "#login-form button"))
+    html = lambda: driver.find_element(By.TAG_NAME, "html").get_attribute("lang")  # noqa: E731
+    assert driver.current_url.endswith("/?level=1") and html() == "zh-CN"
+    assert text(driver, "h1").startswith("未结事件")
+
+    follow(driver, driver.find_element(By.ID, "switch-en"))
+    assert html() == "en" and text(driver, "h1").startswith("Open incidents")
+    assert "level=1" in driver.current_url  # the filter survived the switch
+    selected = driver.find_element(By.CSS_SELECTOR, "select[name=level] option:checked")
+    assert selected.get_attribute("value") == "1"
+
+    follow(driver, driver.find_element(By.LINK_TEXT, "Closed incidents"))  # the next page remembers
+    assert driver.current_url == f"{service.url}/closed" and html() == "en"
+    assert text(driver, "h1") == "Closed incidents"
+    driver.get(f"{service.url}/charts/monthly")
+    assert html() == "en" and text(driver, "h1") == "Monthly review"
+
+    follow(driver, driver.find_element(By.ID, "switch-zh"))
+    assert html() == "zh-CN" and text(driver, "h1") == "月度复盘"
+    driver.get(f"{service.url}/closed")
+    assert html() == "zh-CN" and text(driver, "h1") == "已结事件"

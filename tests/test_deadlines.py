@@ -174,7 +174,7 @@ def test_missed_l3_contact_is_escalated_to_the_cs_director_first(any_db: str, to
     [escalation] = [m for m in told.all(inc) if m.role == "cs_director"]
     assert "first customer contact deadline" in escalation.title
     assert "escalated to you (from the customer-service manager)" in escalation.text
-    assert "2026-11-24 04:00 UTC" in escalation.text and "1 min overdue" in escalation.text
+    assert "2026-11-24 04:00 +00:00" in escalation.text and "1 min overdue" in escalation.text
     assert all(PHONE not in m.text + m.html for m in told.all())
 
     [missed] = events(inc, "deadline_missed")
@@ -414,7 +414,7 @@ def test_a_raise_after_a_missed_contact_does_not_miss_it_again(db: str, told: Re
     assert asyncio.run(handle_feedback(raised.feedback_id)) == inc  # the real flow tells the L1 roles
     [raised_notice] = [m for m in told.all(inc) if m.role == "leadership"]
     assert raised_notice.title.startswith("[Escalated]") and "from L3 to L1" in raised_notice.title
-    assert "First customer contact deadline: 2026-11-24 04:00 UTC" in raised_notice.text
+    assert "First customer contact deadline: 2026-11-24 04:00 +00:00" in raised_notice.text
     assert "overdue" in raised_notice.text  # the new level's roles learn the contact is late
     assert tick(T0 + timedelta(hours=3, minutes=1)) == {"warned": 0, "missed": 0}
     assert len(events(inc, "deadline_missed")) == 1

@@ -119,7 +119,7 @@ def test_l1_opened_notice_reaches_every_l1_role_by_email_and_webhook(svc: Servic
     )  # fmt: skip
     inc = reported["incident_id"]
     assert reported["level"] == 1
-    due = datetime.fromisoformat(reported["contact_deadline"]).strftime("%Y-%m-%d %H:%M UTC")
+    due = datetime.fromisoformat(reported["contact_deadline"]).strftime("%Y-%m-%d %H:%M +00:00")
 
     def opened() -> dict[str, list[Received]] | None:
         found = by_role(told.all(inc), f"【一级事件】{inc} 已立案")
@@ -241,7 +241,8 @@ def test_level_raises_tell_the_new_levels_roles_and_rename_the_run(
     for role, messages in found.items():
         assert len([m for m in messages if "由二级升为一级" in m.title]) == 1, role
     [to_leadership] = found["leadership"]
-    assert "100 位" in to_leadership.text and "100 customers complaining" in to_leadership.text
+    assert "100 位" in to_leadership.text and "升级原因：100 名客户投诉（≥100 名）" in to_leadership.text
+    assert "complaining" not in to_leadership.text  # the reason is in the notice's language
     eventually(lambda: run_name(shown["flow_run_id"]) == f"{inc}-L1-product_quality", "the L1 run name")
     assert svc.show(inc)["level"] == 1 and svc.show(inc)["customers"] == 100
 

@@ -47,12 +47,22 @@ def test_level_only_goes_up() -> None:
     assert grade(Signals(customers=1), current=2).level == 2
     assert grade(Signals(customers=1), current=1).level == 1
     assert grade(Signals(customers=150), current=2).level == 1
-    assert "never goes down" in grade(Signals(customers=1), current=2).reasons[0]
+    assert grade(Signals(customers=1), current=2).reasons[0] == {"code": "stays", "level": 2}
 
 
-def test_reasons_name_the_triggers() -> None:
+def test_reasons_are_codes_with_their_numbers_said_in_the_readers_language() -> None:
+    from playbooks.vocabulary import reason
+
     reasons = grade(Signals(customers=120, media=True)).reasons
-    assert any("120 customers" in r for r in reasons) and any("media" in r for r in reasons)
+    assert reasons == [{"code": "customers_100", "n": 120}, {"code": "media"}]
+    assert [reason(r, "zh") for r in reasons] == ["120 名客户投诉（≥100 名）", "媒体/社交媒体曝光"]
+    english = ["120 customers complaining (>= 100)", "media or social-media exposure"]
+    assert [reason(r, "en") for r in reasons] == english
+    stays = grade(Signals(customers=1), current=2).reasons
+    assert [reason(r, "zh") for r in stays] == ["维持二级：等级只升不降", "1 名客户投诉（1–9 名），损失较小"]
+    # what an older version stored, in English, reads in Chinese too
+    assert reason("12 customers complaining (10-99)", "zh") == "12 名客户投诉（10–99 名）"
+    assert reason("level stays 2: a level never goes down", "zh") == "维持二级：等级只升不降"
 
 
 def test_customer_count_must_be_positive() -> None:

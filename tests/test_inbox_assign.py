@@ -93,7 +93,7 @@ def test_inbox_routes_once_answers_closes_and_promotes(service: Service) -> None
     item = service.api("GET", f"/api/inbox/{fb}").json()
     assert item["answer"] == "已记录，谢谢建议" and item["answered_by"] == "service token"
     again = service.cli("inbox", "close", fb, check=False)
-    assert again.returncode == 2 and "closed" in again.stderr
+    assert again.returncode == 2 and "已关闭" in again.stderr  # "FB… 的状态为“已关闭”…": zh by default
     time.sleep(1.5)
     assert len(routed(service, fb)) == 1
 

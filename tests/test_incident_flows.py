@@ -100,9 +100,8 @@ def test_level_1_incident_with_rejected_approval(service: Service) -> None:
 
     service.wait_for_point(inc, "approval-1")
     wrong = service.cli("approve", inc, "--by", "周", "--role", "dept_head", "--json", check=False)
-    assert (
-        wrong.returncode == 2 and "leadership" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
-    )
+    assert wrong.returncode == 2 and "应急领导小组" in wrong.stderr  # the refusal, in zh by default
+    assert len(wrong.stderr.strip().splitlines()) == 1
     assert "approval_refused" in events(service, inc)
     rejected = step(
         service,
@@ -342,7 +341,7 @@ def test_cli_bad_input_exits_2_and_stores_nothing(service: Service) -> None:
     for args in cases:
         plain = service.cli(*args, check=False)
         assert plain.returncode == 2, (args, plain.stderr)
-        assert len(plain.stderr.strip().splitlines()) == 1 and plain.stderr.startswith("error:")
+        assert len(plain.stderr.strip().splitlines()) == 1 and plain.stderr.startswith("错误：")
         as_json = service.cli(*args, "--json", check=False)
         assert as_json.returncode == 2 and "error" in __import__("json").loads(as_json.stdout)
     assert "category" in service.cli(*cases[0], check=False).stderr

@@ -275,7 +275,7 @@ def test_export_to_through_the_service_cli(service) -> None:  # noqa: ANN001
     line and exit 2, and the options are checked before anything is asked."""
     unset = service.cli("export", "--to", "notion", check=False)
     assert unset.returncode == 2 and unset.stderr.strip().splitlines() == [
-        "error: notion is not configured: set INCIDENT_NOTION_TOKEN and INCIDENT_NOTION_PARENT_PAGE_ID"
+        "错误：notion 尚未配置：请设置 INCIDENT_NOTION_TOKEN and INCIDENT_NOTION_PARENT_PAGE_ID"
     ]
     both = service.cli("export", "--to", "confluence", "--out", str(service.home / "kb2"), check=False)
     assert both.returncode == 2 and len(both.stderr.strip().splitlines()) == 1

@@ -54,7 +54,7 @@ RENDERERS: dict[str, Callable[[str], str]] = {
 def db(tmp_path, monkeypatch) -> Iterator[None]:
     monkeypatch.setenv("INCIDENT_DB_URL", f"sqlite:///{tmp_path}/x.db")
     monkeypatch.setenv("INCIDENT_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("INCIDENT_TZ", raising=False)
+    monkeypatch.setenv("INCIDENT_TZ", "UTC")
     models.Base.metadata.create_all(models.get_engine())
     insert_incident()
     yield

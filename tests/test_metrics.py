@@ -119,7 +119,7 @@ def add_incident(
 
 @pytest.fixture
 def review(any_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.delenv("INCIDENT_TZ", raising=False)
+    monkeypatch.setenv("INCIDENT_TZ", "UTC")
     # id, category, level, identified, problem key, status, first contact (min), resolved (h), root cause
     rows = [
         ("A", "product_quality", 3, t(9, 10, 8), P30, "closed", 60, 20, "Separator defect at supplier S."),

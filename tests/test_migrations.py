@@ -208,7 +208,7 @@ def test_incident_db_commands(fresh_db: str, tmp_path: Path) -> None:
 def test_incident_db_unreachable_is_one_line(tmp_path: Path) -> None:
     done = _run([INCIDENT, "db", "current"], "postgresql+psycopg://postgres@127.0.0.1:1/none", tmp_path)
     assert done.returncode == 1
-    assert done.stderr.strip().count("\n") == 0 and "unreachable" in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "无法连接" in done.stderr  # zh by default
 
 
 def test_concurrent_upgrades_take_turns(fresh_db: str, tmp_path: Path) -> None:

@@ -179,15 +179,15 @@ def test_people_commands_list_and_remove(svc: Service) -> None:
     bad = svc.cli("people", "add", "X", "--role", "boss", check=False)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown role 'boss'" in bad.stderr
     again = svc.cli("people", "add", "赵六", "--role", "pr", check=False)
-    assert again.returncode == 2 and "already in the directory" in again.stderr
+    assert again.returncode == 2 and "已在人员名录中：赵六" in again.stderr
     as_person = svc.cli("people", "add", "Y", "--role", "pr", check=False, token=added["token"])
-    assert as_person.returncode == 2 and "only the service token" in as_person.stderr
+    assert as_person.returncode == 2 and "只有服务令牌" in as_person.stderr
     contact_list = svc.home / "contacts.yaml"
     contact_list.write_text("- {name: 导入 甲, roles: [pr]}\n- {name: 导入 乙, roles: 'legal;pr'}\n")
     imported = svc.cli_json("people", "import", str(contact_list))["people"]
     assert [(p["name"], p["roles"]) for p in imported] == [("导入 甲", ["pr"]), ("导入 乙", ["legal", "pr"])]
     twice = svc.cli("people", "import", str(contact_list), check=False)
-    assert twice.returncode == 2 and "already in the directory" in twice.stderr
+    assert twice.returncode == 2 and "已在人员名录中" in twice.stderr
     assert svc.cli_json("people", "remove", "赵六")["removed"] is True
     gone = svc.api("GET", "/api/incidents", token=added["token"])
     assert gone.status_code == 401  # removed: the token stops working at once
@@ -200,7 +200,7 @@ def test_a_person_without_the_approver_role_is_refused_by_cli_and_api(svc: Servi
     pr = svc.person("公关 钱", "pr")
     cli = svc.cli("approve", inc, "--role", "leadership", check=False, token=pr)
     assert cli.returncode == 2 and cli.stderr.count("\n") == 1
-    assert "公关 钱 does not hold role 'leadership'" in cli.stderr
+    assert "公关 钱 不具有角色“应急领导小组”" in cli.stderr
     api = svc.api(
         "POST", f"/api/incidents/{inc}/approve", token=pr, json={"by": "陈总", "role": "leadership"}
     )
@@ -211,7 +211,7 @@ def test_a_person_without_the_approver_role_is_refused_by_cli_and_api(svc: Servi
     cli_service = svc.cli(
         "approve", inc, "--by", "陈总", "--role", "leadership", check=False, token=svc.token
     )
-    assert cli_service.returncode == 2 and "not a person" in cli_service.stderr
+    assert cli_service.returncode == 2 and "服务令牌不代表具体人员" in cli_service.stderr
     shown = svc.show(inc)
     refusals = [e["by"] for e in shown["timeline"] if e["event"] == "approval_refused"]
     assert refusals == ["公关 钱", "公关 钱", "service token", "service token"]
@@ -226,7 +226,7 @@ def test_the_proposer_may_not_approve_and_a_leader_can(svc: Service) -> None:
     both = svc.person("总经理 陈总", "leadership", "technical_support")
     inc = _l1_at_approval(svc, "PEOPLE-2", both)
     refused = svc.cli("approve", inc, check=False, token=both)
-    assert refused.returncode == 2 and "proposed this solution and may not approve it" in refused.stderr
+    assert refused.returncode == 2 and "提出了此方案，不能自己审批" in refused.stderr
     other = svc.person("副总 王", "leadership")
     assert svc.cli_json("approve", inc, token=other)["approved"] is True  # no --by/--role: the directory's
     shown = svc.wait_for_point(inc, "confirmation-1")
@@ -263,7 +263,7 @@ def test_a_deputy_approves_within_the_period_and_is_refused_after(svc: Service) 
     svc.cli_json("deputy", "end", str(named["id"]), token=boss)
     later = _l1_at_approval(svc, "PEOPLE-DEP-2", proposer)
     after = svc.cli("approve", later, check=False, token=stand_in)
-    assert after.returncode == 2 and "holds no role that may approve" in after.stderr
+    assert after.returncode == 2 and "没有可审批的角色" in after.stderr
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     svc.cli_json("deputy", "add", "助理 许", "--role", "leadership", "--from", future, "--until", until,
                  token=boss)  # fmt: skip
@@ -281,10 +281,10 @@ def test_a_deputy_is_refused_for_what_the_principal_proposed_and_bad_delegations
     svc.cli_json("deputy", "add", "助理 冯", "--role", "leadership", "--until", until, token=boss)
     inc = _l1_at_approval(svc, "PEOPLE-DEP-3", boss)
     refused = svc.cli("approve", inc, check=False, token=stand_in)
-    assert refused.returncode == 2 and "who proposed this solution" in refused.stderr
+    assert refused.returncode == 2 and "此方案正是" in refused.stderr
     cases = [
-        (("deputy", "add", "无此人", "--role", "leadership", "--until", until), boss, "not in the directory"),
-        (("deputy", "add", "助理 冯", "--role", "legal", "--until", until), boss, "does not hold 'legal'"),
+        (("deputy", "add", "无此人", "--role", "leadership", "--until", until), boss, "名录中没有“无此人”"),
+        (("deputy", "add", "助理 冯", "--role", "legal", "--until", until), boss, "不具有角色“法务组”"),
         (("deputy", "add", "助理 冯", "--role", "leadership", "--until", until), svc.token, "principal"),
         (("deputy", "add", "助理 冯", "--role", "leadership", "--until", "2020-01-01T00:00:00+00:00"), boss,
          "ends_at"),
@@ -309,7 +309,7 @@ def test_a_customers_contact_is_revealed_to_customer_service_and_each_reveal_aud
     assert "13987654321" in table and "秦女士" in table
     outsider = svc.person("公关 贾", "pr")
     refused = svc.cli("reveal", inc, check=False, token=outsider)
-    assert refused.returncode == 2 and "may not see customers' contacts" in refused.stderr
+    assert refused.returncode == 2 and "无权查看客户完整联系方式" in refused.stderr
     assert svc.api("POST", f"/api/incidents/{inc}/reveal").status_code == 403  # the service token
     events = svc.cli_json("audit", inc)["events"]
     seen = [(e["who"], e["action"], e["outcome"], e.get("channel")) for e in events]
@@ -479,7 +479,7 @@ def test_rota_commands_import_now_and_bad_files(svc: Service, tmp_path: Path) ->
     broken = tmp_path / "broken.csv"
     broken.write_text("role,person,starts_at,ends_at\ncs_manager,夜班 钟,yesterday,x\n", encoding="utf-8")
     bad = svc.cli("rota", "import", str(broken), check=False, token=svc.token)
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "line 2: starts_at" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "第 2 行：starts_at" in bad.stderr
     for shift in imported:
         svc.cli_json("rota", "remove", str(shift["id"]), token=svc.token)
     assert svc.cli_json("rota", "now", "cs_manager")["on_duty"] == []

@@ -81,12 +81,12 @@ def test_meeting_actions_signoff_and_recurrence_from_the_cli(service: Service, t
     bad = service.cli("actions", "close", training["id"], "--json", check=False, token=qc)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--evidence" in bad.stderr
     wrong = service.cli("actions", "add", inc, "--action", "fun:小李:1d:x", "--json", check=False, token=qc)
-    assert wrong.returncode == 2 and "kind must be one of" in wrong.stderr
+    assert wrong.returncode == 2 and "类型须为" in wrong.stderr  # the CLI's own check, in zh
     done = service.cli_json("actions", "close", training["id"], "--evidence", "签到表 12 人", token=qc)
     assert done["status"] == "done" and done["closed_by"] == qc_name
 
     refused = service.cli("signoff", inc, "--json", check=False, token=qc)
-    assert refused.returncode == 2 and "cs_manager" in refused.stderr
+    assert refused.returncode == 2 and "客服经理" in refused.stderr
     signed = service.cli_json("signoff", inc, token=lead)
     assert signed["signed_by"] == lead_name and signed["postmortem"] == "signed"
     audit = {(e["action"], e["outcome"]) for e in service.cli_json("audit", inc)["events"]}
@@ -123,8 +123,8 @@ def test_meeting_actions_signoff_and_recurrence_from_the_cli(service: Service, t
     console = browser(service)  # logged in already: the console's incident pages say the same
     try:
         page = console.get(f"/incidents/{again['incident_id']}").text
-        assert f'<a href="/incidents/{inc}">{inc}</a>' in page and "3 improvement actions" in page
+        assert f'<a href="/incidents/{inc}">{inc}</a>' in page and "3 项改进措施" in page  # zh by default
         first_page = console.get(f"/incidents/{inc}").text
-        assert 'id="actions"' in first_page and "备件库存加倍" in first_page and "Signed off" in first_page
+        assert 'id="actions"' in first_page and "备件库存加倍" in first_page and "已签发" in first_page
     finally:
         console.close()

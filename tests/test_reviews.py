@@ -49,7 +49,7 @@ def months(db: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """October: 5 product-quality incidents; November: 6 product-quality (level 3, 4 of 5 surveys
     good = 80% = target) and 2 service failures (level 2, 1 of 2 good = 50% < 85%), contact missed in
     3 of November's 8."""
-    monkeypatch.delenv("INCIDENT_TZ", raising=False)
+    monkeypatch.setenv("INCIDENT_TZ", "UTC")
     oct1, nov1 = datetime(2026, 10, 3, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)
     with session_scope() as s:
         for n in range(5):

@@ -15,9 +15,8 @@ own. The service token may add actions (a meeting tool or a script reports them)
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from sqlalchemy import select
@@ -61,8 +60,9 @@ class CloseIn(Input):
     by: Name | None = None
 
 
-def zone() -> ZoneInfo:
-    return ZoneInfo(settings.get().tz or "UTC")
+def zone() -> tzinfo:
+    """Where a bare date ends: INCIDENT_TZ, else the machine's zone (where people read times)."""
+    return settings.zone()
 
 
 def due_time(text: str, start: datetime) -> datetime:
@@ -92,7 +92,7 @@ def may_review(actor: Actor, incident: Incident) -> bool:
 def refuse(incident_id: str, actor: Actor, action: str, message: str, now: datetime) -> None:
     """A refusal is on the timeline (and so in ``incident audit``) before the 403 goes back."""
     with session_scope() as s:
-        data = {"action": action, "roles": list(actor.roles)}
+        data = timeline.refusal(message, action=action, roles=list(actor.roles))
         timeline.add(s, incident_id, "action_refused", actor.name, message, data=data, now=now)
     raise Forbidden(message)
 
@@ -121,7 +121,8 @@ def create(
         )
         s.add(row)
         detail = f"{row.id} {item.kind} → {item.owner}"
-        timeline.add(s, incident.id, "action_added", by, detail, data={"action_id": row.id}, now=now)
+        data = {"action_id": row.id, "action_kind": item.kind, "owner": item.owner}
+        timeline.add(s, incident.id, "action_added", by, detail, data=data, now=now)
         rows.append(row)
     s.flush()
     return rows

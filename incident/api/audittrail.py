@@ -169,7 +169,8 @@ class AuditTrail:
                 return
             if status == 403:
                 who = here.who or "unknown"
-                await run_in_threadpool(self._write, scope, here, who, "refused", _message(body) or where)
+                said = (scope.get("state") or {}).get("refusal") or _message(body)  # as raised: English
+                await run_in_threadpool(self._write, scope, here, who, "refused", said or where)
             elif status < 400 and method in CHANGES and here.who is not None and not _replayed(start):
                 detail = "; ".join([where, *here.notes])
                 await run_in_threadpool(self._write, scope, here, here.who, "ok", detail)

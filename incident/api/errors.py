@@ -25,6 +25,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import models
+from incident.api import words
 from incident.errors import ActionError
 
 log = logging.getLogger("incident.api.app")
@@ -83,6 +84,30 @@ def validation_message(errors: list[Any]) -> str:
     return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
 
 
+MISTAKES = {  # pydantic's error type → the console's word for the mistake
+    "missing": "missing", "string_too_short": "missing", "string_too_long": "too_long",
+    "literal_error": "not_allowed", "enum": "not_allowed", "int_parsing": "not_a_number",
+    "int_type": "not_a_number", "greater_than_equal": "too_small", "greater_than": "too_small",
+}  # fmt: skip
+
+
+def said_invalid(errors: list[Any], lang: str) -> str:
+    """The first pydantic error in ``lang``: 'summary: Field required' as raised in English; in Chinese
+    '内容（summary）：必填' — the field's and the mistake's words from the vocabulary, the code beside."""
+    if lang == "en":
+        return validation_message(errors)
+    from playbooks import vocabulary
+
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    field = ".".join(loc)
+    name = vocabulary.label("field", loc[-1], lang) if loc else ""
+    where = f"{name}（{field}）" if loc and name != loc[-1] else field
+    mistake = MISTAKES.get(str(first.get("type")))
+    words = vocabulary.label("console", mistake, lang) if mistake else str(first.get("msg"))
+    return vocabulary.phrase("cli", "field", lang, words=False, field=where or "—", mistake=words)
+
+
 def jsonable(errors: list[Any]) -> list[dict[str, Any]]:
     return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg")), "type": e.get("type")} for e in errors]
 
@@ -109,8 +134,9 @@ def install(app: FastAPI) -> None:
 
     async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
+        said = ActionError("database unavailable; nothing was stored, retry shortly")
         return JSONResponse(
-            {"error": "database unavailable; nothing was stored, retry shortly"},
+            {"error": said.words(words.for_errors(request)), "code": "database_unavailable"},
             status_code=503,
             headers={"Retry-After": "5"},
         )
@@ -124,19 +150,29 @@ def install(app: FastAPI) -> None:
         return JSONResponse({"error": "internal database error; nothing was stored"}, status_code=500)
 
     @app.exception_handler(ActionError)
-    async def _action_error(_: Request, exc: ActionError) -> JSONResponse:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = list(exc.errors())
+    async def _action_error(request: Request, exc: ActionError) -> JSONResponse:
+        """``error`` in the asked language (English as raised when none is asked), ``code`` for scripts.
+        The audit keeps the message as raised (``request.state.refusal``), whatever the asker's language."""
+        request.state.refusal = exc.message
         return JSONResponse(
-            {"error": validation_message(errors), "errors": jsonable(errors)}, status_code=422
+            {"error": exc.words(words.for_errors(request)), "code": exc.code()}, status_code=exc.status
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        message = said_invalid(errors, words.for_errors(request))
+        body = {"error": message, "code": "invalid", "errors": jsonable(errors)}
+        return JSONResponse(body, status_code=422)
+
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail
         if exc.status_code == 400 and message == UNPARSED:  # FastAPI's words for any unreadable body
             message = "the body is not JSON this API can read (invalid UTF-8, bad syntax or too deep)"
-        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
+        said = ActionError(str(message))
+        return JSONResponse(
+            {"error": said.words(words.for_errors(request)), "code": said.code()},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )

@@ -88,7 +88,10 @@ class TimelineEntry(Out):
     at: str | None = None
     event: str
     by: str | None = None
-    detail: str | None = None
+    detail: str | None = None  # as stored (English in older rows); ``words`` is what a person reads
+    data: dict[str, Any] | None = None  # the event's codes and values
+    who: str | None = None  # ``by`` in words, in the asked language (Accept-Language, else INCIDENT_LANG)
+    words: str | None = None  # the detail in words, in the asked language
 
 
 class DeadlineOut(Out):
@@ -114,7 +117,8 @@ class ContactProgress(Out):
 class IncidentDetail(IncidentSummary):
     """``GET /api/incidents/{id}``: the summary plus timeline, deadlines, answers and the waiting point."""
 
-    level_reasons: list[Any] | None = None
+    level_reasons: list[Any] | None = None  # grading's codes ({"code": "media"}; older rows: English text)
+    level_reason_words: list[str] | None = None  # the same in the asked language
     first_contact_at: str | None = None
     resolved_at: str | None = None
     closed_at: str | None = None

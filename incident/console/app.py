@@ -50,7 +50,7 @@ async def login(request: Request) -> Response:
     wait = await run_in_threadpool(logins.retry_after, key)
     if wait:
         await _access("unknown", "login", "refused", request, "too many failed logins")
-        error = f"Too many failed logins from this address; try again in {wait} s."
+        error = t("too_many_logins", wait=wait)
         response = page(request, "login.html.j2", status=429, next=target, error=error)
         response.headers["Retry-After"] = str(wait)
         return response
@@ -62,8 +62,8 @@ async def login(request: Request) -> Response:
         if actor is not None:
             why = f"{actor.name}: a system's token cannot open a console session"
         await _access(actor.name if actor else "unknown", "login", "refused", request, why)
-        error = ("Wrong token." if actor is None else t("login_system_token")) if token else None
-        return page(request, "login.html.j2", status=401, next=target, error=error or "Enter the API token.")
+        error = (t("wrong_token") if actor is None else t("login_system_token")) if token else None
+        return page(request, "login.html.j2", status=401, next=target, error=error or t("enter_token"))
     secret = await run_in_threadpool(sessions.open_session, actor, token, where)
     await run_in_threadpool(logins.succeeded, key)
     await _access(actor.name, "login", "ok", request)
@@ -85,7 +85,7 @@ async def logout(request: Request) -> Response:
     form = await auth.read_form(request)
     actor = await auth.who(request)
     if actor is not None and not auth.csrf_ok(request, form):
-        return page(request, "error.html.j2", status=403, heading="Refused", message="The form has expired.")
+        return page(request, "error.html.j2", status=403, heading=t("refused"), message=t("form_expired"))
     secret = request.cookies.get(auth.COOKIE, "")
     if actor is not None and sessions.is_session(secret) and await run_in_threadpool(sessions.revoke, secret):
         await _access(actor.name, "logout", "ok", request)

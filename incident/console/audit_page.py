@@ -12,8 +12,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from incident.console import auth
-from incident.console.render import page
+from incident.console.render import lang, page, t
 from incident.people import audit
+from playbooks import vocabulary
 
 router = APIRouter(dependencies=[Depends(auth.require_login)], include_in_schema=False)
 SHOWN = 500
@@ -23,6 +24,7 @@ SHOWN = 500
 async def audit_page(request: Request, incident: str | None = None) -> HTMLResponse:
     actor = request.state.actor
     if not audit.may_read(actor):
-        return page(request, "error.html.j2", status=403, heading="Refused", message=audit.refusal(actor))
+        message = vocabulary.translate("error", audit.refusal(actor), lang())
+        return page(request, "error.html.j2", status=403, heading=t("refused"), message=message)
     events = await run_in_threadpool(audit.events, (incident or "").strip() or None, SHOWN)
     return page(request, "audit.html.j2", rows=list(reversed(events)), incident=incident)

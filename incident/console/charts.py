@@ -18,7 +18,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from incident.console import auth
-from incident.console.render import page, secure, zone
+from incident.console.render import label, page, secure, t, zone
+from incident.console.render import lang as console_lang
 from models import utcnow
 
 router = APIRouter(dependencies=[Depends(auth.require_login)], include_in_schema=False)
@@ -32,19 +33,26 @@ def metrics_function(name: str) -> Callable[..., Any] | None:
     return getattr(importlib.import_module("incident.metrics.service"), name, None)
 
 
-FIGURES = (
-    ("incidents", "Incidents identified"),
-    ("open", "Still open"),
-    ("by_level", "By level"),
-    ("by_category", "By category"),
-    ("response_minutes_p50", "Response time, median (min)"),
-    ("response_minutes_p90", "Response time, p90 (min)"),
-    ("handling_hours_p50", "Handling time, median (h)"),
-    ("handling_hours_p90", "Handling time, p90 (h)"),
-    ("satisfaction", "Satisfaction (share of good surveys)"),
-    ("recurrence_rate", "Recurrence rate"),
-    ("missed_deadlines", "Missed deadlines"),
+FIGURES = (  # the summary's key → the console's word for it (playbooks/vocabulary.yaml)
+    ("incidents", "fig_incidents"),
+    ("open", "fig_open"),
+    ("by_level", "fig_by_level"),
+    ("by_category", "fig_by_category"),
+    ("response_minutes_p50", "fig_response_p50"),
+    ("response_minutes_p90", "fig_response_p90"),
+    ("handling_hours_p50", "fig_handling_p50"),
+    ("handling_hours_p90", "fig_handling_p90"),
+    ("satisfaction", "fig_satisfaction"),
+    ("recurrence_rate", "fig_recurrence"),
+    ("missed_deadlines", "fig_missed"),
 )
+DOMAINS = {"by_level": "level_short", "by_category": "category", "missed_deadlines": "deadline"}
+
+
+def _counts(key: str, value: dict[str, Any]) -> str:
+    """{"1": 2, "3": 1} → "一级 2、三级 1": each code in the page's words."""
+    domain = DOMAINS.get(key, "")
+    return t("list_sep").join(f"{label(k, domain) if domain else k} {n}" for k, n in value.items()) or "—"
 
 
 def _show(key: str, value: Any) -> str:
@@ -52,20 +60,21 @@ def _show(key: str, value: Any) -> str:
         return "—"
     if key == "satisfaction" and isinstance(value, dict):
         share = value.get("share")
-        return "—" if share is None else f"{share:.0%} of {value.get('surveys', 0)} surveys"
+        surveys = value.get("surveys", 0)
+        return "—" if share is None else t("share_of_surveys", share=f"{share:.0%}", n=surveys)
     if key == "missed_deadlines" and isinstance(value, dict):
-        kinds = ", ".join(f"{k} {n}" for k, n in (value.get("by_kind") or {}).items())
-        return f"{value.get('total', 0)}" + (f" ({kinds})" if kinds else "")
+        kinds = _counts(key, value.get("by_kind") or {}) if value.get("by_kind") else ""
+        return f"{value.get('total', 0)}" + (t("in_parens", what=kinds) if kinds else "")
     if key == "recurrence_rate" and isinstance(value, int | float):
         return f"{value:.0%}"
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
+        return _counts(key, value)
     return str(value)
 
 
 def figures(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """The month's key numbers as label/value rows (the trend itself is the chart)."""
-    return [(words, _show(key, summary[key])) for key, words in FIGURES if key in summary]
+    return [(t(words), _show(key, summary[key])) for key, words in FIGURES if key in summary]
 
 
 def recurring(rows: Any) -> list[dict[str, Any]]:
@@ -79,6 +88,10 @@ def recurring(rows: Any) -> list[dict[str, Any]]:
         for r in rows or ()
         if isinstance(r, dict)
     ]
+
+
+def _lang(asked: str | None) -> str:
+    return asked if asked in ("zh", "en") else console_lang()
 
 
 def this_month(month: str | None) -> str:
@@ -105,15 +118,16 @@ async def monthly(request: Request, months: int = Months, month: str | None = No
 
 
 @router.get("/charts/monthly.png", response_model=None)
-async def monthly_png(request: Request, months: int = Months) -> Response:
+async def monthly_png(request: Request, months: int = Months, lang: str | None = None) -> Response:
+    """The chart in the page's language (``?lang`` as the page asks; else the console's)."""
     chart = metrics_function("monthly_chart_png")
     if chart is None:
         return page(
             request,
             "error.html.j2",
             status=404,
-            heading="No chart yet",
-            message="The monthly chart needs incident.metrics.service.monthly_chart_png, not installed.",
+            heading=t("no_chart"),
+            message=t("chart_missing"),
         )
-    png = await run_in_threadpool(chart, months)
+    png = await run_in_threadpool(chart, months, _lang(lang))
     return secure(Response(png, media_type="image/png", headers={"Cache-Control": "no-store"}))

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from incident.console import auth
-from incident.console.render import page
+from incident.console.render import lang, page, t
 from incident.errors import ActionError
 from incident.incidents import reveal
 
@@ -23,13 +23,14 @@ router = APIRouter(dependencies=[Depends(auth.require_login)], include_in_schema
 async def reveal_page(request: Request, incident_id: str) -> Response:
     form = await auth.read_form(request)
     if not auth.csrf_ok(request, form):
-        return page(request, "error.html.j2", status=403, heading="Refused", message="The form has expired.")
+        return page(request, "error.html.j2", status=403, heading=t("refused"), message=t("form_expired"))
     try:
         data = await run_in_threadpool(
             reveal.reveal, incident_id, request.state.actor, "console", auth.address(request)
         )
     except ActionError as exc:
-        return page(request, "error.html.j2", status=exc.status, heading="Refused", message=exc.message)
+        message = exc.words(lang())
+        return page(request, "error.html.j2", status=exc.status, heading=t("refused"), message=message)
     response = page(request, "contacts.html.j2", incident_id=incident_id, customers=data["customers"])
     response.headers["Cache-Control"] = "no-store"
     return response

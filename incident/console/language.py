@@ -16,47 +16,21 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from incident.api.words import LANGS, code_of, from_accept
 from incident.console.render import LANG_COOKIE, REQUEST_LANG
 
-LANGS = ("zh", "en")
+__all__ = ["LANGS", "LanguageMiddleware", "choose", "from_accept", "remembers"]
 YEAR = 365 * 86400
-
-
-def _code(value: str) -> str | None:
-    """'zh-CN', 'zh_TW', 'en-GB', 'EN' → 'zh' / 'en'; anything else None."""
-    head = value.strip().lower().replace("_", "-").partition("-")[0]
-    return head if head in LANGS else None
-
-
-def from_accept(header: str) -> str | None:
-    """The first of zh/en in the browser's Accept-Language by q-order (ties keep the header's order)."""
-    ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate(header.split(",")):
-        tag, _, params = part.partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        code = _code(tag)
-        if code and q > 0:
-            ranked.append((-q, position, code))
-    return min(ranked)[2] if ranked else None
 
 
 def remembers(path: str) -> bool:
     """Whether ``?lang`` on this path is the console's switch (not a document's or the API's language)."""
-    return not (
-        path.startswith(("/api/", "/static/")) or "/records/" in path or path.endswith("/postmortem")
-    )
+    return not (path.startswith(("/api/", "/static/")) or "/records/" in path or path.endswith("/postmortem"))
 
 
 def choose(path: str, query: str, headers: dict[str, str]) -> tuple[str | None, bool]:
     """(language, whether to remember it). None: nothing chosen, INCIDENT_LANG applies."""
-    asked = _code((parse_qs(query).get("lang") or [""])[-1])
+    asked = code_of((parse_qs(query).get("lang") or [""])[-1])
     if asked and remembers(path):
         return asked, True
     cookie = SimpleCookie()
@@ -65,8 +39,8 @@ def choose(path: str, query: str, headers: dict[str, str]) -> tuple[str | None, 
     except CookieError:  # a malformed Cookie header: as if there were none
         cookie = SimpleCookie()
     kept = cookie.get(LANG_COOKIE)
-    if kept is not None and _code(kept.value):
-        return _code(kept.value), False
+    if kept is not None and code_of(kept.value):
+        return code_of(kept.value), False
     return from_accept(headers.get("accept-language", "")), False
 
 

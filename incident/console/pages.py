@@ -19,11 +19,11 @@ from pydantic import ValidationError
 
 import playbooks
 from incident.actions.service import KINDS
-from incident.api.app import validation_message
 from incident.console import auth, board
 from incident.console.forms import to_body
+from incident.console.inbox import explain
 from incident.console.prefect_runs import FRESH, board_points, ui_run_url, waiting_point
-from incident.console.render import LANG, page, secure, set_flash, t, zone
+from incident.console.render import lang, page, secure, set_flash, t, zone
 from incident.deadlines import service as deadlines
 from incident.errors import ActionError, BadInput, NotFound
 from incident.feedback.service import MAX_TEXT
@@ -104,14 +104,20 @@ def records_of(incident_id: str) -> list[dict[str, str]]:
 
 
 def menus(category: str) -> dict[str, Any]:
-    book = playbooks.get(category)
+    """The forms' choices in the page's language (the codes stay the values posted)."""
+    book, words = playbooks.get(category), lang()
     return {
-        "measures": [(code, opt.label(LANG)) for code, opt in book.measures.items()],
-        "solutions": [(code, opt.label(LANG), opt.legal_review) for code, opt in book.solutions.items()],
-        "stages": [(code, i18n.label("stage", code, LANG)) for code in vocabulary.codes("stage")],
-        "roles": [(code, i18n.label("role", code, LANG)) for code in playbooks.roles()],
-        "results": [(code, i18n.label("result", code, LANG)) for code in vocabulary.codes("result")],
+        "measures": [(code, opt.label(words)) for code, opt in book.measures.items()],
+        "solutions": [(code, opt.label(words), opt.legal_review) for code, opt in book.solutions.items()],
+        "solution_names": {code: opt.label(words) for code, opt in book.solutions.items()},
+        "stages": [(code, i18n.label("stage", code, words)) for code in vocabulary.codes("stage")],
+        "roles": [(code, i18n.label("role", code, words)) for code in playbooks.roles()],
+        "results": [(code, i18n.label("result", code, words)) for code in vocabulary.codes("result")],
     }
+
+
+def not_found(request: Request, message: str) -> HTMLResponse:
+    return page(request, "error.html.j2", status=404, heading=t("not_found"), message=message)
 
 
 async def incident_page(
@@ -120,7 +126,7 @@ async def incident_page(
     try:
         data = await run_in_threadpool(views.show, incident_id)
     except NotFound as exc:
-        return page(request, "error.html.j2", status=404, heading="Not found", message=exc.message)
+        return not_found(request, exc.words(lang()))
     waiting = await waiting_point(data["flow_run_id"])
     return page(
         request,
@@ -155,11 +161,12 @@ async def show_incident(request: Request, incident_id: str) -> HTMLResponse:
     return await incident_page(request, incident_id)
 
 
-DELIVERY_NOTE = {
-    "delivered": " The flow run moves on.",
-    "stored": "",
-    "pending": " Prefect does not answer right now: the answer is stored and will be delivered.",
-}
+DELIVERY_NOTE = {"delivered": "delivered", "stored": None, "pending": "pending_delivery"}  # console words
+
+
+def delivery_note(delivery: str) -> str:
+    key = DELIVERY_NOTE[delivery]
+    return "" if key is None else ("" if lang() == "zh" else " ") + t(key)
 
 
 @router.post("/incidents/{incident_id}/ack", response_model=None)
@@ -167,9 +174,7 @@ async def ack(request: Request, incident_id: str) -> Response:
     """Take the incident's escalation on, as the logged-in person (``incident ack``'s form)."""
     form = await auth.read_form(request)
     if not auth.csrf_ok(request, form):
-        return await incident_page(
-            request, incident_id, status=403, error="The form has expired; reload the page and try again."
-        )
+        return await incident_page(request, incident_id, status=403, error=t("form_expired"))
     note = form.get("note", "").strip()[:MAX_TEXT] or None
     try:
         actor = getattr(request.state, "actor", None)
@@ -177,9 +182,10 @@ async def ack(request: Request, incident_id: str) -> Response:
             raise BadInput("no credential")  # never reached behind the login; a guard, not a path
         result = await run_in_threadpool(deadlines.acknowledge, incident_id, actor, note)
     except ActionError as exc:
-        return await incident_page(request, incident_id, status=exc.status, error=exc.message, form="ack")
+        error = exc.words(lang())
+        return await incident_page(request, incident_id, status=exc.status, error=error, form="ack")
     response = RedirectResponse(f"/incidents/{quote(incident_id)}", status_code=303)
-    set_flash(response, "ok", f"Acknowledged by {result['acknowledged_by']}: the escalation stops.")
+    set_flash(response, "ok", t("acknowledged", name=result["acknowledged_by"]))
     return secure(response)
 
 
@@ -190,27 +196,24 @@ async def act(request: Request, incident_id: str, name: str) -> Response:
     if name == "assign":
         return await assign(request, incident_id)
     if name not in BY_ACTION:
-        return page(request, "error.html.j2", status=404, heading="Not found", message=f"no action {name}")
+        return not_found(request, t("no_action_named", name=name))
     form = await auth.read_form(request)
     if not auth.csrf_ok(request, form):
-        return await incident_page(
-            request, incident_id, status=403, error="The form has expired; reload the page and try again."
-        )
+        return await incident_page(request, incident_id, status=403, error=t("form_expired"))
     try:
         body = to_body(name, form, await auth.read_lists(request))
     except ValidationError as exc:
-        return await incident_page(
-            request, incident_id, status=422, error=validation_message(list(exc.errors())), form=name
-        )
+        return await incident_page(request, incident_id, status=422, error=explain(exc), form=name)
     step = BY_ACTION[name]
     try:
         actor = getattr(request.state, "actor", None)
         result = await run_in_threadpool(perform, step, incident_id, body, actor)
     except ActionError as exc:
-        return await incident_page(request, incident_id, status=exc.status, error=exc.message, form=name)
+        error = exc.words(lang())
+        return await incident_page(request, incident_id, status=exc.status, error=error, form=name)
     delivery = await try_deliver(incident_id)
     response = RedirectResponse(f"/incidents/{quote(incident_id)}", status_code=303)
-    set_flash(response, "ok", step.summary(result, body) + DELIVERY_NOTE[delivery])
+    set_flash(response, "ok", step.summary(result, body, lang()) + delivery_note(delivery))
     if form.get("by", "").strip():  # the console remembers who is at the keyboard
         response.set_cookie(
             BY_COOKIE, quote(form["by"].strip()), max_age=30 * 86400, httponly=True, samesite="lax"
@@ -230,7 +233,7 @@ async def assign(request: Request, incident_id: str) -> Response:
     try:
         await run_in_threadpool(views.assign, incident_id, owner, actor_name(request, form.get("by") or None))
     except NotFound as exc:
-        return page(request, "error.html.j2", status=404, heading="Not found", message=exc.message)
+        return not_found(request, exc.words(lang()))
     response = RedirectResponse(f"/incidents/{quote(incident_id)}", status_code=303)
     set_flash(response, "ok", t("assigned", owner=owner))
     return secure(response)

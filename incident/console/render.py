@@ -9,12 +9,11 @@ page allows no inline script at all, so even a bug in escaping could not run cod
 from __future__ import annotations
 
 from contextvars import ContextVar
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from urllib.parse import quote, unquote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -24,13 +23,14 @@ from jinja2.sandbox import SandboxedEnvironment
 import playbooks
 from incident import settings
 from incident.console import auth
+from incident.feedback.privacy import mask_text
+from incident.incidents import timeline as events
 from incident.records.documents import i18n
 from playbooks import vocabulary
 
 TEMPLATES = Path(__file__).parent / "templates"
 FLASH_COOKIE = "incident_flash"
 R = TypeVar("R", bound=Response)
-LANG = "en"  # the older pages' labels (not yet translated); records and the post-mortem have their switch
 LANG_COOKIE = "incident_lang"
 REQUEST_LANG: ContextVar[str | None] = ContextVar("console_lang", default=None)  # set by console.language
 
@@ -48,19 +48,13 @@ SECURITY_HEADERS = {
 
 
 def zone() -> tzinfo:
-    """Times are shown in INCIDENT_TZ (as in the records), else UTC."""
-    try:
-        return ZoneInfo(settings.get().tz or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
+    """Times are shown where the team is: INCIDENT_TZ, else the machine's zone (as in the records)."""
+    return settings.zone()
 
 
 def when(value: datetime | str | None) -> str:
-    if not value:
-        return "—"
-    at = datetime.fromisoformat(value) if isinstance(value, str) else value
-    local = at.astimezone(zone())
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".strip()
+    """A time as "2026-12-06 10:30 +08:00" (the offset says which zone)."""
+    return settings.local_time(value)
 
 
 def lang() -> str:
@@ -79,12 +73,13 @@ def t(key: str, **values: object) -> str:
 
 
 def label(code: object, domain: str, language: str | None = None) -> str:
-    return i18n.label(domain, code, language or LANG) or "—"
+    """A code's word in the page's language (``language`` when a template asks for another)."""
+    return i18n.label(domain, code, language or lang()) or "—"
 
 
 def category(code: str, language: str | None = None) -> str:
     try:
-        return playbooks.get(code).title(language or LANG)
+        return playbooks.get(code).title(language or lang())
     except playbooks.PlaybookError:
         return code
 
@@ -93,11 +88,46 @@ def point(key: str | None, language: str | None = None) -> str:
     """A waiting point (``approval-2``) in words: 'Approve the solution (round 2)'."""
     if not key:
         return "—"
+    language = language or lang()
     step, _, number = key.partition("-")
-    words = i18n.label("duty", step, language or LANG)
+    words = i18n.label("duty", step, language)
     if not number.isdigit():
         return words
     return f"{words}（第 {number} 轮）" if language == "zh" else f"{words} (round {number})"
+
+
+def who(by: str | None) -> str:
+    """The timeline's "by" in words (系统, 期限监控, a role after a name, a channel before an id)."""
+    return events.who(by, lang()) or "—"
+
+
+def event_words(event: dict[str, Any], category_code: str | None = None) -> str:
+    """A timeline event's detail in the page's language, contacts in it masked."""
+    said = events.words(event["event"], event.get("detail"), event.get("data"), lang(), category_code)
+    return mask_text(said)
+
+
+def access_detail(text: str | None) -> str:
+    """What the audit stored about a login, a reveal ("wrong token", "3 customers") or a refusal (kept
+    in English as raised) in words."""
+    said = vocabulary.translate("access", text or "", lang())
+    return (vocabulary.translate("error", said, lang()) if said == text else said) or "—"  # a refusal
+
+
+def reason(value: object) -> str:
+    """A level reason (grading's code, or an older English text) in words."""
+    return vocabulary.reason(value, lang())
+
+
+def html_lang(language: str | None = None) -> str:
+    """``<html lang>``: zh-CN or en, as the page is written."""
+    return "en" if (language or lang()) == "en" else "zh-CN"
+
+
+def switch_query(request: Request) -> str:
+    """The page's query without ``lang``: the header's language switch keeps the board's filters."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return urlencode(kept) + "&" if kept else ""
 
 
 @lru_cache(maxsize=1)
@@ -110,10 +140,15 @@ def environment() -> SandboxedEnvironment:
         label=label,
         category=category,
         point=point,
-        roles=lambda codes, language=None: i18n.roles(codes, language or LANG) or "—",
+        roles=lambda codes, language=None: i18n.roles(codes, language or lang()) or "—",
+        who=who,
+        words=event_words,
+        reason=reason,
+        access_detail=access_detail,
+        level=lambda n, language=None: i18n.label("level_short", n, language or lang()),
         progress=lambda figure: vocabulary.progress_line(figure, lang()),  # 首次联系：已联系 37/120 …
     )
-    env.globals.update(t=t)
+    env.globals.update(t=t, html_lang=html_lang)
     return env
 
 
@@ -149,6 +184,7 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
             csrf=auth.csrf_token(request) if logged_in else "",  # never shown to strangers
             logged_in=logged_in,
             path=request.url.path,
+            lang_query=switch_query(request),
             **{"lang": lang(), **context},  # the document reader passes the language it shows
         )
     )

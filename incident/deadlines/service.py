@@ -266,7 +266,7 @@ def acknowledge(
                 f"{actor.name} may not ack {incident_id} (needs one of {', '.join(allowed)}; holds {held})"
             )
         if refusal:
-            data = {"action": "ack", "roles": list(actor.roles)}
+            data = timeline.refusal(refusal, action="ack", roles=list(actor.roles))
             timeline.add(s, inc.id, "action_refused", actor.name, refusal, data=data, now=now)
         else:
             halted = chain.stop(s, inc, actor.name, now)  # one kind per row: 120 customers' contacts …

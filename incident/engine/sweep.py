@@ -126,8 +126,10 @@ def close_cancelled(incident_id: str, flow_run_id: str, by: str, why: str | None
         inc.status, inc.closed_at, inc.open_key = "closed", now, None
         said = f" ({why})" if why else ""
         detail = f"flow run {flow_run_id} cancelled in Prefect{said}; the incident is closed with that reason"
-        timeline.add(s, incident_id, "run_cancelled", by, detail, now=now)
-        timeline.add(s, incident_id, "closed", by, "cancelled", now=now)
+        timeline.add(
+            s, incident_id, "run_cancelled", by, detail, data={"run": flow_run_id, "why": why}, now=now
+        )
+        timeline.add(s, incident_id, "closed", by, "cancelled", data={"reason": "cancelled"}, now=now)
     return True
 
 

@@ -375,7 +375,10 @@ def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> li
         if opened or raised_from:
             incident.level, incident.level_reasons = graded.level, graded.reasons
         if opened:
-            events.append(timeline.row(incident.id, "identified", by, f"L{graded.level}", now=now))
+            level = {"level": graded.level}
+            events.append(
+                timeline.row(incident.id, "identified", by, f"L{graded.level}", data=level, now=now)
+            )
             if incident.recurrence_of:
                 of = incident.recurrence_of
                 events.append(timeline.row(incident.id, "recurrence_found", by, of, data={"of": of}, now=now))

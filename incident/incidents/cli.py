@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from incident.terminal import INCIDENT, Args, Group, call, emit, flag, opt, say, table, text, when, word
+from incident.terminal import INCIDENT, Args, Group, call, emit, flag, opt, said, say, table, text, when, word
 
 commands = Group()
 
@@ -17,8 +17,13 @@ def _next_deadline(row: dict[str, Any]) -> str:
 
 
 def _late(row: dict[str, Any]) -> str:
+    """How long past due, in words: "已超时 2 小时 10 分钟" / "overdue by 2 h 10 min"."""
     minutes = row.get("overdue_minutes")
-    return "—" if minutes is None else f"{word('field', 'overdue')} {minutes // 60}h{minutes % 60:02d}m"
+    if minutes is None:
+        return "—"
+    hours, rest = divmod(minutes, 60)
+    parts = ([said("console", "hours", n=hours)] if hours else []) + [said("console", "minutes", n=rest)]
+    return said("console", "overdue_by", span=" ".join(parts))
 
 
 def _incident_table(rows: list[dict[str, Any]]) -> None:
@@ -87,8 +92,8 @@ def _show_human(data: dict[str, Any]) -> None:
     table(
         [word("field", h) for h in ("at", "event", "by", "detail")],
         (
-            (when(e["at"]), word("event", e["event"]), e["by"], e.get("detail") or "")
-            for e in data["timeline"]
+            (when(e["at"]), word("event", e["event"]), e.get("who") or e["by"], e.get("words") or "")
+            for e in data["timeline"]  # who and words: the service says them in INCIDENT_LANG
         ),
     )
     say()

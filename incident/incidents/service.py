@@ -158,6 +158,15 @@ def affected(s: Any, incident_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _masked(data: Any) -> Any:
+    """An event's data with contacts masked in its text (a note or a reason may quote a phone number)."""
+    if isinstance(data, dict):
+        return {k: _masked(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_masked(v) for v in data]
+    return mask_text(data) if isinstance(data, str) else data
+
+
 def _rows(s: Any, model: Any, incident_id: str) -> list[Any]:
     return list(s.scalars(select(model).where(model.incident_id == incident_id).order_by(model.id)))
 
@@ -181,9 +190,15 @@ def show(incident_id: str) -> dict[str, Any]:
             lead=rules.lead,
             approver=rules.approver,
             timeline=[
-                {"at": _iso(e.at), "event": e.event, "by": e.by, "detail": mask_text(e.detail) or None}
+                {
+                    "at": _iso(e.at),
+                    "event": e.event,
+                    "by": e.by,
+                    "detail": mask_text(e.detail) or None,
+                    "data": _masked(e.data),
+                }
                 for e in inc.timeline
-            ],
+            ],  # fmt: skip
             deadlines=[
                 {
                     "kind": d.kind,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
+from incident.api import words
 from incident.api.credentials import actor_name
 from incident.api.directory import RevealOut
 from incident.api.schemas import (
@@ -18,8 +19,9 @@ from incident.api.schemas import (
     IncidentList,
     NotificationsOut,
 )
-from incident.incidents import reveal, service
+from incident.incidents import reveal, service, timeline
 from incident.inputs import Input
+from playbooks import vocabulary
 
 router = APIRouter()
 Category = Literal["product_quality", "service_failure", "special_scenario"]
@@ -55,11 +57,18 @@ async def assign(request: Request, incident_id: str, body: AssignIn) -> dict[str
 
 
 @router.get("/api/incidents/{incident_id}", response_model=IncidentDetail, **JSON_ROUTE)
-async def show(incident_id: str) -> dict[str, Any]:
+async def show(request: Request, incident_id: str) -> dict[str, Any]:
+    """The incident; each timeline entry also says ``who`` and ``words`` in the asked language
+    (``?lang`` or Accept-Language, else INCIDENT_LANG): what ``incident show`` prints."""
     from incident.console.prefect_runs import waiting_point
 
     data = await run_in_threadpool(service.show, incident_id)
     data["waiting_for"] = await waiting_point(data["flow_run_id"])
+    lang = words.asked(request)
+    for e in data["timeline"]:
+        e["who"] = timeline.who(e["by"], lang)
+        e["words"] = timeline.words(e["event"], e["detail"], e["data"], lang, data["category"])
+    data["level_reason_words"] = [vocabulary.reason(r, lang) for r in data["level_reasons"] or ()]
     return data
 
 

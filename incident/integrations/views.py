@@ -100,7 +100,8 @@ def _ticket_updated(system: str, incident_id: str | None, ticket_id: str, status
     if incident_id:
         with session_scope() as s:
             detail = f"{NAMES[system]} #{ticket_id}: {status}"
-            timeline.add(s, incident_id, "ticket_updated", f"{system}:{ticket_id}", detail)
+            data = {"system": NAMES[system], "ticket": ticket_id, "ticket_status": status}
+            timeline.add(s, incident_id, "ticket_updated", f"{system}:{ticket_id}", detail, data=data)
 
 
 async def _repeat(system: str, feedback_id: str, ticket_id: str, update: str | None) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def note_text(p: links.Pending, lang: str | None = None) -> str:
     solution = _solution(p, lang)
 
     def at(value: datetime | None) -> str:
-        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if value else "-"
+        return environ.stamp(value, zone) if value else "-"
 
     if p.first:
         return _first(p, lang, level, at(p.contact_deadline))

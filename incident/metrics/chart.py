@@ -2,7 +2,9 @@
 
 Why ``Figure`` + ``FigureCanvasAgg`` and not ``pyplot``: pyplot keeps global state and picks a GUI
 backend; the service draws charts from worker threads, so each chart gets its own figure on the Agg
-(raster, headless) canvas and nothing is shared. Labels are English so no CJK font is needed.
+(raster, headless) canvas and nothing is shared. The words are the vocabulary's ``chart`` phrases in
+the reader's language; Chinese needs a CJK font (``incident.reviews.charts.cjk_font``: Debian's
+``fonts-noto-cjk``, as the PDFs), and without one the chart falls back to English rather than boxes.
 """
 
 from __future__ import annotations
@@ -14,20 +16,35 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-LEVEL_STYLE = {"1": ("L1 major", "#c0392b"), "2": ("L2 serious", "#e67e22"), "3": ("L3 general", "#2980b9")}
+from playbooks import vocabulary
+
+LEVEL_COLORS = {"1": "#c0392b", "2": "#e67e22", "3": "#2980b9"}
 
 
-def render_png(rows: Sequence[dict[str, Any]]) -> bytes:
+def _words(lang: str) -> tuple[str, str | None]:
+    """The language the chart can be drawn in, and the font family its Chinese needs."""
+    from incident.reviews.charts import cjk_font
+
+    family = cjk_font() if lang == "zh" else None
+    return ("zh", family) if family else ("en", None)
+
+
+def render_png(rows: Sequence[dict[str, Any]], lang: str = "en") -> bytes:
     """``rows`` as made by ``incident.metrics.service.trend``: one per month, oldest first."""
+    lang, family = _words(lang)
+
+    def w(key: str, **values: object) -> str:
+        return vocabulary.phrase("chart", key, lang, **values)
+
     months = [r["month"] for r in rows]
     x = list(range(len(months)))
     fig = Figure(figsize=(9, 4.2), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for level, (label, color) in LEVEL_STYLE.items():
-        ax.plot(x, [r["by_level"][level] for r in rows], marker="o", label=label, color=color)
-    ax.plot(x, [r["incidents"] for r in rows], linestyle="--", color="#555", label="all incidents")
-    ax.set_ylabel("incidents identified")
+    for level, color in LEVEL_COLORS.items():
+        ax.plot(x, [r["by_level"][level] for r in rows], marker="o", label=w(f"level_{level}"), color=color)
+    ax.plot(x, [r["incidents"] for r in rows], linestyle="--", color="#555", label=w("all"))
+    ax.set_ylabel(w("incidents"), fontfamily=family)
     ax.set_ylim(bottom=0, top=max([r["incidents"] for r in rows] + [1]) * 1.15)
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_xticks(x, months, rotation=45, ha="right")
@@ -41,16 +58,17 @@ def render_png(rows: Sequence[dict[str, Any]]) -> bytes:
         marker="s",
         linestyle=":",
         color="#27ae60",
-        label="response p50 (min)",
+        label=w("response"),
     )
-    response.set_ylabel("first contact p50, minutes")
+    response.set_ylabel(w("response_axis"), fontfamily=family)
     response.set_ylim(bottom=0, top=max([v for v in values if v is not None] + [1]) * 1.15)
 
     lines = ax.get_legend_handles_labels()
     extra = response.get_legend_handles_labels()
-    ax.legend(lines[0] + extra[0], lines[1] + extra[1], loc="upper left", fontsize=8, ncols=3)
+    prop = {"family": family, "size": 8} if family else {"size": 8}
+    ax.legend(lines[0] + extra[0], lines[1] + extra[1], loc="upper left", ncols=3, prop=prop)
     first, last = (months[0], months[-1]) if months else ("", "")
-    ax.set_title(f"Incidents per month by level, {first} – {last}")
+    ax.set_title(w("title", first=first, last=last), fontfamily=family)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from incident import environ
 from incident.terminal import Args, Group, call, download, emit, opt, say, table, text, word, write
 
 commands = Group()
@@ -55,6 +56,7 @@ def metrics(a: Args) -> None:
     params = {"month": a.month} if a.month else {}
     data = call(a.json, "GET", "/api/metrics", params=params)
     if a.chart is not None:
-        response = download("/api/metrics/chart.png", {**params, "months": 12}, a.json)
+        asked = {**params, "months": 12, "lang": environ.lang()}
+        response = download("/api/metrics/chart.png", asked, a.json)
         data["chart"] = write(a.chart, response.content)
     emit(data, a.json, _metrics_human)

@@ -5,8 +5,9 @@ and everything else is pure functions over that data, so tests insert ORM rows w
 and check exact numbers, and the CLI, the API and the console (``summary``, ``monthly_chart_png``) all
 show the same figures. Definitions (the README's "Metrics" section says the same):
 
-* **scope**: the incidents *identified* in the month (``INCIDENT_TZ``, else UTC); all incidents when no
-  month is given. Every figure is about the scope's incidents, wherever their later events fall.
+* **scope**: the incidents *identified* in the month (``INCIDENT_TZ``, else the machine's zone); all
+  incidents when no month is given. Every figure is about the scope's incidents, wherever their later
+  events fall.
 * **response time**: identified → first customer contact, minutes (p50, p90 over contacted incidents).
 * **handling time**: identified (the response starts when the incident is graded) → resolved (the
   customer confirmed satisfied or neutral), hours.
@@ -29,7 +30,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -117,11 +117,9 @@ def read() -> Facts:
 
 
 def zone() -> tzinfo:
-    """Months are calendar months where the team works: ``INCIDENT_TZ`` (as documents use), else UTC."""
-    try:
-        return ZoneInfo(settings.get().tz or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
+    """Months are calendar months where the team works: ``INCIDENT_TZ`` (as documents use), else the
+    machine's own zone."""
+    return settings.zone()
 
 
 def check_month(month: str) -> tuple[int, int]:
@@ -350,10 +348,11 @@ def summary(month: str | None = None) -> dict[str, Any]:
     return data
 
 
-def monthly_chart_png(months: int = 12, *, end: str | None = None) -> bytes:
-    """A PNG line chart of the last ``months`` months (ending with ``end``, default this month)."""
+def monthly_chart_png(months: int = 12, lang: str | None = None, *, end: str | None = None) -> bytes:
+    """A PNG line chart of the last ``months`` months (ending with ``end``, default this month), its words
+    in ``lang`` (else INCIDENT_LANG)."""
     from incident.metrics.chart import render_png
 
     if not 1 <= months <= 120:
         raise BadInput(f"months must be between 1 and 120, got {months}")
-    return render_png(trend(read(), last_months(months, end)))
+    return render_png(trend(read(), last_months(months, end)), lang or settings.get().lang)

@@ -7,7 +7,7 @@ bearer token natively (``authorization: {credentials_file: …}`` in its scrape 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
@@ -32,11 +32,16 @@ PNG = errors(content(binary=("image/png",)))
 
 
 @router.get("/api/metrics/chart.png", response_class=Response, responses=PNG)
-async def chart(month: MonthQuery = None, months: Annotated[int, Query(ge=1, le=120)] = 12) -> Response:
-    """PNG line chart of the ``months`` months ending with ``month`` (default: this month)."""
+async def chart(
+    month: MonthQuery = None,
+    months: Annotated[int, Query(ge=1, le=120)] = 12,
+    lang: Literal["zh", "en"] | None = None,
+) -> Response:
+    """PNG line chart of the ``months`` months ending with ``month`` (default: this month); its words in
+    ``lang`` (default INCIDENT_LANG)."""
     if month is not None:
         metrics.check_month(month)
-    png = await run_in_threadpool(lambda: metrics.monthly_chart_png(months, end=month))
+    png = await run_in_threadpool(lambda: metrics.monthly_chart_png(months, lang, end=month))
     return Response(png, media_type="image/png")
 
 

@@ -182,6 +182,7 @@ def _timeline(incident_id: str | None, limit: int, since: Cursor | None) -> list
                     "incident_id": row.incident_id, "outcome": "refused" if refused else "ok",
                     "detail": row.detail, "channel": row.channel, "address": row.address,
                     "_key": (row.at, "t", row.id),
+                    "event": row.event, "data": row.data,  # the detail in words (incident.incidents.timeline)
                 }
             )  # fmt: skip
     return found

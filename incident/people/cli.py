@@ -124,7 +124,7 @@ def audit(a: Args) -> None:
                 (
                     when(e["at"]),
                     e["who"],
-                    e["action"],
+                    word("act", e["action"]),
                     e["incident_id"] or "—",
                     word("outcome", e["outcome"]),
                     e.get("channel") or "—",

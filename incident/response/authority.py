@@ -53,7 +53,7 @@ def allowed_roles(step: Step, category: str, level: int) -> list[str]:
 def _refuse(incident_id: str, step: Step, actor: Actor, message: str, now: datetime, **data: Any) -> None:
     event = "approval_refused" if step.action == "approve" else "action_refused"
     with session_scope() as s:
-        details = {"action": step.action, **data}
+        details = timeline.refusal(message, action=step.action, **data)
         timeline.add(s, incident_id, event, actor.name, message, data=details, now=now)
     raise Forbidden(message)
 

@@ -98,7 +98,7 @@ def contact(incident_id: str, body: ContactIn, now: datetime | None = None) -> d
                       progress_update=is_update, customers=subjects, message=body.update)  # fmt: skip
         s.add(row)
         kind = "first contact" if first else "progress update" if is_update else "customer contact"
-        data = {"on_time": on_time, "customers": subjects, "progress_update": is_update}
+        data = {"first": first, "on_time": on_time, "customers": subjects, "progress_update": is_update}
         timeline.add(
             s, inc.id, "contacted", body.by, kind + ("" if on_time else " (late)"), data=data, now=now
         )
@@ -211,7 +211,8 @@ def approve(incident_id: str, body: ApproveIn, now: datetime | None = None) -> d
             refused = (
                 f"role {body.role!r} may not approve a level-{inc.level} solution (needs {sol.approver_role})"
             )
-            timeline.add(s, inc.id, "approval_refused", body.by, refused, data={"role": body.role}, now=now)
+            data = timeline.refusal(refused, role=body.role)
+            timeline.add(s, inc.id, "approval_refused", body.by, refused, data=data, now=now)
         elif body.reject and not body.reason:
             raise BadInput("a rejection needs --reason")
         else:
@@ -235,7 +236,13 @@ def approve(incident_id: str, body: ApproveIn, now: datetime | None = None) -> d
                 event,
                 f"{body.by} ({body.role})",
                 (body.reason or sol.kind) + (f"（代理 {sol.deputy_of}）" if sol.deputy_of else ""),
-                data={"round": sol.round, "deputy_of": sol.deputy_of},
+                data={
+                    "round": sol.round,
+                    "deputy_of": sol.deputy_of,
+                    "solution": sol.kind,
+                    "role": body.role,
+                    "reason": body.reason,
+                },
                 now=now,
             )
             if body.reject:

@@ -22,7 +22,7 @@ import playbooks
 from incident.response import inputs, service
 from playbooks import vocabulary
 
-Summary = Callable[[dict[str, Any], Any], str]
+Summary = Callable[[dict[str, Any], Any, str], str]  # (result, body, language) → one sentence
 
 
 @dataclass(frozen=True)
@@ -36,24 +36,31 @@ class Step:
     summary: Summary
 
 
-def _contact(result: dict[str, Any], body: Any) -> str:
+def _said(key: str, lang: str, **values: Any) -> str:
+    """What a step recorded, in the vocabulary's words (the console's flash after a form)."""
+    return vocabulary.phrase("console", key, lang, **values)
+
+
+def _contact(result: dict[str, Any], body: Any, lang: str) -> str:
+    timing = vocabulary.label("console", "on_time" if result["on_time"] else "late", lang)
     first, update = result.get("first"), result.get("progress_update", True)
-    what = "First contact" if first else "Progress update" if update else "Customer contact"
-    line = f"{what} recorded by {body.by} ({'on time' if result['on_time'] else 'late'})."
+    key = "done_contact_first" if first else "done_contact_progress" if update else "done_contact_customer"
+    line = _said(key, lang, by=body.by, timing=timing)
     progress = result.get("contact_progress") or {}
-    if progress.get("customers", 0) > 1:
-        line += " " + vocabulary.progress_line(progress, "en").capitalize() + "."
+    if progress.get("customers", 0) > 1:  # a storm: how many customers have been reached so far
+        said = vocabulary.progress_line(progress, lang)
+        line += f"{said}。" if lang == "zh" else f" {said.capitalize()}."
     return line
 
 
-def _approve(result: dict[str, Any], body: Any) -> str:
-    verb = "approved" if result["approved"] else "rejected"
-    return f"Solution round {result['round']} {verb} by {body.by} ({body.role})."
+def _approve(result: dict[str, Any], body: Any, lang: str) -> str:
+    key = "done_approve" if result["approved"] else "done_reject"
+    return _said(key, lang, round=result["round"], by=body.by, role=body.role)
 
 
-def _survey(result: dict[str, Any], body: Any) -> str:
-    met = "target met" if result["target_met"] else "below target: another follow-up round"
-    return f"Survey recorded by {body.by}: score {result['score']} ({met})."
+def _survey(result: dict[str, Any], body: Any, lang: str) -> str:
+    key = "done_survey_met" if result["target_met"] else "done_survey_below"
+    return _said(key, lang, by=body.by, score=result["score"])
 
 
 STEPS: tuple[Step, ...] = (
@@ -61,20 +68,20 @@ STEPS: tuple[Step, ...] = (
          "Record the first (or a further) contact with the customer.", _contact),
     Step("measure", "measure", inputs.MeasureIn, service.measure, "responders",
          "Record a temporary measure (spare_product, coupon, reschedule …).",
-         lambda r, b: f"Measure {r['measure']} recorded by {b.by}."),
+         lambda r, b, lang: _said("done_measure", lang, measure=r["measure"], by=b.by)),
     Step("cause", "cause", inputs.CauseIn, service.cause, "cause_owner",
          "Record the cause analysis.",
-         lambda r, b: f"Cause analysis recorded by {b.by} (owner: {r['owner_group']})."),
+         lambda r, b, lang: _said("done_cause", lang, by=b.by, owner_group=r["owner_group"])),
     Step("propose", "proposal", inputs.ProposeIn, service.propose, "cause_owner",
          "Propose the solution; it then waits for the level's approver.",
-         lambda r, b: f"Solution {b.solution} proposed by {b.by}; "
-                      f"awaiting approval by {r['awaiting_approval_by']}."),
+         lambda r, b, lang: _said("done_propose", lang, solution=b.solution, by=b.by,
+                                  approver=r["awaiting_approval_by"])),
     Step("approve", "approval", inputs.ApproveIn, service.approve, "approver",
          "Approve (or --reject --reason) the proposed solution; only the level's approver role may.",
          _approve),
     Step("confirm", "confirmation", inputs.ConfirmIn, service.confirm, "customer_service",
          "The customer's confirmation of the result.",
-         lambda r, b: f"Customer confirmation ({b.result}) recorded by {b.by}; status {r['status']}."),
+         lambda r, b, lang: _said("done_confirm", lang, result=b.result, by=b.by, status=r["status"])),
     Step("survey", "survey", inputs.SurveyIn, service.survey, "customer_service",
          "The satisfaction survey; below the level's target opens another follow-up round.", _survey),
 )  # fmt: skip

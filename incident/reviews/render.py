@@ -22,6 +22,7 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from incident import environ
 from incident.metrics import service as metrics
 from incident.records.documents.render import _escaped, _markdown, _page_environment
 from incident.reviews import charts, findings
@@ -102,7 +103,7 @@ def markdown_text(
             "times": chart("times", charts.times_png(data, lang)),
             "satisfaction": chart("satisfaction", charts.satisfaction_png(data, lang)),
         },
-        "generated": f"{(now or utcnow()).astimezone(metrics.zone()):%Y-%m-%d %H:%M}",
+        "generated": context_time(now),
     }
     return _environment(for_html, lang).get_template(f"review.{lang}.md.j2").render(context)
 
@@ -140,4 +141,4 @@ def document(data: dict[str, Any], lang: str = "zh", fmt: str = "md", now: datet
 
 
 def context_time(now: datetime | None) -> str:
-    return f"{(now or utcnow()).astimezone(metrics.zone()):%Y-%m-%d %H:%M %Z}"
+    return environ.stamp(now or utcnow(), metrics.zone())

@@ -9,6 +9,7 @@ computed here or in :mod:`incident.records.documents.analysis`, so templates onl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 import playbooks
 from incident.deadlines import customers as duties
 from incident.feedback.privacy import mask_contact, mask_text
+from incident.incidents import timeline as events
 from incident.records.documents import analysis, review
 from incident.records.documents.snapshot import (
     GOOD_SCORE,
@@ -54,6 +56,7 @@ from models import (
     TimelineEvent,
     utcnow,
 )
+from playbooks import vocabulary
 from playbooks.schema import Option
 
 __all__ = ["Dossier", "IncidentNotFound", "build_dossier"]
@@ -84,6 +87,11 @@ def _data(data: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
             value = ",".join(str(v) for v in value)
         out.append((str(key), _text(value) if isinstance(value, str) else str(value)))
     return tuple(out)
+
+
+def _both(words: Callable[[str], str]) -> Label:
+    """Words made in both languages, contacts in them masked (they may quote a note or a reason)."""
+    return Label(_text(words("zh")), _text(words("en")))
 
 
 def _int(value: str | None) -> int | None:
@@ -202,6 +210,7 @@ def build_dossier(session: Session, incident_id: str, *, now: datetime | None = 
             detail=_text(r.detail),
             data=_data(r.data),
             minutes_after_identified=since(r.at),
+            words=_both(lambda lang, r=r: events.words(r.event, r.detail, r.data, lang, incident.category)),
         )
         for r in _rows(session, TimelineEvent, incident.id, TimelineEvent.at)
     )
@@ -219,7 +228,9 @@ def build_dossier(session: Session, incident_id: str, *, now: datetime | None = 
         status=incident.status,
         customers=incident.customers,
         summary=_text(incident.summary),
-        level_reasons=tuple(_text(r) for r in incident.level_reasons or ()),
+        level_reasons=tuple(
+            _both(lambda lang, r=r: vocabulary.reason(r, lang)) for r in incident.level_reasons or ()
+        ),
         identified_at=ident,
         first_contact_at=incident.first_contact_at,
         resolved_at=incident.resolved_at,

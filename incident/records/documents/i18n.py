@@ -30,35 +30,6 @@ def roles(codes: Iterable[str] | str | None, lang: str) -> str:
     return sep.join(label("role", c, lang) for c in codes)
 
 
-# Level reasons are produced in English by incident.feedback.grading; these patterns give the guide's words.
-_REASONS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^(\d+) customers complaining \(>= 100\)$"), "{0} 名客户投诉（≥100 名）"),
-    (re.compile(r"^media or social-media exposure$"), "媒体/社交媒体曝光"),
-    (re.compile(r"^personal injury$"), "人身伤害"),
-    (re.compile(r"^property loss$"), "财产损失"),
-    (re.compile(r"^serious brand risk$"), "品牌声誉面临重大风险"),
-    (re.compile(r"^(\d+) customers complaining \(10-99\)$"), "{0} 名客户投诉（10–99 名）"),
-    (re.compile(r"^regional service outage$"), "区域内服务中断"),
-    (re.compile(r"^large loss for the customer$"), "客户损失较大"),
-    (re.compile(r"^customer demands compensation$"), "客户要求赔偿"),
-    (
-        re.compile(r"^(\d+) customer\(s\) complaining \(1-9\), minor loss$"),
-        "{0} 名客户投诉（1–9 名），损失较小",
-    ),
-    (re.compile(r"^level stays (\d+): a level never goes down$"), "维持{0}级：等级只升不降"),
-]
-
-
-def reason(text: str, lang: str) -> str:
-    if lang == "en":
-        return text
-    for pattern, zh in _REASONS:
-        match = pattern.match(text.strip())
-        if match:
-            return zh.format(*match.groups())
-    return text
-
-
 # Findings (How) and improvement points: one message per code. Parameters are formatted by
 # ``format_params`` according to their names (see there), so the dossier stays language-free.
 MESSAGES: dict[str, tuple[str, str]] = {

@@ -23,18 +23,18 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import markdown
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from incident import settings
+from incident import environ, settings
+from incident.incidents import timeline as events
 from incident.records.documents import i18n
 from incident.records.documents.analysis import AREAS
 from incident.records.documents.snapshot import Dossier, Finding, Improvement, Label
@@ -79,9 +79,9 @@ def title(kind: str, lang: str = "zh") -> str:
 
 
 def render(kind: str, dossier: Dossier, *, lang: str = "zh", fmt: str = "md", tz: str | None = None) -> str:
-    """One record as text; times are shown in ``tz`` (else ``INCIDENT_TZ``, else UTC)."""
+    """One record as text; times are shown in ``tz`` (else ``INCIDENT_TZ``, else the machine's zone)."""
     _check(kind, lang, fmt)
-    zone = tz or settings.get().tz or "UTC"
+    zone = tz or settings.get().tz or ""
     env = _environment(lang, fmt == "html", zone)
     body = env.get_template(f"{kind}.{lang}.md.j2").render(_context(kind, dossier, lang))
     if fmt == "md":
@@ -142,17 +142,15 @@ def _context(kind: str, d: Dossier, lang: str) -> dict[str, Any]:
 
 
 def _zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
+    """The named zone; "" is the machine's own (INCIDENT_TZ unset)."""
+    return environ.named_zone(name or None)
 
 
 def _fmt_time(value: datetime | None, zone: tzinfo) -> str:
+    """ "2026-11-24 10:00 +08:00": local time with its offset, as every page and notice shows times."""
     if value is None:
         return DASH
-    local = value.astimezone(zone)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or ''}".strip()
+    return environ.stamp(value, zone)
 
 
 def _fmt_minutes(value: int | float | timedelta | None, lang: str) -> str:
@@ -235,6 +233,13 @@ def _filters(lang: str, zone: tzinfo) -> dict[str, Callable[..., Any]]:
     def msg(item: Finding | Improvement) -> str:
         return i18n.message(item.code, item.kw, lang, param)
 
+    def who(value: str | None) -> str:
+        """Who did it: names as typed; 系统, 客户, a role after a name … in words (``timeline.who``)."""
+        return "、".join(events.who(part, lang) for part in (value or "").split("、")) or DASH
+
+    def people(values: Iterable[str] | None) -> str:
+        return join(who(v) for v in values or ())
+
     return {
         "dt": lambda v: _fmt_time(v, zone),
         "dur": lambda v: _fmt_minutes(v, lang),
@@ -244,7 +249,8 @@ def _filters(lang: str, zone: tzinfo) -> dict[str, Callable[..., Any]]:
         "join": join,
         "pct": pct,
         "msg": msg,
-        "reason": lambda v: i18n.reason(v, lang),
+        "who": who,
+        "people": people,
         "yn": lambda v: i18n.label("bool", bool(v), lang),
     }
 

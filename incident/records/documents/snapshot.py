@@ -205,9 +205,10 @@ class TimelineItem:
     at: datetime
     event: str
     by: str
-    detail: str
+    detail: str  # as stored (older versions wrote English here); ``words`` is what a reader sees
     data: tuple[tuple[str, str], ...]
     minutes_after_identified: int
+    words: Label = Label("", "")  # the event's detail in both languages (incident.incidents.timeline)
 
     def get(self, key: str) -> str | None:
         return next((v for k, v in self.data if k == key), None)
@@ -328,7 +329,7 @@ class Dossier:
     status: str
     customers: int
     summary: str
-    level_reasons: tuple[str, ...]
+    level_reasons: tuple[Label, ...]  # grading's codes in words
     identified_at: datetime
     first_contact_at: datetime | None
     resolved_at: datetime | None

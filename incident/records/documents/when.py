@@ -7,6 +7,7 @@ from datetime import datetime
 from incident.records.documents import i18n
 from incident.records.documents.facts import both, first_contact_at
 from incident.records.documents.snapshot import EMPTY, Dossier, Label, Milestone, minutes_between
+from playbooks import vocabulary
 
 
 def milestones(d: Dossier) -> tuple[Milestone, ...]:
@@ -20,8 +21,12 @@ def milestones(d: Dossier) -> tuple[Milestone, ...]:
     identified = next((t for t in d.timeline if t.event == "identified"), None)
     add("identified", d.identified_at, identified.by if identified else "", both("level", d.level))
     for change in d.level_changes:
-        levels = f"L{change.from_level or '?'} → L{change.to_level or '?'}"
-        detail = Label(levels, levels)
+        raised = [
+            vocabulary.phrase("detail", "raised", lang, from_level=change.from_level or "?",
+                              to_level=change.to_level or "?")
+            for lang in ("zh", "en")
+        ]  # fmt: skip
+        detail = Label(*raised)
         add("level_raised", change.at, change.by, detail)
     first = d.first_contact
     add(
@@ -64,7 +69,7 @@ def milestones(d: Dossier) -> tuple[Milestone, ...]:
             )
     for t in d.timeline:
         if t.event == "approval_refused":
-            add("approval_refused", t.at, t.by, Label(t.detail, t.detail))
+            add("approval_refused", t.at, t.by, t.words)
     for x in d.deadlines:
         if x.state == "missed":
             add("deadline_missed", x.missed_at or x.due_at, "", both("deadline", x.kind))
@@ -72,7 +77,7 @@ def milestones(d: Dossier) -> tuple[Milestone, ...]:
     for t in escalations:
         to = t.get("to") or ""
         kind = t.get("kind")
-        add("escalated", t.at, t.by, _escalation(kind, to) or Label(t.detail, t.detail))
+        add("escalated", t.at, t.by, _escalation(kind, to) or t.words)
     if not escalations:
         for x in d.deadlines:
             if x.escalated_to:
