@@ -205,7 +205,8 @@ def test_a_business_time_playbook_gives_business_due_times_and_pauses(
 def test_show_text_says_which_clock_a_due_time_follows(
     db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``incident show`` prints 工作时间 next to a business-time due time (the CLI's own formatter)."""
+    """``incident show`` prints 工作时间 next to a business-time due time (the CLI's own formatter), and so
+    do the post-mortem's deadline table and the board's row."""
     from incident.incidents.cli import _show_human
 
     monkeypatch.setenv("INCIDENT_PLAYBOOKS", str(_copy(tmp_path, {"clock": {"contact": "business"}})))
@@ -216,6 +217,13 @@ def test_show_text_says_which_clock_a_due_time_follows(
     _show_human(incidents.show(iid))
     row = next(line for line in capsys.readouterr().out.splitlines() if "首次联系客户" in line)
     assert "2025-09-29 11:00" in row and "工作时间" in row
+    from incident.console.board import open_rows
+    from incident.records.postmortem import render_postmortem
+
+    markdown, _ = render_postmortem(iid, "zh", "md")
+    assert "2025-09-29 11:00 +08:00（工作时间）" in markdown
+    [board_row] = [r for r in open_rows(now=bj(9, 29, 4)) if r["incident_id"] == iid]
+    assert board_row["shown_deadline"]["clock"] == "business"
 
 
 @pytest.mark.parametrize(("lang", "words"), [("zh", "（按工作时间计）"), ("en", "(business hours)")])

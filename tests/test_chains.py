@@ -315,6 +315,7 @@ def test_incident_ack_from_the_console(service: Service) -> None:
     try:
         page = client.get(f"/incidents/{inc}").text
         assert 'id="form-ack"' in page
+        assert '<small class="clock">自然时间</small>' in page  # each due time says which clock it counts
         posted = client.post(f"/incidents/{inc}/ack", data={"csrf": csrf(page), "note": "现场确认"})
         assert posted.status_code == 303, posted.text
         assert 'id="form-ack"' not in client.get(f"/incidents/{inc}").text  # nothing left to acknowledge

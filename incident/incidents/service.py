@@ -64,7 +64,11 @@ def summary_row(inc: Incident, now: datetime | None = None) -> dict[str, Any]:
         ),
         "missed_deadlines": duties.missed_count(inc.deadlines),  # the customers' contacts count once
         "owner": inc.owner,
-        "overdue": {"kind": late.kind, "due_at": _iso(late.due_at)} if late else None,
+        "overdue": (
+            {"kind": late.kind, "due_at": _iso(late.due_at), "clock": deadlines.clock_of(inc, late.kind)}
+            if late
+            else None
+        ),
         "overdue_minutes": int(((now or utcnow()) - late.due_at).total_seconds() // 60) if late else None,
     }
 

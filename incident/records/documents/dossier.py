@@ -179,7 +179,7 @@ def build_dossier(session: Session, incident_id: str, *, now: datetime | None = 
     )
     deadline_rows = _rows(session, Deadline, incident.id, Deadline.due_at)
     # each later customer's own first contact is summarised (contact_progress), not one row each
-    deadlines = tuple(_deadline(r, now) for r in deadline_rows if r.kind != duties.KIND)
+    deadlines = tuple(_deadline(r, now, lv.clock_of(r.kind)) for r in deadline_rows if r.kind != duties.KIND)
     solutions = tuple(
         _solution(r, book, rules, deadlines, now)
         for r in _rows(session, Solution, incident.id, Solution.round, Solution.proposed_at)
@@ -299,7 +299,7 @@ def _feedback(row: Feedback) -> FeedbackItem:
     )
 
 
-def _deadline(row: Deadline, now: datetime) -> DeadlineItem:
+def _deadline(row: Deadline, now: datetime, clock: str) -> DeadlineItem:
     late: int | None = None
     if row.state == "missed":
         late = minutes_between(row.due_at, row.met_at or now)
@@ -315,6 +315,7 @@ def _deadline(row: Deadline, now: datetime) -> DeadlineItem:
         missed_at=row.missed_at,
         escalated_to=row.escalated_to,
         late_minutes=late,
+        clock=clock,
     )
 
 

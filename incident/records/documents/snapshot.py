@@ -198,6 +198,7 @@ class DeadlineItem:
     missed_at: datetime | None
     escalated_to: str | None
     late_minutes: int | None  # done late by (met_at - due_at), or overdue by (generated - due)
+    clock: str = "calendar"  # the clock the due time counts: calendar | business (the playbook's clock:)
 
 
 @dataclass(frozen=True, slots=True)
