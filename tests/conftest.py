@@ -288,9 +288,9 @@ def _postgres_admin_url() -> str | None:
         return None
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this session, or a skip when none is reachable."""
+@contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """A PostgreSQL database of its own, dropped afterwards (a skip when none is reachable)."""
     import uuid
 
     import psycopg
@@ -301,12 +301,31 @@ def postgres_url() -> Iterator[str]:
     name = f"incident_test_{uuid.uuid4().hex[:8]}"
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    yield f"{base}/{name}"
-    import models
+    try:
+        yield f"{base}/{name}"
+    finally:
+        import models
 
-    models.reset_engine()
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        models.reset_engine()
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this session, or a skip when none is reachable."""
+    with fresh_postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_service(prefect_api: str, inbox: Inbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The real ``incident serve`` on a PostgreSQL database of its own (``any_db`` tests empty
+    ``postgres_url``'s tables, so a service living through them needs another), for the session."""
+    with fresh_postgres() as url:
+        svc = start_service(tmp_path_factory.mktemp("pg-home"), prefect_api, inbox, {"INCIDENT_DB_URL": url})
+        yield svc
+        stop_service(svc)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
