@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from incident import settings
 from incident.api.credentials import identify, presented
+from incident.api.errors import unavailable
 from incident.response.steps import BY_ACTION
 from models import IdempotencyKey, session_scope, utcnow
 from models.idempotency import KEY_LENGTH
@@ -272,7 +273,11 @@ class Idempotency:
         while True:
             try:
                 state, row = await run_in_threadpool(_claim, key, path, digest, expires)
-            except UNREACHABLE:
+            except UNREACHABLE as exc:
+                if not unavailable(exc):  # a fault of ours ("no such table"): a 500, logged
+                    log.error("idempotency claim of %s failed", path, exc_info=exc)
+                    await _error(send, 500, "internal database error; nothing was stored")
+                    return
                 retry = {b"retry-after": b"5"}
                 await _error(send, 503, "database unavailable; nothing was stored, retry shortly", retry)
                 return
@@ -331,7 +336,8 @@ class Idempotency:
             else:
                 await run_in_threadpool(_release, key)
         except UNREACHABLE as exc:  # the act is done: answer it; the claim stays and refuses repeats
-            log.warning("answer to %s not kept (database unavailable): %s", key, exc)
+            log.log(logging.WARNING if unavailable(exc) else logging.ERROR,
+                    "answer to %s not kept (database error): %s", key, exc)  # fmt: skip
         await send(start)
         await send({"type": "http.response.body", "body": answer, "more_body": False})
 
