@@ -90,20 +90,21 @@ class PrefectServer:
             "PREFECT_SERVER_API_HOST": "127.0.0.1",
             "PREFECT_SERVER_API_PORT": str(self.port),
         }
-        log_file = (settings.home() / "prefect-server.log").open("ab")
         command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                    "--port", str(self.port), "--analytics-off"]  # fmt: skip
         if not settings.get().prefect_services:
             command.append("--no-services")
-        self.proc = subprocess.Popen(
-            command,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_background_child,
-        )
+        # The child writes to its own copy of the file; ours is closed at once (one per restart leaked).
+        with (settings.home() / "prefect-server.log").open("ab") as log_file:
+            self.proc = subprocess.Popen(
+                command,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_background_child,
+            )
         deadline = time.monotonic() + 120
         while not healthy(self.api_url, "/health"):
             if self.proc.poll() is not None or time.monotonic() > deadline:
