@@ -244,6 +244,20 @@ def _check_roster() -> None:
         log.error("notification roster unusable: %s", exc)
 
 
+def _keep_stop_graceful() -> None:
+    """A stop signal ends uvicorn's serving, then the ``finally`` blocks stop the worker and only then the
+    Prefect server. Why a handler of ours: uvicorn raises the signal it caught once it has stopped
+    serving, and with the default handler that killed this process there, before either ``finally``: the
+    worker and the Prefect server then got their parent-death signal at the same moment, the worker could
+    not tell Prefect about the runs it stopped, and ``service.json`` stayed behind."""
+
+    def stopping(signum: int, _: object) -> None:
+        log.info("stopping (%s): the worker first, then the Prefect server", signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stopping)
+
+
 async def _serve(host: str, port: int, token: str, generated: bool, prefect: PrefectServer | None) -> None:
     import uvicorn
 
@@ -284,6 +298,7 @@ async def _serve(host: str, port: int, token: str, generated: bool, prefect: Pre
     path.write_text(json.dumps(info))
     path.chmod(0o600)
     log.info("incident service on %s (Prefect API %s)", info["url"], info["prefect_api_url"])
+    _keep_stop_graceful()
     gc.collect()
     gc.freeze()  # what start-up made lives on: a full collection then skips it (it took ~200 ms in a storm)
     try:

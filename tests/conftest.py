@@ -346,3 +346,35 @@ def any_db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
     upgrade(url)
     yield url
     models.reset_engine()
+
+
+# --- the chaos suite's figures, printed at the end of every run (pytest captures the tests' own prints) --
+
+CHAOS_SECONDS: list[float] = []  # setup, call and teardown of every chaos test
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "chaos" in report.keywords:
+        CHAOS_SECONDS.append(report.duration)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The chaos suite's table: the five figures of each case, and the suite's time."""
+    chaos = sys.modules.get("tests.chaos")
+    figures = getattr(chaos, "FIGURES", [])
+    if not figures:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("chaos suite")
+    write("| case | 202s | refused | 202s without a row | never handled | answers never delivered "
+          "| duplicate notices | incidents per batch | s |")  # fmt: skip
+    write("|---|---|---|---|---|---|---|---|---|")
+    for f in figures:
+        refused = ", ".join(f"{n}×{code}" for code, n in sorted(f.refused.items())) or "0"
+        cells = (f.case, f.accepted, refused, f.no_row, f.never_handled, f"{f.undelivered} of {f.answers}",
+                 f.duplicates, f.incidents_per_batch, f"{f.seconds:.0f}")  # fmt: skip
+        write("| " + " | ".join(map(str, cells)) + " |")
+    for f in figures:
+        if f.notes:
+            write(f"{f.case}: {f.notes}")
+    write(f"chaos suite: {len(figures)} cases, {sum(CHAOS_SECONDS):.0f} s in all (bound: 300 s)")
