@@ -280,11 +280,11 @@ def _reached(service: Service, given: Answer) -> bool:
         return False
 
 
-def duplicate_notices(url: str) -> int:
-    """Notices sent twice: the same incident, notice, role and title more than once in the delivery log."""
-    rows = query(url, "SELECT COUNT(*) FROM deliveries WHERE status = 'sent' "
-                      "GROUP BY incident_id, notice, role, title HAVING COUNT(*) > 1")  # fmt: skip
-    return sum(n - 1 for (n,) in rows)
+def duplicate_notices(url: str) -> list[tuple[Any, ...]]:
+    """Notices sent twice: the same incident, notice, role and title more than once in the delivery log
+    (each with how many times it was sent)."""
+    sent = "SELECT incident_id, notice, role, title, COUNT(*) FROM deliveries WHERE status = 'sent' "
+    return query(url, sent + "GROUP BY incident_id, notice, role, title HAVING COUNT(*) > 1")
 
 
 @dataclass
@@ -319,6 +319,10 @@ def measure(
     wait_handled(url, storm.accepted, handled_within)
     undelivered = wait_delivered(service, answers, delivered_within)
     rows = dict(query(url, "SELECT id, handled_at FROM feedback"))
+    twice = duplicate_notices(url)
+    if twice:  # which ones, for the table's notes
+        which = [f"sent {n}×: {i} {kind} to {role}" for i, kind, role, _, n in twice]
+        notes = "; ".join(filter(None, [notes, *which]))
     figures = Figures(
         case=case,
         accepted=len(storm.accepted),
@@ -326,7 +330,7 @@ def measure(
         no_row=len([f for f in storm.accepted if f not in rows]),
         never_handled=len([f for f in storm.accepted if f in rows and rows[f] is None]),
         undelivered=undelivered,
-        duplicates=duplicate_notices(url),
+        duplicates=sum(row[-1] - 1 for row in twice),
         incidents_per_batch=query(
             url, "SELECT COUNT(DISTINCT incident_id) FROM feedback WHERE batch = :b", b=batch
         )[0][0],

@@ -166,9 +166,8 @@ def test_two_services_share_one_database_and_prefect(prefect_api: str, inbox: In
             case = "two services + a standalone worker, one PostgreSQL and Prefect"
             figures = measure(case, first, storm, "TWO-1", answers, started)
             handled_by = _handled_by(url, {str(first.proc.pid), str(second.proc.pid)})
-            figures.notes = "feedback per worker: " + ", ".join(
-                f"{workers.get(pid, pid)} {n}" for pid, n in handled_by.items()
-            )
+            share = ", ".join(f"{workers.get(pid, pid)} {n}" for pid, n in handled_by.items())
+            figures.notes = "; ".join(filter(None, [f"feedback per worker: {share}", figures.notes]))
             assert_holds(figures, storm, answers)
             _every_run_executed_once(prefect_api, deployment, storm.accepted, url)
             assert set(handled_by) <= set(workers), handled_by  # only workers (API claims left out)
