@@ -21,6 +21,7 @@ import os
 import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -191,7 +192,16 @@ def holder_gone(label: object) -> bool:
         return True
     except PermissionError:  # alive, someone else's
         return False
-    return False
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """Exited but not yet reaped (its parent died with it, say): gone, though the pid still answers."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc here, or it is reaped meanwhile
+        return not Path(f"/proc/{pid}").exists() and Path("/proc/self").exists()
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def orphaned(state: State, labels: Mapping[str, Any] | None = None) -> bool:

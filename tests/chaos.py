@@ -311,11 +311,11 @@ FIGURES: list[Figures] = []
 
 def measure(
     case: str, service: Service, storm: Storm, batch: str, answers: list[Answer], started: float,
-    handled_within: float = 120, delivered_within: float = 90, notes: str = "",
+    handled_within: float = 120, delivered_within: float = 90, notes: str = "", db: str | None = None,
 ) -> Figures:  # fmt: skip
     """The five figures of one case (waiting first for the work to be done, within bounds), printed
-    and kept for the summary table."""
-    url = db_url(service)
+    and kept for the summary table; ``db``: the database as the test reaches it (not through a proxy)."""
+    url = db or db_url(service)
     wait_handled(url, storm.accepted, handled_within)
     undelivered = wait_delivered(service, answers, delivered_within)
     rows = dict(query(url, "SELECT id, handled_at FROM feedback"))
@@ -359,11 +359,19 @@ def descendants_of(pid: int) -> list[str]:
     return found + [d for child in found for d in descendants_of(int(child))]
 
 
+def _alive(pid: str) -> bool:
+    """Running (not exited; an exited process nobody has reaped yet is a zombie, not alive)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def gone(pids: list[str], timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
-    while [pid for pid in pids if Path(f"/proc/{pid}").exists()] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    while [pid for pid in pids if _alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not [pid for pid in pids if _alive(pid)]
 
 
 def worker_of(service: Service) -> str:

@@ -59,10 +59,20 @@ def _runs(prefect_api: str, flow: str, **where: Any) -> list[dict[str, Any]]:
             return found
 
 
-def _states(prefect_api: str, run_id: str) -> Counter[str]:
+def _states(prefect_api: str, run_id: str) -> list[str]:
+    """The run's state types, oldest first."""
     response = prefect_call("GET", f"{prefect_api}/flow_run_states/", params={"flow_run_id": run_id})
     response.raise_for_status()
-    return Counter(state["type"] for state in response.json())
+    return [state["type"] for state in sorted(response.json(), key=lambda state: state["timestamp"])]
+
+
+def _executions(states: list[str]) -> int:
+    """How many times a process began executing the run: a Running right after a Pending (a runner's
+    claim; Prefect's runner writes two Pending states, Pending and Submitting, for one). A resume from
+    a pause is a Running after Paused: the same execution goes on."""
+    return sum(
+        1 for before, now in zip(states, states[1:], strict=False) if (before, now) == ("PENDING", "RUNNING")
+    )
 
 
 def _feedback_runs(prefect_api: str, service: Service) -> Counter[str]:
@@ -73,7 +83,7 @@ def _feedback_runs(prefect_api: str, service: Service) -> Counter[str]:
 
 
 def test_worker_sigkilled_mid_storm(prefect_api: str, inbox: Inbox, tmp_path: Path) -> None:
-    """The worker and the runs it executes are SIGKILLed (its machine dies) at report 20 of 60 while
+    """The worker and the runs it executes are SIGKILLed (its machine dies) at report 15 of 40 while
     an incident waits in its process; the contact is typed at once: the service starts another worker,
     which finishes the work, and the answer moves the run on (its pause's process is known gone)."""
     started = time.monotonic()
@@ -84,14 +94,15 @@ def test_worker_sigkilled_mid_storm(prefect_api: str, inbox: Inbox, tmp_path: Pa
         worker, answers, doomed = worker_of(service), [], []
 
         def during(i: int) -> None:
-            if i == 20:
+            if i == 15:
                 doomed.extend([worker, *descendants_of(int(worker))])
                 for pid in doomed:
                     os.kill(int(pid), signal.SIGKILL)
+                assert gone(doomed, 10)
                 answers.append(answer(service, waiting))  # while no worker runs
 
         storm = Storm(service.url, service.token)
-        storm.send(storm_bodies("KILLW-1", 60), rate=20, during=during)
+        storm.send(storm_bodies("KILLW-1", 40), rate=20, during=during)
         figures = measure("worker SIGKILLed with its runs mid-storm", service, storm, "KILLW-1", answers,
                           started, notes=f"killed {len(doomed)} processes")  # fmt: skip
         assert len(doomed) >= 2, "the worker and the incident run it executed"
@@ -99,7 +110,7 @@ def test_worker_sigkilled_mid_storm(prefect_api: str, inbox: Inbox, tmp_path: Pa
         assert not storm.refused
         runs = _feedback_runs(prefect_api, service)
         assert [f for f in storm.accepted if runs[f] != 1] == [], "each feedback has one completed run"
-        assert gone(doomed) and worker_of(service) != worker, "the worker was replaced"
+        assert worker_of(service) != worker, "the worker was replaced"
     finally:
         stop_service(service)
 
@@ -119,9 +130,9 @@ def _standalone_worker(home: Path, env: dict[str, str]) -> subprocess.Popen[byte
 
 
 def _storm_both(first: Service, second: Service, waiting: str) -> tuple[Storm, list[Answer]]:
-    """30 reports to each API at once; the contact typed into the second one during its storm."""
+    """20 reports to each API at once; the contact typed into the second one during its storm."""
     storms, answers = [Storm(first.url, first.token), Storm(second.url, second.token)], []
-    bodies = storm_bodies("TWO-1", 60)
+    bodies = storm_bodies("TWO-1", 40)
 
     def during(i: int) -> None:
         if i == 10:
@@ -187,14 +198,14 @@ def _handled_by(url: str, api_pids: set[str]) -> Counter[str]:
 
 def _every_run_executed_once(prefect_api: str, deployment: str, accepted: list[str], url: str) -> None:
     """Each feedback: one ``handle_feedback`` run, Running once. Each incident: one ``incident_response``
-    run of this deployment, executed once (one Pending state: Prefect's claim, taken by one runner)."""
+    run of this deployment, executed once (its hot wait outlasts the test: no suspension, no replay)."""
     feedback_runs = _runs(prefect_api, "handle_feedback", tags=[f"incident-service:{deployment}"])
     per_feedback = Counter(run["name"] for run in feedback_runs)
     assert [f for f in accepted if per_feedback[f] != 1] == [], per_feedback
-    running = {run["name"]: _states(prefect_api, run["id"])["RUNNING"] for run in feedback_runs}
+    running = {run["name"]: _states(prefect_api, run["id"]).count("RUNNING") for run in feedback_runs}
     assert {f: n for f, n in running.items() if n != 1} == {}, running
     incident_runs = _runs(prefect_api, "incident_response", deployment=deployment)
     incidents = [row[0] for row in query(url, "SELECT id FROM incidents")]
     assert Counter(run["parameters"]["incident_id"] for run in incident_runs) == Counter(incidents)
-    pending = {run["id"]: _states(prefect_api, run["id"])["PENDING"] for run in incident_runs}
-    assert set(pending.values()) == {1}, pending
+    executions = {run["id"]: _executions(_states(prefect_api, run["id"])) for run in incident_runs}
+    assert set(executions.values()) == {1}, executions

@@ -10,8 +10,10 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,6 +108,12 @@ def test_a_blocking_pause_whose_process_is_gone_is_orphaned(monkeypatch: pytest.
     assert waiting.orphaned(late, {waiting.HOLDER: waiting.holder()})
     suspended = Suspended(timeout_seconds=3600, pause_key="contact")
     assert not waiting.orphaned(suspended, gone)  # a suspension holds no process by design
+    unreaped = subprocess.Popen([sys.executable, "-c", "pass"])  # exits; nobody reaps it yet
+    stat = Path(f"/proc/{unreaped.pid}/stat")
+    while stat.read_text().rpartition(")")[2].split()[0] != "Z":
+        time.sleep(0.05)
+    assert waiting.orphaned(hot, {waiting.HOLDER: f"{waiting.HOST}:{unreaped.pid}"})  # its pid still answers
+    unreaped.wait()
 
 
 @pytest.fixture
