@@ -253,6 +253,8 @@ def _keep_stop_graceful() -> None:
 
     def stopping(signum: int, _: object) -> None:
         log.info("stopping (%s): the worker first, then the Prefect server", signal.Signals(signum).name)
+        for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal stops at once, as it used to
+            signal.signal(sig, signal.SIG_DFL)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stopping)
