@@ -16,6 +16,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import socket
 import struct
 import subprocess
@@ -380,3 +383,13 @@ def worker_of(service: Service) -> str:
         if b"incident.engine.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
             return pid
     raise AssertionError("the service has no worker process")
+
+
+def kill_all(*services: Service) -> None:
+    """The end of a case: each service and every process under it SIGKILLed at once (the graceful stop,
+    which cancels the runs through Prefect, takes seconds per run and is tested on its own)."""
+    for service in services:
+        for pid in [str(service.proc.pid), *descendants_of(service.proc.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        service.proc.wait(10)

@@ -20,12 +20,13 @@ from tests.chaos import (
     Storm,
     answer,
     assert_holds,
+    kill_all,
     measure,
     storm_bodies,
     waiting_incident,
     worker_of,
 )
-from tests.conftest import Inbox, fresh_postgres, start_service, stop_service
+from tests.conftest import Inbox, fresh_postgres, start_service
 
 pytestmark = pytest.mark.chaos
 
@@ -65,7 +66,7 @@ def test_database_cut_for_10_s_mid_storm(
         assert set(storm.refused) == {503}, storm.refused  # refused while away (it bit): 503, never 500
         assert worker_of(service) == worker, "nothing was restarted"
     finally:
-        stop_service(service)
+        kill_all(service)
 
 
 @pytest.fixture
@@ -120,4 +121,4 @@ def test_disk_full_mid_storm(prefect_api: str, inbox: Inbox, small_disk: Path) -
         assert len(storm.accepted) + storm.refused[503] == 50
         assert worker_of(service) == worker, "nothing was restarted"
     finally:
-        stop_service(service)
+        kill_all(service)

@@ -1,9 +1,9 @@
 """Chaos: the Prefect server ``incident serve`` runs for itself is killed while incidents wait.
 
-The server is SIGKILLed and its port held for 20 s (every connection reset), so the service cannot
+The server is SIGKILLed and its port held for 15 s (every connection reset), so the service cannot
 start it again sooner: a long outage, on purpose. The services' Prefect client retries once
 (``PREFECT_CLIENT_MAX_RETRIES=1``, default 5): to Prefect's runner, whose poll loop gives up after
-three failed polls, 20 s are then what some three minutes are by default, and the worker must ride it
+three failed polls, 15 s are then what some three minutes are by default, and the worker must ride it
 out without being replaced. During the outage: both waiting incidents are answered and a storm of
 reports comes in. Then: a new Prefect server (the same port), both runs at their next point, every
 report handled, one incident for the batch, no notice twice, and nothing restarted but the server.
@@ -41,7 +41,7 @@ from tests.chaos import (
 from tests.conftest import ROLES, Inbox, Service
 
 pytestmark = pytest.mark.chaos
-OUTAGE_SECONDS = 20
+OUTAGE_SECONDS = 15
 
 
 @pytest.fixture
@@ -107,9 +107,9 @@ def test_prefect_server_killed_while_incidents_wait(own_prefect: Service) -> Non
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - killed)))
     finally:
         holder.release()
-    figures = measure("Prefect server killed (20 s away) while 2 incidents waited", service, storm,
-                      "PK-STORM", answers, started, notes="answers " + ", ".join(
-                          f"{a.status} {a.delivery} in {a.seconds:.1f} s" for a in answers))  # fmt: skip
+    case = f"Prefect server killed ({OUTAGE_SECONDS} s away) while 2 incidents waited"
+    given = ", ".join(f"{a.status} {a.delivery} in {a.seconds:.1f} s" for a in answers)
+    figures = measure(case, service, storm, "PK-STORM", answers, started, notes=f"answers {given}")
     assert_holds(figures, storm, answers)
     assert all(a.delivery == "pending" and a.seconds < 10 for a in answers), answers  # stored, said so
     restarted = _prefect_server(service)
