@@ -154,6 +154,15 @@ class Storm:
     accepted: list[str] = field(default_factory=list)
     refused: dict[int, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    incidents: list[str] = field(default_factory=list)  # of the 202s, as they came
+
+    def incident(self, timeout: float = 30) -> str:
+        """The incident the storm's reports opened (waiting for the first 202 that names it)."""
+        deadline = time.monotonic() + timeout
+        while not self.incidents:
+            assert time.monotonic() < deadline, "no report of the storm was accepted"
+            time.sleep(0.05)
+        return self.incidents[0]
 
     def send(
         self, bodies: list[dict[str, object]], rate: float, during: Callable[[int], None] | None = None
@@ -173,6 +182,8 @@ class Storm:
             with lock:
                 if response.status_code == 202:
                     self.accepted.append(response.json()["feedback_id"])
+                    if response.json().get("incident_id"):
+                        self.incidents.append(response.json()["incident_id"])
                 else:
                     self.refused[response.status_code] = self.refused.get(response.status_code, 0) + 1
 

@@ -1,6 +1,7 @@
 """Chaos: the product's database goes away mid-storm (PostgreSQL cut for 10 s; SQLite's disk full).
 
-Each case gives an answer just before the fault and measures the five figures (tests/chaos.py):
+Each case gives an answer (the contact of the incident the storm opened) just before the fault and
+measures the five figures (tests/chaos.py):
 reports are 202 (stored, then handled without a restart) or 503 (nothing stored), never a 500, a
 202 without a row, or a transport error.
 """
@@ -23,7 +24,6 @@ from tests.chaos import (
     kill_all,
     measure,
     storm_bodies,
-    waiting_incident,
     worker_of,
 )
 from tests.conftest import Inbox, fresh_postgres, start_service
@@ -48,13 +48,11 @@ def test_database_cut_for_10_s_mid_storm(
     service = start_service(tmp_path / "home", prefect_api, inbox, {"INCIDENT_DB_URL": url})
     try:
         worker = worker_of(service)
-        waiting = waiting_incident(service, "CUT-WAIT")
-        service.wait_for_point(waiting, "contact")
         storm, answers, back = Storm(service.url, service.token), [], threading.Timer(10, proxy.restore)
 
         def during(i: int) -> None:
             if i == 10:
-                answers.append(answer(service, waiting))  # just before the cut
+                answers.append(answer(service, storm.incident()))  # the batch's, just before the cut
                 proxy.cut()
                 back.start()
 
@@ -103,13 +101,11 @@ def test_disk_full_mid_storm(prefect_api: str, inbox: Inbox, small_disk: Path) -
     service = start_service(small_disk / "home", prefect_api, inbox)
     try:
         worker = worker_of(service)
-        waiting = waiting_incident(service, "FULL-WAIT")
-        service.wait_for_point(waiting, "contact")
         storm, answers, filler = Storm(service.url, service.token), [], []
 
         def during(i: int) -> None:
             if i == 10:
-                answers.append(answer(service, waiting))  # just before the disk fills
+                answers.append(answer(service, storm.incident()))  # the batch's, just before the disk fills
                 filler.append(_fill(small_disk))
             if i == 35:
                 filler[0].unlink()  # space again, 5 s later

@@ -1,6 +1,7 @@
-"""Chaos: SIGKILL of ``incident serve`` (its API process) mid-storm, with an L1 incident's approval
-in flight and an L3 contact deadline passing while nothing serves. After a restart nothing accepted
-is lost, the waiting run goes on, the miss escalates once, and the five figures hold (tests/chaos.py).
+"""Chaos: SIGKILL of ``incident serve`` (its API process) mid-storm, with the contact of the storm's
+incident in flight and an L3 contact deadline passing while nothing serves. After a restart nothing
+accepted is lost, the incident's run goes on, the miss escalates once, and the five figures hold
+(tests/chaos.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from tests.chaos import Answer, Storm, answer, db_url, gone, kill_all, measure, 
 from tests.conftest import Inbox, Service, start_service
 
 pytestmark = pytest.mark.chaos
-APPROVE = {"by": "陈总", "role": "leadership"}
 
 
 def drill_playbooks(folder: Path) -> Path:
@@ -36,35 +36,15 @@ def drill_playbooks(folder: Path) -> Path:
     return folder
 
 
-def to_approval(service: Service, batch: str) -> str:
-    """An L1 incident (a hot battery in the media) walked to its approval, through the API."""
-    body = {"category": "product_quality", "summary": "hot battery", "media": True, "product_model": "K1",
-            "batch": batch, "contact": "13511112222"}  # fmt: skip
-    response = service.api("POST", "/api/feedback", json=body)
-    assert response.status_code == 202, response.text
-    inc = str(response.json()["incident_id"])
-    for action, step in (
-        ("contact", {"by": "A"}),
-        ("measure", {"kind": "spare_product"}),
-        ("cause", {"root": "cell", "direct": "heat", "stage": "production"}),
-        ("propose", {"solution": "replace"}),
-    ):
-        assert service.api("POST", f"/api/incidents/{inc}/{action}", json=step).status_code == 200, action
-    service.wait_for_point(inc, "approval-1")
-    return inc
-
-
-def _approved(service: Service, incident_id: str) -> bool:
-    decided = "SELECT COUNT(*) FROM solutions WHERE incident_id = :i AND decided_at IS NOT NULL"
-    return bool(query(db_url(service), decided, i=incident_id)[0][0])
+def _contacted(service: Service, incident_id: str) -> bool:
+    contacts = "SELECT COUNT(*) FROM contacts WHERE incident_id = :i"
+    return bool(query(db_url(service), contacts, i=incident_id)[0][0])
 
 
 def test_sigkill_mid_storm_then_restart_loses_nothing(prefect_api: str, inbox: Inbox, tmp_path: Path) -> None:
     started, home = time.monotonic(), tmp_path / "home"
     env = {"INCIDENT_PLAYBOOKS": str(drill_playbooks(tmp_path / "books"))}
     first = start_service(home, prefect_api, inbox, env)
-    waiting = to_approval(first, "CRASH-0")
-    first.person(APPROVE["by"], APPROVE["role"])  # the approver exists before the storm
     flood = {
         "category": "special_scenario",
         "summary": "flooded road",
@@ -74,21 +54,23 @@ def test_sigkill_mid_storm_then_restart_loses_nothing(prefect_api: str, inbox: I
     late = first.api("POST", "/api/feedback", json=flood).json()
     assert late["level"] == 3
     due = datetime.fromisoformat(late["contact_deadline"])
-    worker, flying = worker_of(first), []
+    worker, storm = worker_of(first), Storm(first.url, first.token)
+    batch: list[str] = []
+    in_flight: list[Answer] = []  # empty if its answer was lost with the process
+    senders: list[threading.Thread] = []
 
     def during(i: int) -> None:
-        if i == 60:  # an approval in flight, then the kill a moment later
-            flying.append(threading.Thread(target=lambda: flying.append(
-                answer(first, waiting, "approve", "confirmation-1", APPROVE))))  # fmt: skip
-            flying[0].start()
-            time.sleep(0.05)
-            os.kill(first.proc.pid, signal.SIGKILL)
+        if batch or (len(storm.accepted) < 20 and i < 100):  # killed once 20 reports were taken
+            return
+        batch.append(storm.incident())  # its contact in flight, then the kill a moment later
+        senders.append(threading.Thread(target=lambda: in_flight.append(answer(first, batch[0]))))
+        senders[0].start()
+        time.sleep(0.05)
+        os.kill(first.proc.pid, signal.SIGKILL)
 
-    storm = Storm(first.url, first.token)
     storm.send(storm_bodies("STORM-CRASH", 120), rate=30, during=during)
     first.proc.wait(10)
-    flying[0].join(30)
-    in_flight = flying[1]  # status 0 if its answer was lost with the process
+    senders[0].join(30)
     assert gone([worker]), "the worker outlived the service it worked for"
 
     wait = (due - datetime.now(due.tzinfo)).total_seconds() + 2
@@ -96,14 +78,11 @@ def test_sigkill_mid_storm_then_restart_loses_nothing(prefect_api: str, inbox: I
         time.sleep(wait)  # the contact deadline passes while nobody serves
     second = start_service(home, prefect_api, inbox, env)
     try:
-        # The approval in flight: stored by the killed service (its answer lost or not), or given again.
-        kept = in_flight.stored or _approved(second, waiting)
-        answers = [
-            Answer(waiting, "approve", "confirmation-1", 200, "stored before the kill")
-            if kept
-            else answer(second, waiting, "approve", "confirmation-1", APPROVE)
-        ]
-        note = f"approval in flight {'kept' if kept else 'lost, given again'}; "
+        # The contact in flight: stored by the killed service (its answer lost or not), or given again.
+        kept = (in_flight and in_flight[0].stored) or _contacted(second, batch[0])
+        given = Answer(batch[0], "contact", "measure", 200, "stored before the kill")
+        answers = [given if kept else answer(second, batch[0])]
+        note = f"contact in flight {'kept' if kept else 'lost, given again'}; "
         note += f"{len(storm.errors)} posts met no service"
         case = "incident serve SIGKILLed mid-storm, restarted"
         figures = measure(case, second, storm, "STORM-CRASH", answers, started, notes=note)
