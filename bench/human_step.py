@@ -138,7 +138,8 @@ def main() -> None:
         stage.cleanup(False)
     table = Table(
         title=f"Human step → next waiting point with its notices ({args.db}, {len(results)} incidents"
-        + "".join(f", {item}" for item in args.env) + ")"
+        + "".join(f", {item}" for item in args.env)
+        + ")"
     )
     for column in ("step", "n", "p50", "p95", "max"):
         table.add_column(column, justify="left" if column == "step" else "right")

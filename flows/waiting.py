@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -25,13 +29,13 @@ import anyio
 import httpx
 from prefect import runtime
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import State
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from prefect.input import RunInput
 from prefect.states import Running, Scheduled
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from incident import settings
 from incident.incidents import timeline
@@ -151,6 +155,8 @@ async def wait_in_process(form: type[RunInput], key: str, seconds: float) -> Any
     The pause's own timeout is far beyond the window: a run whose process died while it waited is
     found by ``orphaned`` and started again, never failed by Prefect's pause expiry first.
     """
+    async with get_client() as client:  # who holds the pause (``orphaned``); before it, or no pause
+        await client.update_flow_run_labels(runtime.flow_run.id, {HOLDER: holder()})
     with anyio.move_on_after(seconds):
         return await apause_flow_run(
             wait_for_input=form, key=key, timeout=int(seconds) + ORPHAN_MARGIN, poll_interval=HOT_POLL
@@ -166,17 +172,58 @@ ORPHAN_MARGIN = 3600  # seconds past the hot window before Prefect would fail th
 HOT_POLL: Any = 0.5
 
 
-def orphaned(state: State) -> bool:
-    """A blocking pause past its window: its process would have left it, so it has none any more."""
+# The run's label naming the process that waits in a blocking pause (``host:pid``), set before it pauses.
+HOLDER = "incident.waits-in"
+HOST = socket.gethostname()
+
+
+def holder() -> str:
+    return f"{HOST}:{os.getpid()}"
+
+
+def holder_gone(label: object) -> bool:
+    """The process named by the run's ``HOLDER`` label is known to be gone: it ran on this host and its
+    pid is no more. On another host nothing can be known here (``orphaned`` then goes by the clock)."""
+    host, _, pid = str(label or "").rpartition(":")
+    if host != HOST or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """Exited but not yet reaped (its parent died with it, say): gone, though the pid still answers."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc here, or it is reaped meanwhile
+        return not Path(f"/proc/{pid}").exists() and Path("/proc/self").exists()
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def orphaned(state: State, labels: Mapping[str, Any] | None = None) -> bool:
+    """A blocking pause whose process is gone: resumed, it would be Running with nothing running it.
+
+    Known gone when the process that holds it (the run's ``HOLDER`` label) ran on this host and has
+    exited (its worker died with it, or Prefect's runner ended it during an outage, when nobody could
+    tell Prefect); else assumed gone once the pause is past its window, which its process would have
+    left. A suspension holds no process and is never orphaned.
+    """
     details = state.state_details
     if details.pause_reschedule or details.pause_timeout is None:
         return False
+    if holder_gone((labels or {}).get(HOLDER)):
+        return True
     grace = max(10.0, 2 * settings.get().sweep_seconds)
     return datetime.now(UTC) > details.pause_timeout - timedelta(seconds=ORPHAN_MARGIN - grace)
 
 
-async def paused_state(flow_run_id: str | UUID) -> State | None:
-    """The run's state while it is paused (suspended, or waiting in its process), else None."""
+async def paused_run(flow_run_id: str | UUID) -> FlowRun | None:
+    """The run while it is paused (suspended, or waiting in its process), else None."""
     async with get_client() as client:
         try:
             run = await client.read_flow_run(UUID(str(flow_run_id)))
@@ -184,7 +231,13 @@ async def paused_state(flow_run_id: str | UUID) -> State | None:
             return None
     if run.state is None or not run.state.is_paused() or not run.state.state_details.pause_key:
         return None
-    return run.state
+    return run
+
+
+async def paused_state(flow_run_id: str | UUID) -> State | None:
+    """The run's state while it is paused, else None."""
+    run = await paused_run(flow_run_id)
+    return run.state if run is not None else None
 
 
 async def pause_key(flow_run_id: str | UUID) -> str | None:
@@ -213,9 +266,16 @@ async def restart(flow_run_id: str, key: str) -> None:
     log.warning("flow run %s %s", flow_run_id, message)
 
 
-async def resume(flow_run_id: str, key: str, answer: dict[str, Any], state: State | None = None) -> bool:
-    """Resume a run paused at ``key`` with its answer; False if it had moved on already."""
-    if state is not None and orphaned(state):
+async def resume(
+    flow_run_id: str,
+    key: str,
+    answer: dict[str, Any],
+    state: State | None = None,
+    labels: Mapping[str, Any] | None = None,
+) -> bool:
+    """Resume a run paused at ``key`` with its answer (started again if its pause is ``orphaned``);
+    False if it had moved on already."""
+    if state is not None and orphaned(state, labels):
         await restart(flow_run_id, key)
         return True
     async with get_client() as client:
@@ -237,14 +297,14 @@ async def deliver(incident_id: str) -> bool:
         flow_run_id = incident.flow_run_id if incident else None
     if not flow_run_id:
         return False
-    state = await paused_state(flow_run_id)
-    if state is None or state.state_details.pause_key is None:
+    run = await paused_run(flow_run_id)
+    if run is None or run.state is None or run.state.state_details.pause_key is None:
         return False
-    key = state.state_details.pause_key
+    key = run.state.state_details.pause_key
     answer = answer_for(incident_id, key)
     if answer is None:
         return False
-    return await resume(flow_run_id, key, answer, state)
+    return await resume(flow_run_id, key, answer, run.state, run.labels)
 
 
 UNREACHABLE = (httpx.HTTPError, PrefectHTTPStatusError, OSError)
@@ -252,11 +312,12 @@ UNREACHABLE = (httpx.HTTPError, PrefectHTTPStatusError, OSError)
 
 async def try_deliver(incident_id: str) -> str:
     """After an action: ``delivered`` (the run moves on), ``stored`` (the run is not at that point
-    yet: it finds the answer when it gets there) or ``pending`` (Prefect did not answer within
-    ``INCIDENT_RESUME_TIMEOUT``: the worker's sweep delivers it once Prefect is back)."""
+    yet: it finds the answer when it gets there) or ``pending`` (Prefect, or the database after the
+    answer was stored, did not answer within ``INCIDENT_RESUME_TIMEOUT``: the worker's sweep delivers
+    it once they are back). Never an error: the answer is stored, and the action must say so."""
     try:
         moved = await asyncio.wait_for(deliver(incident_id), settings.get().resume_timeout)
-    except (TimeoutError, *UNREACHABLE) as exc:
+    except (TimeoutError, SQLAlchemyError, *UNREACHABLE) as exc:
         log.warning("answer for %s stored, delivery pending: %s", incident_id, exc.__class__.__name__)
         return "pending"
     return "delivered" if moved else "stored"

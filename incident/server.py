@@ -90,20 +90,21 @@ class PrefectServer:
             "PREFECT_SERVER_API_HOST": "127.0.0.1",
             "PREFECT_SERVER_API_PORT": str(self.port),
         }
-        log_file = (settings.home() / "prefect-server.log").open("ab")
         command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                    "--port", str(self.port), "--analytics-off"]  # fmt: skip
         if not settings.get().prefect_services:
             command.append("--no-services")
-        self.proc = subprocess.Popen(
-            command,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_background_child,
-        )
+        # The child writes to its own copy of the file; ours is closed at once (one per restart leaked).
+        with (settings.home() / "prefect-server.log").open("ab") as log_file:
+            self.proc = subprocess.Popen(
+                command,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_background_child,
+            )
         deadline = time.monotonic() + 120
         while not healthy(self.api_url, "/health"):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -274,6 +275,22 @@ def _check_roster() -> None:
         log.error("notification roster unusable: %s", exc)
 
 
+def _keep_stop_graceful() -> None:
+    """A stop signal ends uvicorn's serving, then the ``finally`` blocks stop the worker and only then the
+    Prefect server. Why a handler of ours: uvicorn raises the signal it caught once it has stopped
+    serving, and with the default handler that killed this process there, before either ``finally``: the
+    worker and the Prefect server then got their parent-death signal at the same moment, the worker could
+    not tell Prefect about the runs it stopped, and ``service.json`` stayed behind."""
+
+    def stopping(signum: int, _: object) -> None:
+        log.info("stopping (%s): the worker first, then the Prefect server", signal.Signals(signum).name)
+        for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal stops at once, as it used to
+            signal.signal(sig, signal.SIG_DFL)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stopping)
+
+
 async def _serve(
     sock: socket.socket, host: str, token: str, generated: bool, prefect: PrefectServer | None
 ) -> None:
@@ -326,6 +343,7 @@ async def _serve(
     path.write_text(json.dumps(info))
     path.chmod(0o600)
     log.info("incident service on %s (Prefect API %s)", info["url"], info["prefect_api_url"])
+    _keep_stop_graceful()
     gc.collect()
     gc.freeze()  # what start-up made lives on: a full collection then skips it (it took ~200 ms in a storm)
     try:

@@ -350,9 +350,9 @@ def _postgres_admin_url() -> str | None:
         return None
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this session, or a skip when none is reachable."""
+@contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """A PostgreSQL database of its own, dropped afterwards (a skip when none is reachable)."""
     import uuid
 
     import psycopg
@@ -363,12 +363,31 @@ def postgres_url() -> Iterator[str]:
     name = f"incident_test_{uuid.uuid4().hex[:8]}"
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    yield f"{base}/{name}"
-    import models
+    try:
+        yield f"{base}/{name}"
+    finally:
+        import models
 
-    models.reset_engine()
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        models.reset_engine()
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this session, or a skip when none is reachable."""
+    with fresh_postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_service(prefect_api: str, inbox: Inbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The real ``incident serve`` on a PostgreSQL database of its own (``any_db`` tests empty
+    ``postgres_url``'s tables, so a service living through them needs another), for the session."""
+    with fresh_postgres() as url:
+        svc = start_service(tmp_path_factory.mktemp("pg-home"), prefect_api, inbox, {"INCIDENT_DB_URL": url})
+        yield svc
+        stop_service(svc)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -389,3 +408,35 @@ def any_db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
     upgrade(url)
     yield url
     models.reset_engine()
+
+
+# --- the chaos suite's figures, printed at the end of every run (pytest captures the tests' own prints) --
+
+CHAOS_SECONDS: list[float] = []  # setup, call and teardown of every chaos test
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "chaos" in report.keywords:
+        CHAOS_SECONDS.append(report.duration)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The chaos suite's table: the five figures of each case, and the suite's time."""
+    chaos = sys.modules.get("tests.chaos")
+    figures = getattr(chaos, "FIGURES", [])
+    if not figures:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("chaos suite")
+    write("| case | 202s | refused | 202s without a row | never handled | answers never delivered "
+          "| duplicate notices | incidents per batch | s |")  # fmt: skip
+    write("|---|---|---|---|---|---|---|---|---|")
+    for f in figures:
+        refused = ", ".join(f"{n}×{code}" for code, n in sorted(f.refused.items())) or "0"
+        cells = (f.case, f.accepted, refused, f.no_row, f.never_handled, f"{f.undelivered} of {f.answers}",
+                 f.duplicates, f.incidents_per_batch, f"{f.seconds:.0f}")  # fmt: skip
+        write("| " + " | ".join(map(str, cells)) + " |")
+    for f in figures:
+        if f.notes:
+            write(f"{f.case}: {f.notes}")
+    write(f"chaos suite: {len(figures)} cases, {sum(CHAOS_SECONDS):.0f} s in all (bound: 300 s)")

@@ -28,8 +28,19 @@ LOWER = {
     "notifiers": ("models", "playbooks", "incident.settings", "incident.feedback.privacy"),
 }
 # The domain folders (docs/architecture.md): the same file names in each.
-DOMAINS = ("feedback", "incidents", "response", "deadlines", "records", "metrics", "people", "meetings",
-           "actions", "inbox", "knowledge")
+DOMAINS = (
+    "feedback",
+    "incidents",
+    "response",
+    "deadlines",
+    "records",
+    "metrics",
+    "people",
+    "meetings",
+    "actions",
+    "inbox",
+    "knowledge",
+)
 SAME_NAMES = {"__init__", "service", "views", "cli"}
 # A command's module may load only this at start-up (`incident --version` and completion stay fast).
 CLI_MAY_LOAD = ("incident.terminal", "incident.errors", "incident.environ")

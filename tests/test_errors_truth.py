@@ -150,9 +150,72 @@ def test_approvals_by_188_to_200_character_names_are_200_over_http(any_db: str) 
             assert decided.status_code == 200, (length, decided.text)
 
 
+def test_every_review_field_at_its_limit_is_stored(any_db: str) -> None:
+    """The acts after the flow and beside it at their maximum lengths (the meeting, improvement actions,
+    their closing, the sign-off, assign, ack, the inbox's answer), on a real database."""
+    from datetime import UTC, datetime
+
+    import playbooks
+    from incident.actions import service as improvements
+    from incident.deadlines import service as deadlines
+    from incident.feedback import service as intake
+    from incident.feedback.service import FeedbackIn
+    from incident.inbox import service as inbox
+    from incident.incidents import service as incidents
+    from incident.meetings import service as meetings
+    from incident.people import service as people
+    from incident.response import service as actions
+    from models import ImprovementAction, Meeting, TimelineEvent, session_scope
+
+    result = intake.record(_longest_feedback())
+    inc, name = result.incident_id, "名" * 200
+    assert inc
+    actions.contact(inc, actions.ContactIn(by=name))
+    actions.measure(inc, actions.MeasureIn(kind="spare_product"))
+    actions.cause(inc, actions.CauseIn(root="r", direct="d", stage="production"))
+    actions.propose(inc, actions.ProposeIn(solution="replace"))
+    rules = playbooks.get("product_quality").level(result.level)
+    lead = rules.lead
+    actions.approve(inc, actions.ApproveIn(by=name, role=rules.approver))
+    actions.confirm(inc, actions.ConfirmIn(result="satisfied"))
+    token = people.add(people.PersonIn(name="审" * 200, roles=[lead, "duty_manager"]))["token"]
+    person = people.identify(token)
+    assert person is not None
+    action = improvements.ActionIn(kind="process", owner="负" * 200, due="14d", text="t" * 2000)
+    lines = ["行" * 2000] * 50
+    meeting = meetings.MeetingIn(
+        at=datetime.now(UTC), participants=["参" * 200] * 100, findings=lines, went_well=lines,
+        went_badly=lines, decisions=lines, actions=[action] * 50, by=name,
+    )  # fmt: skip
+    meetings.record(inc, meeting, people.SERVICE)
+    improvements.add(inc, improvements.ActionsIn(actions=[action] * 50, by=name), people.SERVICE)
+    with session_scope() as s:
+        first = s.query(ImprovementAction).filter_by(incident_id=inc).order_by(ImprovementAction.id).first()
+        assert first is not None
+        action_id = first.id
+    improvements.close(action_id, improvements.CloseIn(evidence="证" * 4000, by=name), person)
+    meetings.signoff(inc, meetings.SignoffIn(note="签" * 2000), person)
+    incidents.assign(inc, "主" * 200, name)
+    alarm = intake.record(FeedbackIn(kind="alarm", channel="internal", category="product_quality",
+                                     summary="[quality] 抽检", product_model="ALARM-LIMIT"))  # fmt: skip
+    assert alarm.incident_id
+    deadlines.acknowledge(alarm.incident_id, person, "注" * intake.MAX_TEXT)
+    item = intake.record(FeedbackIn(kind="suggestion", summary="建议"))
+    assert inbox.answer(item.feedback_id, "答" * 10_000, name)["status"] == "answered"
+    with session_scope() as s:
+        assert s.query(ImprovementAction).filter_by(incident_id=inc).count() == 100
+        held = s.query(Meeting).filter_by(incident_id=inc).one()
+        assert held.signed_by == "审" * 200
+        by = {e.event: e.by for e in s.query(TimelineEvent).filter(TimelineEvent.incident_id == inc)}
+        assert by["postmortem_signed"] == f"{'审' * 200} ({lead})" and by["owner_assigned"] == name
+
+
 @pytest.fixture
 def refusing_app(any_db: str) -> Iterator[TestClient]:
-    """Our error handlers on a route that asks the real database for what it must refuse."""
+    """Our error handlers on routes that ask the real database for what it must refuse, for a table
+    that is not there, and of a database that cannot be reached."""
+    import sqlalchemy as sa
+
     from incident.api import errors as http_errors
     from models import Counter, session_scope
 
@@ -165,15 +228,54 @@ def refusing_app(any_db: str) -> Iterator[TestClient]:
             s.add(Counter(key=key, value=1))
         return {"key": key}
 
+    @app.get("/missing")
+    def missing() -> None:
+        with session_scope() as s:  # SQLite: OperationalError "no such table"; PostgreSQL: ProgrammingError
+            s.execute(sa.text("SELECT * FROM no_such_table"))
+
+    @app.get("/away")
+    def away() -> None:
+        url = "postgresql+psycopg://postgres@127.0.0.1:9/x" if any_db.startswith("postgresql") else (
+            "sqlite:////proc/no-such-directory/incident.db"
+        )  # fmt: skip
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 2} if "postgresql" in url else {})
+        try:
+            engine.connect()
+        finally:
+            engine.dispose()
+
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
 
-def test_database_refusals_are_4xx_naming_the_column(refusing_app: TestClient, any_db: str) -> None:
+def test_database_refusals_are_4xx_naming_the_column_and_logged(
+    refusing_app: TestClient, any_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="incident.api.app")
     assert refusing_app.post("/counter/once").status_code == 200
     again = refusing_app.post("/counter/once")
     assert again.status_code == 409 and "already recorded" in _only_error(again)
+    refused = [r for r in caplog.records if r.getMessage().startswith("refused POST /counter/once")]
+    assert len(refused) == 1 and refused[0].levelname == "WARNING"
     if any_db.startswith("postgresql"):  # SQLite stores any length
         too_long = refusing_app.post("/counter/" + "k" * 40)
         assert too_long.status_code == 422
         assert "counters.key (at most 32 characters)" in _only_error(too_long)
+        logged = [r.getMessage() for r in caplog.records if "/counter/kkk" in r.getMessage()]
+        assert len(logged) == 1 and "counters.key (at most 32 characters)" in logged[0]
+
+
+def test_only_an_unavailable_database_is_503(
+    refusing_app: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A table that is not there is our fault (500, logged with its traceback), even where SQLite calls
+    it an OperationalError; a database that cannot be opened or reached is a 503 to retry."""
+    caplog.set_level("WARNING", logger="incident.api.app")
+    missing = refusing_app.get("/missing")
+    assert missing.status_code == 500 and "internal database error" in _only_error(missing)
+    assert "Retry-After" not in missing.headers
+    [fault] = [r for r in caplog.records if "/missing" in r.getMessage()]
+    assert fault.levelname == "ERROR" and fault.exc_info is not None
+    away = refusing_app.get("/away")
+    assert away.status_code == 503 and away.headers["Retry-After"], away.text
+    assert "retry" in _only_error(away)

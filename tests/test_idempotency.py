@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import Inbox, Service, start_service, stop_service
+from tests.conftest import Service
 
 N = 20
 # (action, body, the timeline event that is its effect), in the order an incident needs them.
@@ -33,16 +32,9 @@ STEPS: list[tuple[str, dict[str, Any], str]] = [
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def served(request: pytest.FixtureRequest, prefect_api: str, inbox: Inbox) -> Iterator[Service]:
-    """The real service on SQLite (the session's) and on PostgreSQL (one for this module)."""
-    if request.param == "sqlite":
-        yield request.getfixturevalue("service")
-        return
-    url = request.getfixturevalue("postgres_url")
-    home = request.getfixturevalue("tmp_path_factory").mktemp("pg-home")
-    svc = start_service(home, prefect_api, inbox, {"INCIDENT_DB_URL": url})
-    yield svc
-    stop_service(svc)
+def served(request: pytest.FixtureRequest) -> Service:
+    """The real service on SQLite and on PostgreSQL (the session's two)."""
+    return request.getfixturevalue("service" if request.param == "sqlite" else "pg_service")  # type: ignore[no-any-return]
 
 
 def _query(service: Service, sql: str, **params: Any) -> list[Any]:

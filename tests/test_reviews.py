@@ -172,10 +172,15 @@ def test_problem_labels_in_words_with_customer_text_escaped(db: str) -> None:
     assert "1. 产品质量类：型号 P30，批次 &lt;b&gt;B1&lt;/b&gt;：2 起（R0、R1）" in md
 
 
-def test_monthly_schedule_writes_once_and_tells_leadership(months: str, tmp_path: Path) -> None:
+def test_monthly_schedule_writes_once_and_tells_leadership(
+    months: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first_of_december = datetime(2026, 12, 1, 0, 5, tzinfo=UTC)
     assert asyncio.run(schedule.monthly(first_of_december)) == {"reviews": 1}
     assert asyncio.run(schedule.monthly(first_of_december + timedelta(hours=1))) == {"reviews": 0}
+    monkeypatch.setenv("INCIDENT_HOME", str(tmp_path / "another-machine"))  # a worker with its own home
+    assert asyncio.run(schedule.monthly(first_of_december + timedelta(hours=1))) == {"reviews": 0}
+    monkeypatch.setenv("INCIDENT_HOME", str(tmp_path))
     pdf = tmp_path / "reviews" / "review-2026-11.zh.pdf"
     assert pdf.read_bytes().startswith(b"%PDF")
     assert (tmp_path / "reviews" / "review-2026-11.zh.md").read_text().startswith("# 2026-11 月度复盘报告")

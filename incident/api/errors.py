@@ -6,8 +6,11 @@ wrong: a value too long for its column answered 503 every time, so a client retr
 
 - ``DataError`` (a value the column cannot hold) → 422 naming the column where it can be known;
 - ``IntegrityError`` → 409 for a unique constraint (a concurrent duplicate lost the race), else 422;
-- ``OperationalError``, ``InterfaceError``, the pool's ``TimeoutError`` → 503 with ``Retry-After``;
-- any other database error → 500 (a fault of ours, logged with its traceback);
+- the database really unavailable → 503 with ``Retry-After`` (``unavailable``: the connection or the
+  pool failed, PostgreSQL shutting down or out of resources, SQLite busy, locked, out of disk, unable
+  to open its file, an I/O error);
+- any other database error → 500 (a fault of ours, logged with its traceback): SQLite raises
+  ``OperationalError`` for "no such table" too, which no retry will cure;
 - Starlette's and FastAPI's own 404/405/400/422 → the same ``{"error": …}`` shape, never ``detail``.
 """
 
@@ -76,6 +79,31 @@ def is_unique_violation(exc: IntegrityError) -> bool:
     return sqlstate == "23505" or "UNIQUE constraint failed" in str(exc.orig)
 
 
+# SQLite's primary result codes that say "not now" rather than "never": busy, locked, out of memory,
+# read-only (a file or mount turned read-only), I/O error, disk full, cannot open the file, lock protocol.
+SQLITE_UNAVAILABLE = {5, 6, 7, 8, 10, 13, 14, 15}
+# PostgreSQL's SQLSTATE classes (and codes) of the same kind: connection exception, insufficient
+# resources (disk full, out of memory, too many connections), operator intervention (shutdown, crash
+# recovery, a cancelled statement), system error (I/O), a lock not available.
+POSTGRES_UNAVAILABLE = ("08", "53", "57", "58", "55P03")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether a database error means "unavailable now, retry" (503) rather than a fault of ours (500)."""
+    if isinstance(exc, InterfaceError | PoolTimeout):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in SQLITE_UNAVAILABLE
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is None:  # psycopg: no server answered at all (refused, reset, timed out)
+        return True
+    return str(sqlstate).startswith(POSTGRES_UNAVAILABLE)
+
+
 def validation_message(errors: list[Any]) -> str:
     """The first pydantic error as one line: 'summary: Field required'."""
     first = errors[0]
@@ -132,7 +160,13 @@ def install(app: FastAPI) -> None:
             message = f"the database refused the values ({where or 'a constraint'})"
         return JSONResponse({"error": message + "; nothing was stored"}, status_code=409 if unique else 422)
 
+    async def _database_fault(request: Request, exc: Exception) -> JSONResponse:
+        log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": "internal database error; nothing was stored"}, status_code=500)
+
     async def _unreachable(request: Request, exc: Exception) -> JSONResponse:
+        if not unavailable(exc):  # "no such table", a syntax error: ours, and no retry cures it
+            return await _database_fault(request, exc)
         log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
         said = ActionError("database unavailable; nothing was stored, retry shortly")
         return JSONResponse(
@@ -143,11 +177,7 @@ def install(app: FastAPI) -> None:
 
     for unreachable in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(unreachable, _unreachable)
-
-    @app.exception_handler(DBAPIError)
-    async def _database_fault(request: Request, exc: DBAPIError) -> JSONResponse:
-        log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"error": "internal database error; nothing was stored"}, status_code=500)
+    app.add_exception_handler(DBAPIError, _database_fault)
 
     @app.exception_handler(ActionError)
     async def _action_error(request: Request, exc: ActionError) -> JSONResponse:

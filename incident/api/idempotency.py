@@ -1,6 +1,7 @@
 """Every accepted act takes effect once: ``Idempotency-Key`` replay, and keyless duplicates refused.
 
-A pure ASGI middleware in front of the HTTP actions (``POST /api/feedback`` and the incident actions):
+A pure ASGI middleware in front of the HTTP actions (``POST /api/feedback``, the incident actions, the
+inbox's answer, close and promote) and the console's action forms:
 
 - With an ``Idempotency-Key`` header, the first request with that key claims it (a row in
   ``idempotency_keys``, whose primary key makes concurrent claims meet in the database) and acts; its
@@ -14,6 +15,11 @@ A pure ASGI middleware in front of the HTTP actions (``POST /api/feedback`` and 
   after another and each looked legitimate. A person who really means the same act twice within a
   minute sends a key per act (the CLI sends one per invocation). Feedback is not deduplicated without
   a key: identical reports from different customers in a storm are distinct reports.
+
+- A console form carries a one-time key of its own (``idempotency_key``, a fresh value in every form
+  the console renders, see ``incident/console/render.py``): a double click, a reload of the POST or the
+  Back button then meets the first answer (its redirect and message, or its refusal page) instead of
+  acting twice. A form without one (a script's) acts as ever.
 
 Why a middleware: it works on the bytes of the request and the answer, so the routes stay as they are,
 and only an authenticated caller is ever answered from the store (the check is the API's own).
@@ -29,6 +35,7 @@ import re
 import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import delete, update
@@ -38,17 +45,31 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from incident import settings
 from incident.api.credentials import identify, presented
+from incident.api.errors import unavailable
 from incident.response.steps import BY_ACTION
 from models import IdempotencyKey, session_scope, utcnow
 from models.idempotency import KEY_LENGTH
 
 log = logging.getLogger(__name__)
 
-# The human steps' routes, from their one table (a step added there is covered here too), and the review
-# loop's acts after the flow: the post-mortem meeting, its sign-off, adding and closing improvement actions.
+# The human steps' routes, from their one table (a step added there is covered here too), the review
+# loop's acts after the flow (the post-mortem meeting, its sign-off, adding and closing improvement
+# actions), taking an incident on (ack) or naming its owner (assign), and the inbox's three acts.
 REVIEW_ACTIONS = ("meeting", "signoff", "actions")
-_STEP = "|".join(map(re.escape, (*BY_ACTION, *REVIEW_ACTIONS)))
-ACTIONS = re.compile(rf"^/api/incidents/[^/]+/({_STEP})$|^/api/actions/[^/]+/close$")
+OWNING = ("ack", "assign")
+INBOX = ("answer", "close", "promote")
+_STEP = "|".join(map(re.escape, (*BY_ACTION, *REVIEW_ACTIONS, *OWNING)))
+_INBOX = "|".join(INBOX)
+ACTIONS = re.compile(
+    rf"^/api/incidents/[^/]+/({_STEP})$|^/api/actions/[^/]+/close$|^/api/inbox/[^/]+/({_INBOX})$"
+)
+# The console's forms that act (incident/console/pages.py, inbox.py): keyed by their ``idempotency_key``.
+_FORM_STEP = "|".join(map(re.escape, (*BY_ACTION, *OWNING)))
+FORMS = re.compile(rf"^/incidents/[^/]+/({_FORM_STEP})$|^/inbox/[^/]+/({_INBOX})$|^/report$")
+FORM_FIELD = "idempotency_key"
+# A refused report form is shown again with what was typed (a customer's phone number, perhaps): such an
+# answer is not kept, the repeat is checked again (and refused again: nothing was recorded).
+ECHOES = "/report"
 FEEDBACK = "/api/feedback"
 UNREACHABLE = (OperationalError, InterfaceError, PoolTimeout)
 
@@ -141,15 +162,66 @@ async def _error(send: Send, status: int, message: str, extra: dict[bytes, bytes
     await _answer(send, status, json.dumps({"error": message}, ensure_ascii=False).encode(), extra)
 
 
+def _replaying(body: bytes) -> Receive:
+    """A ``receive`` that gives the app the body already read, once, then a disconnect."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+async def _read(receive: Receive) -> bytes | None:
+    """The whole body (BodyLimit, outside, has bounded it), or None if the client went away."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
+def form_key(body: bytes) -> str | None:
+    """The console form's one-time key (``idempotency_key``), if it carries a usable one."""
+    values = parse_qs(body.decode("utf-8", "replace")).get(FORM_FIELD, [])
+    text = values[-1].strip() if values else ""
+    return text if 0 < len(text) <= KEY_LENGTH else None
+
+
+def _envelope(start: Message, answer: bytes) -> bytes:
+    """A console answer as kept: its headers too (the redirect's Location, the flash message's cookie)."""
+    headers = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in start.get("headers", [])
+               if k.lower() != b"content-length"]  # fmt: skip
+    return json.dumps({"headers": headers, "body": answer.decode("utf-8", "replace")}).encode()
+
+
+async def _replay_form(send: Send, status: int, kept: str) -> None:
+    envelope = json.loads(kept)
+    body = envelope["body"].encode()
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in envelope["headers"]]
+    headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
 class Idempotency:
-    """See the module: replay by ``Idempotency-Key``; keyless identical incident actions refused."""
+    """See the module: replay by ``Idempotency-Key`` or a console form's key; keyless identical
+    incident and inbox actions refused."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app, self.token = app, token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if (
+        form = scope["type"] == "http" and scope["method"] == "POST" and FORMS.match(path) is not None
+        if not form and (
             scope["type"] != "http"
             or scope["method"] != "POST"
             or not (path == FEEDBACK or ACTIONS.match(path))
@@ -160,15 +232,14 @@ class Idempotency:
         given = headers.get(b"idempotency-key")
         actor = await identify(presented(headers), self.token)
         if actor is None or (given is None and path == FEEDBACK):
-            await self.app(scope, receive, send)  # the API answers 401, or acts as ever
+            await self.app(scope, receive, send)  # the API answers 401 (the console: its login), or acts
             return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await _read(receive)
+        if body is None:
+            return
+        if form:
+            await self._form(scope, body, send, actor.name, path)
+            return
         # A person's (or a system token's) keys and duplicates are theirs: never replayed to another.
         mine = b"" if not (actor.person or actor.scope) else b"\x00" + actor.name.encode()
         digest = request_hash(path, body + mine)
@@ -185,6 +256,16 @@ class Idempotency:
                 key = f"key:p:{mixed}"
         await self._once(scope, body, send, key, path, digest, expires)
 
+    async def _form(self, scope: Scope, body: bytes, send: Send, who: str, path: str) -> None:
+        """A console form: one act per rendered form, whatever else it carries the second time (the
+        person may have typed more before clicking again: the first answer says what was done)."""
+        nonce = form_key(body)
+        if nonce is None:  # not one of the console's own forms (a script's post): acts as ever
+            await self.app(scope, _replaying(body), send)
+            return
+        key = "form:" + hashlib.sha256(f"{who}\x00{nonce}".encode()).hexdigest()
+        await self._once(scope, body, send, key, path, request_hash(path, b""), False)
+
     async def _once(
         self, scope: Scope, body: bytes, send: Send, key: str, path: str, digest: str, expires: bool
     ) -> None:
@@ -192,7 +273,11 @@ class Idempotency:
         while True:
             try:
                 state, row = await run_in_threadpool(_claim, key, path, digest, expires)
-            except UNREACHABLE:
+            except UNREACHABLE as exc:
+                if not unavailable(exc):  # a fault of ours ("no such table"): a 500, logged
+                    log.error("idempotency claim of %s failed", path, exc_info=exc)
+                    await _error(send, 500, "internal database error; nothing was stored")
+                    return
                 retry = {b"retry-after": b"5"}
                 await _error(send, 503, "database unavailable; nothing was stored, retry shortly", retry)
                 return
@@ -213,7 +298,10 @@ class Idempotency:
                 return
             if state == "stored":
                 assert row.status is not None and row.body is not None
-                await _answer(send, row.status, row.body.encode(), {b"idempotent-replayed": b"true"})
+                if key.startswith("form:"):
+                    await _replay_form(send, row.status, row.body)
+                else:
+                    await _answer(send, row.status, row.body.encode(), {b"idempotent-replayed": b"true"})
                 return
             if time.monotonic() > waited_until or _abandoned(row):
                 await _error(send, 409, _still_busy(row))
@@ -223,15 +311,6 @@ class Idempotency:
 
     async def _act(self, scope: Scope, body: bytes, send: Send, key: str, expires: bool) -> None:
         """Run the action with the body already read, keep its answer, then send it."""
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -242,19 +321,23 @@ class Idempotency:
                 chunks.append(message.get("body", b""))
 
         try:
-            await self.app(scope, replay, capture)
+            await self.app(scope, _replaying(body), capture)
         except BaseException:
             await run_in_threadpool(_release, key)  # nothing was answered: a retry may act
             raise
         status, answer = int(start["status"]), b"".join(chunks)
         keep = status < 300 if expires else status < 500
+        if scope["path"] == ECHOES and status >= 400:  # its page repeats what was typed: not kept
+            keep = False
+        kept = _envelope(start, answer) if key.startswith("form:") else answer
         try:
             if keep:
-                await run_in_threadpool(_store, key, status, answer)
+                await run_in_threadpool(_store, key, status, kept)
             else:
                 await run_in_threadpool(_release, key)
         except UNREACHABLE as exc:  # the act is done: answer it; the claim stays and refuses repeats
-            log.warning("answer to %s not kept (database unavailable): %s", key, exc)
+            log.log(logging.WARNING if unavailable(exc) else logging.ERROR,
+                    "answer to %s not kept (database error): %s", key, exc)  # fmt: skip
         await send(start)
         await send({"type": "http.response.body", "body": answer, "more_body": False})
 
@@ -277,10 +360,8 @@ def document(app: Any) -> None:
             }
             for path, operations in schema.get("paths", {}).items():
                 post = operations.get("post")
-                if post is not None and (
-                    path == FEEDBACK
-                    or ACTIONS.match(path.replace("{incident_id}", "x").replace("{action_id}", "x"))
-                ):
+                concrete = re.sub(r"\{\w+\}", "x", path)  # /api/inbox/{feedback_id}/close → …/x/close
+                if post is not None and (path == FEEDBACK or ACTIONS.match(concrete)):
                     post.setdefault("parameters", []).append(header)
             app.openapi_schema = schema
         return app.openapi_schema

@@ -8,6 +8,7 @@ page allows no inline script at all, so even a bug in escaping could not run cod
 
 from __future__ import annotations
 
+import uuid
 from contextvars import ContextVar
 from datetime import datetime, tzinfo
 from functools import lru_cache
@@ -148,8 +149,15 @@ def environment() -> SandboxedEnvironment:
         level=lambda n, language=None: i18n.label("level_short", n, language or lang()),
         progress=lambda figure: vocabulary.progress_line(figure, lang()),  # 首次联系：已联系 37/120 …
     )
-    env.globals.update(t=t, html_lang=html_lang)
+    env.globals.update(t=t, html_lang=html_lang, form_key=form_key)
     return env
+
+
+def form_key() -> str:
+    """A fresh one-time key for one rendered form (its hidden ``idempotency_key``): the API's idempotency
+    middleware answers a second post of the same form (a double click, a reload) as it answered the
+    first, with no second act (incident/api/idempotency.py)."""
+    return uuid.uuid4().hex
 
 
 def take_flash(request: Request) -> dict[str, str] | None:

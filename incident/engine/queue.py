@@ -18,10 +18,11 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from incident import settings
@@ -129,9 +130,65 @@ def claim_one(feedback_id: str, now: datetime | None = None) -> Job | None:
     return Job(feedback_id, row.incident_id, bool(row.opened_incident or row.raised_from)) if won else None
 
 
+def _mine_unhandled() -> ColumnElement[bool]:
+    return and_(Feedback.claimed_by == WORKER_ID, Feedback.handled_at.is_(None))
+
+
+def beat(feedback_ids: list[str], now: datetime | None = None) -> int:
+    """Keep this process's claims on these rows fresh: a run that takes longer than
+    ``INCIDENT_STALE_CLAIM_SECONDS`` is not taken over by another worker while it still runs."""
+    with session_scope() as s:
+        done = s.execute(
+            update(Feedback)
+            .where(
+                Feedback.id.in_(feedback_ids), Feedback.claimed_by == WORKER_ID, Feedback.handled_at.is_(None)
+            )
+            .values(claimed_at=now or utcnow())
+        )
+        return int(done.rowcount or 0)
+
+
+def release(feedback_id: str) -> bool:
+    """Give this process's claim on the row back: any worker takes it at its next poll."""
+    with session_scope() as s:
+        done = s.execute(
+            update(Feedback)
+            .where(
+                Feedback.id == feedback_id, Feedback.claimed_by == WORKER_ID, Feedback.handled_at.is_(None)
+            )
+            .values(claimed_by=None, claimed_at=None)
+        )
+        return bool(done.rowcount)
+
+
+def beat_every() -> float:
+    return settings.get().stale_claim_seconds / 4
+
+
+@contextlib.asynccontextmanager
+async def beating(feedback_id: str, every: float | None = None) -> AsyncIterator[None]:
+    """While the block runs, ``beat`` its claim every quarter of the stale-claim time (a run that
+    ends sooner, nearly all of them, never beats). A beat the database refuses is tried at the next."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(every or beat_every())
+            try:
+                await asyncio.to_thread(beat, [feedback_id])
+            except SQLAlchemyError as exc:
+                log.warning("claim of %s not refreshed: %s", feedback_id, exc.__class__.__name__)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
 async def handle(job: Job) -> bool:
-    """One ``handle_feedback`` flow run, in this process; False when it failed (the row stays claimed
-    and is tried again after a sweep period, by this process or, once it is gone, by any worker)."""
+    """One ``handle_feedback`` flow run, in this process, its claim kept fresh while it runs; False
+    when it failed (the row stays claimed and is tried again after a sweep period, by this process
+    or, once it is gone, by any worker)."""
     from prefect import tags
 
     from flows.feedback import handle_feedback
@@ -139,14 +196,34 @@ async def handle(job: Job) -> bool:
 
     try:
         labels = [f"incident:{job.incident_id}"] if job.incident_id else []
-        with tags("feedback", service_tag(), *labels):
-            await handle_feedback(job.feedback_id)
+        async with beating(job.feedback_id):
+            with tags("feedback", service_tag(), *labels):
+                await handle_feedback(job.feedback_id)
     except Exception:  # logged with its traceback; the row is tried again (see above)
         log.exception("feedback %s not handled; it is tried again", job.feedback_id)
         FEEDBACK_RUNS.labels("failed").inc()
         return False
     FEEDBACK_RUNS.labels("handled").inc()
     return True
+
+
+async def handle_here(job: Job, give_up_after: float | None = None) -> bool:
+    """``handle`` for a process that is no worker (the API, for an urgent report): when the run fails
+    (Prefect or the database away) the claim is given back at once, so a worker's queue takes the row
+    at its next poll instead of after ``INCIDENT_STALE_CLAIM_SECONDS``; while the database refuses even
+    that, it is tried every second (until the claim would be stale anyway)."""
+    if await handle(job):
+        return True
+    limit = asyncio.get_running_loop().time() + (give_up_after or settings.get().stale_claim_seconds)
+    while True:
+        try:
+            await asyncio.to_thread(release, job.feedback_id)
+            return False
+        except SQLAlchemyError as exc:
+            if asyncio.get_running_loop().time() > limit:
+                log.warning("claim of %s left to go stale: %s", job.feedback_id, exc.__class__.__name__)
+                return False
+            await asyncio.sleep(1.0)
 
 
 class Pump:

@@ -105,9 +105,9 @@ async def deliver_waiting(client: PrefectClient, deployment_id: UUID) -> int:
         if not incident_id or not key:
             continue
         answer = waiting.answer_for(incident_id, key)
-        if answer is None and run.state and waiting.orphaned(run.state):  # its worker died meanwhile
+        if answer is None and run.state and waiting.orphaned(run.state, run.labels):  # its process died
             await waiting.restart(str(run.id), key)
-        elif answer is not None and await waiting.resume(str(run.id), key, answer, run.state):
+        elif answer is not None and await waiting.resume(str(run.id), key, answer, run.state, run.labels):
             log.info("delivered the stored answer of %s at %s", incident_id, key)
             delivered += 1
     return delivered

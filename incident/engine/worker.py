@@ -35,9 +35,13 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from incident import settings
+
+if TYPE_CHECKING:
+    from prefect.runner import Runner
 
 log = logging.getLogger("incident.worker")
 FINISH_SECONDS = 10.0  # on stop, the feedback runs in flight get this long; nothing new starts
@@ -91,34 +95,88 @@ def _warm_up() -> None:
         roster.check()  # loads apprise's plugins
 
 
-async def serve_incident_runs() -> tuple[asyncio.Task[None], UUID, Callable[[], Awaitable[None]]]:
-    """Prefect's runner for the incident deployment: its task, the deployment id, how to stop it."""
-    from prefect.runner import Runner
-    from prefect.types.entrypoint import EntrypointType
+class IncidentRuns:
+    """Prefect's ``Runner`` serving ``incident_response``, served again when it gives up.
 
-    from flows.incident import incident_response
+    Why again: the runner's poll loop ends after three failed polls in a row (each one retried by
+    Prefect's client for about a minute), so a Prefect outage of a few minutes ended the runner and,
+    with it, the worker, which the service then replaced. Now the worker waits for Prefect to answer and
+    serves with a new ``Runner``; its feedback queue, sweep and deadline watcher go on meanwhile. The runs
+    the old runner was executing ended with it (Prefect could not be told): the sweep starts each again
+    (``flows.waiting.orphaned``; Crashed ones are rescheduled).
+    """
 
-    runner = Runner(
-        name=f"incident-worker-{os.getpid()}",
-        query_seconds=settings.get().poll_seconds,
-        limit=settings.get().incident_runs,
-        pause_on_shutdown=False,
-    )
-    deployment_id = await runner.aadd_flow(
-        incident_response,
-        name=settings.get().deployment,
-        description="One incident walked through the playbook of its category and level.",
-        entrypoint_type=EntrypointType.MODULE_PATH,
-    )
-    task = asyncio.create_task(runner.start())
-    await asyncio.sleep(0)  # runner.start installs its own SIGTERM handler first; ours replaces it
-    return task, deployment_id, runner.astop
+    def __init__(self, on_start: Callable[[], None]) -> None:
+        self.on_start = on_start  # called after each runner's start (it installs its SIGTERM handler)
+        self.runner: Runner | None = None
+        self.stopping = False
+        self.served = 0  # runners that served: 1, plus one per outage ridden out
+
+    async def _new_runner(self) -> UUID:
+        from prefect.runner import Runner
+        from prefect.types.entrypoint import EntrypointType
+
+        from flows.incident import incident_response
+
+        runner = Runner(
+            name=f"incident-worker-{os.getpid()}-{self.served + 1}",
+            query_seconds=settings.get().poll_seconds,
+            limit=settings.get().incident_runs,
+            pause_on_shutdown=False,
+        )
+        deployment_id = await runner.aadd_flow(
+            incident_response,
+            name=settings.get().deployment,
+            description="One incident walked through the playbook of its category and level.",
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        )
+        self.runner = runner
+        return deployment_id
+
+    async def first(self) -> UUID:
+        """The deployment, made or updated by the first runner (Prefect must answer at start-up)."""
+        return await self._new_runner()
+
+    async def serve(self) -> None:
+        """Serve until ``stop``; when the runner gives up, serve again once Prefect answers."""
+        while not self.stopping:
+            assert self.runner is not None
+            task = asyncio.create_task(self.runner.start())
+            await asyncio.sleep(0)  # runner.start installs its own SIGTERM handler first; ours replaces it
+            self.on_start()
+            self.served += 1
+            try:
+                await task
+            except Exception as exc:  # Prefect unreachable for longer than the runner tolerates
+                log.warning("Prefect's runner stopped (%s); serving again once Prefect answers", exc)
+            while not self.stopping:
+                try:
+                    await self._new_runner()
+                    log.warning("serving incident_response again (runner %d)", self.served + 1)
+                    break
+                except Exception as exc:  # Prefect still away: logged, tried again
+                    log.warning("Prefect not answering yet (%s); trying again", exc.__class__.__name__)
+                    await asyncio.sleep(settings.get().sweep_seconds)
+
+    async def stop(self) -> None:
+        self.stopping = True
+        if self.runner is not None and self.runner.started:
+            await self.runner.astop()
 
 
 async def work(prefect_db: str, metrics_url: str | None = None) -> None:
     from incident.engine.queue import Pump
 
-    runner_task, deployment_id, stop_runner = await serve_incident_runs()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def our_signals() -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+
+    runs = IncidentRuns(our_signals)
+    deployment_id = await runs.first()
+    runner_task = asyncio.create_task(runs.serve())
     pump = Pump(settings.run_concurrency(prefect_db))
     background = [
         asyncio.create_task(pump.run_forever()),
@@ -129,10 +187,6 @@ async def work(prefect_db: str, metrics_url: str | None = None) -> None:
     ]
     # done once (its end must not end the worker, unlike the loops above)
     setup = asyncio.create_task(_until_done(lambda: _zombie_automation(deployment_id), "zombie automation"))
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
     log.info(
         "worker serving incident_response/%s; %d feedback runs at once (Prefect database: %s)",
         settings.get().deployment, pump.concurrency, prefect_db,
@@ -147,8 +201,7 @@ async def work(prefect_db: str, metrics_url: str | None = None) -> None:
     for task in (*background, setup):
         task.cancel()
     left = await pump.finish(FINISH_SECONDS)
-    if not runner_task.done():
-        await stop_runner()
+    await runs.stop()
     with contextlib.suppress(asyncio.CancelledError):
         await runner_task
     log.info("worker stopped: %d feedback runs cut short (another worker takes them over)", left)

@@ -41,12 +41,13 @@ async def _handle_now(feedback_id: str) -> None:
     within a second) gets its ``handle_feedback`` flow run here, at once, instead of waiting for a
     worker's turn behind a storm's reports (the worker is niced below intake, and busy). Rare by nature
     (once per incident at most), so intake pays nothing for it in a storm; a worker takes the row over
-    at once if this process dies, and after ``INCIDENT_STALE_CLAIM_SECONDS`` if its run failed here."""
+    at once if this process dies, and at its next poll if the run failed here (the claim is given back:
+    ``queue.handle_here``)."""
     from incident.engine import queue
 
     job = await run_in_threadpool(queue.claim_one, feedback_id)
     if job is not None:  # in a thread with its own loop: the flow's database calls block only it
-        task = asyncio.create_task(asyncio.to_thread(asyncio.run, queue.handle(job)))
+        task = asyncio.create_task(asyncio.to_thread(asyncio.run, queue.handle_here(job)))
         _URGENT.add(task)
         task.add_done_callback(_URGENT.discard)
 

@@ -5,8 +5,10 @@ incident process) whose worker already sweeps every ``INCIDENT_SWEEP_SECONDS``; 
 with a cron schedule would need a second served flow and work pool for one job a month. The sweep
 calls ``monthly`` each pass; it does something only when last month's review is missing, which is on
 the first day of the month (or the first pass after a service that was down then). Idempotent across
-passes and the replicas sharing ``INCIDENT_HOME``: the month is claimed with an exclusive create of a
-file before the review is written, so one writes it and leadership gets one notice.
+passes and replicas: the month is claimed with an exclusive create of a file (this home), then with a
+row in the shared database (workers on other machines have homes of their own, and three workers on
+one database sent leadership three notices), before the review is written, so one writes it and
+leadership gets one notice.
 """
 
 from __future__ import annotations
@@ -73,6 +75,29 @@ def _note_failure(name: str, now: datetime) -> datetime:
     return retry_at
 
 
+def _claim_month(name: str) -> bool:
+    """A row for the month in the shared database (its primary key): True for the one that made it."""
+    from sqlalchemy.exc import IntegrityError
+
+    from models import Counter, session_scope
+
+    try:
+        with session_scope() as s:
+            s.add(Counter(key=f"review:{name}", value=1))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _unclaim_month(name: str) -> None:
+    from sqlalchemy import delete
+
+    from models import Counter, session_scope
+
+    with session_scope() as s:
+        s.execute(delete(Counter).where(Counter.key == f"review:{name}"))
+
+
 async def monthly(now: datetime) -> dict[str, Any]:
     """Generate last month's review if nobody has yet, and tell leadership where it is.
 
@@ -102,9 +127,17 @@ async def _write_and_tell(name: str, now: datetime) -> int:
     if not _claim(claim):
         return 0
     try:
+        mine = await asyncio.to_thread(_claim_month, name)
+    except BaseException:
+        claim.unlink(missing_ok=True)  # the database is away: the next pass tries again
+        raise
+    if not mine:  # another worker (with a home of its own) has it
+        return 0
+    try:
         path, lines = await asyncio.to_thread(write_monthly, name, lang)
     except BaseException:
         claim.unlink(missing_ok=True)  # not written: a later pass tries again
+        await asyncio.to_thread(_unclaim_month, name)
         raise
     log.info("monthly review %s written to %s", name, path)
     context = {"review": name, "review_path": str(path), "review_lines": lines}
