@@ -121,7 +121,7 @@ def test_a_negative_media_item_raises_its_incident_to_level_1(systems: tuple[Ser
     shown = _wait(lambda: (s := svc.show(incident_id))["level"] == 1 and s, "not raised to level 1")
     exposures = [e for e in shown["timeline"] if e["event"] == "media_exposure"]
     assert [e["detail"] for e in exposures] == [link]
-    assert "media or social-media exposure" in shown["level_reasons"]
+    assert {"code": "media"} in shown["level_reasons"]
     alarms = [f for f in shown["feedback"] if f["kind"] == "alarm"]
     assert len(alarms) == 1 and alarms[0]["channel"] == "social"
 

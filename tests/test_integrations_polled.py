@@ -135,7 +135,7 @@ def test_a_negative_item_raises_the_incident_once(any_db: str, monkeypatch: pyte
         assert _sweep(later + timedelta(minutes=11)) == 0  # read again (the overlap): the same item, once
     with session_scope() as s:
         incident = s.get_one(Incident, incident_id)
-        assert incident.level == 1 and "media or social-media exposure" in incident.level_reasons
+        assert incident.level == 1 and {"code": "media"} in incident.level_reasons
         alarm = s.scalars(
             select(Feedback).where(Feedback.incident_id == incident_id, Feedback.kind == "alarm")
         ).one()

@@ -79,8 +79,8 @@ def test_every_known_label_set_is_there_at_zero(any_db: str) -> None:
         assert value(got, "incident_improvement_actions", state=state) == 0
     assert value(got, "incident_recurrences_total") == 0
     assert value(got, "incident_database_up") == 1
-    for outcome in ("handled", "failed"):
-        assert value(got, "incident_feedback_runs_total", outcome=outcome) == 0
+    for outcome in ("handled", "failed"):  # this process's own runs (other tests ran some): present
+        assert ("incident_feedback_runs_total", (("outcome", outcome),)) in got
     for status in ("sent", "failed", "no_recipient"):
         assert ("incident_process_notices_total", (("status", status),)) in got
 
@@ -274,7 +274,9 @@ def test_the_worker_serves_its_own_series(service: Service, tmp_path: Path) -> N
         return after[key] - before[key]
 
     assert delta("incident_feedback_runs_total", outcome="handled") >= 1
-    assert delta("incident_process_notices_total", status="sent") >= 1  # the opening's notices
+    # the opening's notices, whatever became of them (a roster channel of the session may be down)
+    statuses = ("sent", "failed", "no_recipient")
+    assert sum(delta("incident_process_notices_total", status=s) for s in statuses) >= 1
     assert delta("incident_worker_loop_passes_total", loop="deadline_watcher", outcome="ok") >= 1
     assert value(after, "incident_worker_loop_passes_total", loop="sweep", outcome="ok") >= 1
     assert value(after, "incident_build_info", version=version("incident-orchestrator")) == 1

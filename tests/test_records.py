@@ -9,6 +9,7 @@ the incident id and the Chinese title, set in a CJK font.
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,8 @@ def test_records_follow_the_incident_and_download_in_three_formats(service: Serv
     missing = record(service, inc, "cause_analysis")
     assert missing.status_code == 404 and "not available yet" in missing.json()["error"]
     cli_missing = service.cli("records", inc, "--kind", "cause_analysis", "--json", check=False)
-    assert cli_missing.returncode == 2 and "not available yet" in cli_missing.stderr
+    assert cli_missing.returncode == 2 and "尚未生成" in cli_missing.stderr  # zh by default
+    assert json.loads(cli_missing.stdout)["code"] == "record_not_yet"
 
     # A second customer joins: the customer issue form is archived again with their report.
     joined = service.cli_json(

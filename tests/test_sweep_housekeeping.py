@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -45,23 +44,20 @@ def test_the_sweep_writes_the_monthly_review_and_a_failing_one_stops_nothing(
     last_month = schedule.previous_month(utcnow())
     with session_scope() as s:
         seed_month(s, last_month, 12)
-    counts = asyncio.run(sweep_once(uuid.uuid4()))
-    counts.update(asyncio.run(integrations_once()))
-    assert counts["reviews"] == 1 and counts["knowledge"] >= 1  # the review, and its page pushed
-    assert (tmp_path / "reviews" / f"review-{last_month}.zh.pdf").read_bytes().startswith(b"%PDF")
-    with session_scope() as s:
-        told = s.scalars(select(Delivery.role).where(Delivery.notice == "review_ready")).all()
-    assert told == ["leadership"]
-
-    shutil.rmtree(tmp_path / "reviews")
     (tmp_path / "reviews").write_text("not a folder: no review can be written")  # a fault that persists
     closed_incident("B-S1")  # something for the integrations to do in the same pass
     with caplog.at_level(logging.ERROR, logger="incident.reviews"):
         failed = asyncio.run(sweep_once(uuid.uuid4()))
         failed.update(asyncio.run(integrations_once()))
-        assert failed.get("review_failures") == 1 and failed["knowledge"] == 1  # the page went out anyway
+        assert failed.get("review_failures") == 1 and failed["knowledge"] >= 1  # pages went out anyway
         again = asyncio.run(sweep_once(uuid.uuid4()))
     assert "review_failures" not in again  # backing off: not tried on the next pass
     assert sum("could not be written" in r.getMessage() for r in caplog.records) == 1
-    (tmp_path / "reviews").unlink()
-    assert asyncio.run(schedule.monthly(utcnow() + timedelta(minutes=2))) == {"reviews": 1}  # after its wait
+
+    (tmp_path / "reviews").unlink()  # the fault repaired: the review is written after its wait
+    assert asyncio.run(schedule.monthly(utcnow() + timedelta(minutes=2))) == {"reviews": 1}
+    assert (tmp_path / "reviews" / f"review-{last_month}.zh.pdf").read_bytes().startswith(b"%PDF")
+    with session_scope() as s:
+        told = s.scalars(select(Delivery.role).where(Delivery.notice == "review_ready")).all()
+    assert told == ["leadership"]
+    assert asyncio.run(schedule.monthly(utcnow() + timedelta(hours=7))) == {"reviews": 0}  # written once
