@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     resume_timeout: float = Field(3.0, gt=0)
     hot_wait_seconds: float = Field(60.0, ge=0)  # a run waits in its process this long, then suspends
     zombie_seconds: float = Field(90.0, ge=10)  # a Running run silent this long: Crashed (engine/zombies)
+    worker_stop_seconds: float = Field(30.0, gt=0)  # a worker's orderly stop, at most (engine/worker)
     # the worker's own /metrics (incident/metrics/process.py); 0: any free port (logged, in worker.ready)
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(9470, ge=0, le=65535)

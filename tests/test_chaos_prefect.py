@@ -12,6 +12,7 @@ Last, a graceful stop (SIGTERM) stops the worker, then the Prefect server, and l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -48,6 +49,12 @@ OUTAGE_SECONDS = 15
 @pytest.fixture
 def own_prefect(inbox: Inbox, tmp_path: Path) -> Iterator[Service]:
     """A service that runs its own Prefect server (no PREFECT_API_URL): it must restart it."""
+    with _own_service(inbox, tmp_path) as service:
+        yield service
+
+
+@contextlib.contextmanager
+def _own_service(inbox: Inbox, tmp_path: Path, **extra: str) -> Iterator[Service]:
     home = tmp_path / "own"
     home.mkdir()
     roster = home / "roster.yaml"
@@ -58,7 +65,7 @@ def own_prefect(inbox: Inbox, tmp_path: Path) -> Iterator[Service]:
     env.update(
         INCIDENT_HOME=str(home), INCIDENT_API_TOKEN="test-token", INCIDENT_NOTIFY_CONFIG=str(roster),
         INCIDENT_SWEEP_SECONDS="2", INCIDENT_WATCH_SECONDS="1", INCIDENT_POLL_SECONDS="1",
-        INCIDENT_HOT_WAIT_SECONDS="120", PREFECT_CLIENT_MAX_RETRIES="1",
+        INCIDENT_HOT_WAIT_SECONDS="120", PREFECT_CLIENT_MAX_RETRIES="1", **extra,
     )  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "incident.cli", "serve", "--port", "0"],
@@ -132,3 +139,19 @@ def test_prefect_server_killed_while_incidents_wait(own_prefect: Service) -> Non
     assert service.proc.wait(60) == 0
     assert gone(everything), "the Prefect server, the worker and its runs stop with the service"
     assert not (service.home / "service.json").exists()
+
+
+def test_a_worker_whose_service_and_prefect_died_leaves_in_bounded_time(inbox: Inbox, tmp_path: Path) -> None:
+    """``incident serve`` SIGKILLed: the kernel sends SIGTERM to its Prefect server and its worker. The
+    worker's orderly stop cannot tell Prefect anything; it used to wait for it for good (workers were
+    found hours later holding port 9470). Now it leaves within INCIDENT_WORKER_STOP_SECONDS."""
+    with _own_service(inbox, tmp_path, INCIDENT_WORKER_STOP_SECONDS="5") as service:
+        incident_id = waiting_incident(service, "ORPHAN-1")
+        service.wait_for_point(incident_id, "contact")  # a run in the runner's hands when all dies
+        worker, server = worker_of(service), _prefect_server(service)
+        everything = descendants_of(service.proc.pid)
+        service.proc.kill()
+        service.proc.wait(10)
+        assert gone([server], timeout=20), "the Prefect server outlived its service"
+        assert gone([worker], timeout=25), "the worker outlived its service and Prefect"
+        assert gone(everything, timeout=10), "a process of the service stayed behind"

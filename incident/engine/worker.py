@@ -33,6 +33,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -198,6 +199,7 @@ async def work(prefect_db: str, metrics_url: str | None = None) -> None:
         written.replace(ready)
     waiter = asyncio.create_task(stopping.wait())
     await asyncio.wait([waiter, runner_task, *background], return_when=asyncio.FIRST_COMPLETED)
+    _bound_the_stop(loop, settings.get().worker_stop_seconds)
     for task in (*background, setup):
         task.cancel()
     left = await pump.finish(FINISH_SECONDS)
@@ -205,6 +207,30 @@ async def work(prefect_db: str, metrics_url: str | None = None) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await runner_task
     log.info("worker stopped: %d feedback runs cut short (another worker takes them over)", left)
+
+
+def _bound_the_stop(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+    """From here the worker is leaving: a second signal ends it at once, and so does the clock.
+
+    Why a thread and ``os._exit``: the orderly stop tells Prefect and the database, and with both gone
+    (``incident serve`` SIGKILLed takes its Prefect server along, and the worker gets SIGTERM from the
+    kernel) it waited for them for good: workers were found hours later holding port 9470. A timer
+    thread fires whatever the event loop is stuck in, asyncio.run's wait for executor threads included.
+    Nothing is lost by leaving: the runs in flight are taken over (claims expire, the sweep restarts
+    orphaned runs).
+    """
+
+    def leave(why: str) -> None:
+        log.error("worker leaving without finishing its stop: %s", why)
+        logging.shutdown()
+        os._exit(1)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, leave, "a second stop signal")
+    late = f"still stopping after {seconds:.0f} s (INCIDENT_WORKER_STOP_SECONDS)"
+    timer = threading.Timer(seconds, leave, [late])
+    timer.daemon = True  # it never holds the process up: a stop that ends in time simply exits
+    timer.start()
 
 
 async def _every(seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
