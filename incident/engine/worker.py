@@ -221,7 +221,11 @@ def _bound_the_stop(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
     """
 
     def leave(why: str) -> None:
-        log.error("worker leaving without finishing its stop: %s", why)
+        runs = _children()
+        log.error("worker leaving without finishing its stop (%s); %d run processes killed", why, len(runs))
+        for pid in runs:  # Prefect's runner would have stopped them; their runs are crashed, then redone
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         logging.shutdown()
         os._exit(1)
 
@@ -231,6 +235,16 @@ def _bound_the_stop(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
     timer = threading.Timer(seconds, leave, [late])
     timer.daemon = True  # it never holds the process up: a stop that ends in time simply exits
     timer.start()
+
+
+def _children() -> list[int]:
+    """This process's children (the runner's run processes), from /proc."""
+    me, found = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == me:
+                found.append(int(stat.parent.name))
+    return found
 
 
 async def _every(seconds: float, work: Callable[[], Awaitable[object]], what: str) -> None:
