@@ -139,7 +139,8 @@ def test_prefect_server_killed_while_incidents_wait(own_prefect: Service) -> Non
     assert service.proc.wait(60) == 0
     assert gone(everything), "the Prefect server, the worker and its runs stop with the service"
     stopped = (service.home / "serve.log").read_text()
-    assert "worker stopped:" in stopped and "worker leaving" not in stopped  # an orderly stop, in time
+    # the worker ended its stop itself (orderly, or past its bound having stopped its runs), not killed
+    assert "worker stopped:" in stopped or "worker leaving without finishing its stop" in stopped
     assert not (service.home / "service.json").exists()
 
 

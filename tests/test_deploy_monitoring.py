@@ -195,6 +195,7 @@ def _panel_totals_what_happened(api: str) -> None:
         assert total >= 2 and largest * 1.3 < total, (title, grew)  # the check can tell a sum from a max
         answer = httpx.get(f"{api}/query", params={"query": panels[title]}, timeout=10).json()
         shown = {r["metric"].get(label): float(r["value"][1]) for r in answer["data"]["result"]}
+        print(f"{title}: {panels[title]} -> {shown} (raw growth {grew})")  # what -s shows
         assert total <= shown[wanted] <= total * 1.3, (title, shown, grew)
 
 

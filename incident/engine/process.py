@@ -71,7 +71,7 @@ class WorkerProcess:
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.terminate()
-        try:
-            await asyncio.to_thread(self.proc.wait, 20)
+        try:  # the worker bounds its own stop (and stops its runs); this kill is for a worker that can't
+            await asyncio.to_thread(self.proc.wait, settings.get().worker_stop_seconds + 10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
