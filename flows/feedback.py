@@ -8,6 +8,7 @@ The run is named after the feedback and tagged ``incident:<id>``, as is the inci
 
 from __future__ import annotations
 
+from pathlib import Path
 from uuid import UUID
 
 from prefect import flow, runtime
@@ -84,7 +85,15 @@ async def level_raised(incident_id: str, old_level: int) -> None:
 
 # No result to keep (the database holds the outcome) and ids only as parameters: persistence and
 # pydantic validation of the parameters are per-run costs with nothing to gain.
-@flow(name="handle_feedback", flow_run_name="{feedback_id}", persist_result=False, validate_parameters=False)
+# A result storage named here (Prefect's default folder; nothing is persisted): without one, Prefect asks
+# the server for its default storage twice per run, two API calls per feedback in a storm (results.py).
+@flow(
+    name="handle_feedback",
+    flow_run_name="{feedback_id}",
+    persist_result=False,
+    result_storage=Path.home() / ".prefect" / "storage",
+    validate_parameters=False,
+)
 async def handle_feedback(feedback_id: str) -> str | None:
     with session_scope() as s:
         s.execute(update(Feedback).where(Feedback.id == feedback_id).values(flow_run_id=runtime.flow_run.id))

@@ -53,10 +53,11 @@ class WorkerError(RuntimeError):
 
 
 def main() -> None:
-    from incident.engine import zombies
+    from incident.engine import tls, zombies
     from incident.engine.logfilter import use_in_prefect
 
     metrics_url = _serve_metrics()
+    tls.skip_unused_bundle(settings.home())  # before Prefect reads its settings; the runs inherit it
     zombies.enable_heartbeats()  # before Prefect reads its settings; the runner's processes inherit it
 
     use_in_prefect()
