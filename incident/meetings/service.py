@@ -93,7 +93,7 @@ def record(incident_id: str, body: MeetingIn, actor: Actor, now: datetime | None
 def _store(s: Any, inc: Incident, body: MeetingIn, actor: Actor, now: datetime) -> dict[str, Any]:
     if inc.resolved_at is None:
         raise Conflict(f"{inc.id}: the post-mortem meeting follows the resolution (not confirmed yet)")
-    if body.at < inc.resolved_at:
+    if body.at < inc.resolved_at.replace(second=0, microsecond=0):  # a time given to the minute
         raise BadInput(f"at: the meeting follows the resolution at {inc.resolved_at.isoformat()}")
     if s.scalars(select(Meeting).where(Meeting.incident_id == inc.id)).first() is not None:
         raise Conflict(f"{inc.id}: the post-mortem meeting is already recorded")
