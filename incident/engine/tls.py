@@ -34,6 +34,10 @@ def skip_unused_bundle(home: Path) -> None:
         if first is None:  # an unexpected bundle: leave Prefect as it is
             return
         written = path.with_suffix(f".{os.getpid()}.tmp")
-        written.write_text(first.group(0))
-        written.replace(path)  # whole or not at all, whoever writes it last
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written.write_text(first.group(0))
+            written.replace(path)  # whole or not at all, whoever writes it last
+        except OSError:  # a home we cannot write: Prefect's default, only slower
+            return
     os.environ["PREFECT_API_SSL_CERT_FILE"] = str(path)
