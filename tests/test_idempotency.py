@@ -58,6 +58,13 @@ def _at_once(service: Service, path: str, body: dict[str, Any], key: str | None)
     """N identical POSTs released together, each on its own connection (threads); the steps only people
     record are sent with that person's token (``Service.acting``)."""
     token = service.acting(path.rsplit("/", 1)[-1], body.get("by"), body.get("role")) or service.token
+    return post_together(service, path, body, token, key)
+
+
+def post_together(
+    service: Service, path: str, body: dict[str, Any] | None, token: str, key: str | None
+) -> list[httpx.Response]:
+    """N identical POSTs with ``token`` released together, each on its own connection (threads)."""
     headers = {"Authorization": f"Bearer {token}"}
     if key is not None:
         headers["Idempotency-Key"] = key

@@ -17,7 +17,7 @@ import pytest
 
 import playbooks
 from tests.conftest import ROLES, Service
-from tests.test_idempotency import STEPS, _events, _query, _report
+from tests.test_idempotency import STEPS, _events, _query, _report, post_together
 
 N = 20
 
@@ -26,22 +26,6 @@ N = 20
 def served(request: pytest.FixtureRequest) -> Service:
     """The real service on SQLite and on PostgreSQL (the session's two)."""
     return request.getfixturevalue("service" if request.param == "sqlite" else "pg_service")  # type: ignore[no-any-return]
-
-
-def _at_once(
-    service: Service, path: str, body: dict[str, Any] | None, token: str, key: str | None
-) -> list[httpx.Response]:
-    """N identical POSTs released together, each on its own connection."""
-    headers = {"Authorization": f"Bearer {token}"}
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    clients = [httpx.Client(base_url=service.url, headers=headers, timeout=60) for _ in range(N)]
-    try:
-        with ThreadPoolExecutor(N) as pool:
-            return list(pool.map(lambda c: c.post(path, json=body), clients))
-    finally:
-        for client in clients:
-            client.close()
 
 
 def _once_without_key(responses: list[httpx.Response], ok: int) -> None:
@@ -113,19 +97,21 @@ def _walk(served: Service, keyed: bool) -> None:
 
     inc, person = _resolved(served)
     for path, body, ok, event in _acts(served, inc):
-        check(_at_once(served, path, body, person, key()), ok)
+        check(post_together(served, path, body, person, key()), ok)
         assert _events(served, inc, event) == 1, path
     [action_id] = _query(served, "SELECT id FROM improvement_actions WHERE incident_id = :i", i=inc)
-    check(_at_once(served, f"/api/actions/{action_id}/close", {"evidence": "抽检合格"}, person, key()), 200)
+    check(
+        post_together(served, f"/api/actions/{action_id}/close", {"evidence": "抽检合格"}, person, key()), 200
+    )
     assert _events(served, inc, "action_done") == 1
 
     alarmed = _alarm(served)
-    check(_at_once(served, f"/api/incidents/{alarmed}/ack", {"note": "我来"}, person, key()), 200)
+    check(post_together(served, f"/api/incidents/{alarmed}/ack", {"note": "我来"}, person, key()), 200)
     assert _events(served, alarmed, "acknowledged") == 1
 
     for act, body in INBOX_ACTS:
         item = _inbox_item(served)
-        check(_at_once(served, f"/api/inbox/{item}/{act}", body, served.token, key()), 200)
+        check(post_together(served, f"/api/inbox/{item}/{act}", body, served.token, key()), 200)
     made = "SELECT COUNT(*) FROM feedback WHERE id IN (SELECT promoted_to FROM feedback WHERE id = :i)"
     assert _query(served, made, i=item) == [1]  # the promotion made one complaint
 
