@@ -116,7 +116,8 @@ def test_meeting_then_sign_off_by_the_lead_only_then_an_action_added(
     )
 
     refused = as_qc.post(f"/incidents/{inc}/signoff", data={"csrf": token})
-    assert refused.status_code == 403 and f"{QC} may not sign off a level-3 post-mortem" in refused.text
+    assert refused.status_code == 403 and f"{QC} 无权签发三级事件的复盘报告（需要：" in refused.text
+    assert "may not" not in refused.text  # the console's language, not the raised English
     assert any(e["event"] == "action_refused" and e["by"] == QC for e in events(service, inc))
     with logged_in(service, service.person(LEAD, "cs_manager")) as lead:
         lead_token = csrf(lead.get(f"/incidents/{inc}").text)
@@ -126,7 +127,7 @@ def test_meeting_then_sign_off_by_the_lead_only_then_an_action_added(
             f"/incidents/{inc}/actions",
             data={"kind": "resources", "owner": OWNER, "due": "soon", "text": "x", "csrf": lead_token},
         )
-        assert bad_due.status_code == 422 and "due:" in bad_due.text
+        assert bad_due.status_code == 422 and "不是日期（2026-12-31）、ISO 时间或时长（14d）" in bad_due.text
         assert 'id="form-add-action" open' in bad_due.text
         added = lead.post(
             f"/incidents/{inc}/actions",
@@ -166,7 +167,13 @@ def test_actions_page_filters_and_closes_with_evidence_by_the_owner(
     with logged_in(service, service.person(OUTSIDER, "pr")) as outsider:
         page = outsider.get("/actions").text
         refused = outsider.post(f"/actions/{mine['id']}/close", data={"evidence": "done", "csrf": csrf(page)})
-        assert refused.status_code == 403 and f"{OUTSIDER} may not close {mine['id']}" in refused.text
+        assert (
+            refused.status_code == 403 and f"{OUTSIDER} 无权关闭 {mine['id']}（可由其负责人" in refused.text
+        )
+        english = outsider.post(
+            f"/actions/{mine['id']}/close?lang=en", data={"evidence": "done", "csrf": csrf(page)}
+        )
+        assert english.status_code == 403 and f"{OUTSIDER} may not close {mine['id']}" in english.text
     with logged_in(service, service.person(OWNER, "customer_service")) as owner:
         page = owner.get("/actions", params={"status": "open", "owner": OWNER}).text
         closed = owner.post(

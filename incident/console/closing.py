@@ -25,10 +25,10 @@ from pydantic import ValidationError
 
 from incident.actions import service as improvement
 from incident.actions.service import KINDS, ActionIn, ActionsIn, CloseIn
-from incident.api.app import validation_message
+from incident.api.errors import said_invalid
 from incident.console import auth
 from incident.console.pages import incident_page
-from incident.console.render import page, secure, set_flash, t, zone
+from incident.console.render import lang, page, secure, set_flash, t, zone
 from incident.errors import ActionError, BadInput
 from incident.meetings import service as meetings
 from incident.meetings.service import MeetingIn, SignoffIn
@@ -119,10 +119,12 @@ async def _act(request: Request, incident_id: str, form_id: str, act: Act) -> Re
     try:
         return await act(form, request.state.actor)
     except ValidationError as exc:
-        error = validation_message(list(exc.errors()))
+        error = said_invalid(list(exc.errors()), lang())
         return await incident_page(request, incident_id, status=422, error=error, form=form_id)
     except ActionError as exc:
-        return await incident_page(request, incident_id, status=exc.status, error=exc.message, form=form_id)
+        return await incident_page(
+            request, incident_id, status=exc.status, error=exc.words(lang()), form=form_id
+        )
 
 
 @router.post("/incidents/{incident_id}/meeting", response_model=None)
@@ -207,9 +209,11 @@ async def close_action(request: Request, action_id: str) -> Response:
         body = CloseIn(evidence=form.get("evidence", "").strip())
         done = await run_in_threadpool(improvement.close, action_id, body, request.state.actor)
     except ValidationError as exc:
-        return await actions_page(request, filters, status=422, error=validation_message(list(exc.errors())))
+        return await actions_page(
+            request, filters, status=422, error=said_invalid(list(exc.errors()), lang())
+        )
     except ActionError as exc:
-        return await actions_page(request, filters, status=exc.status, error=exc.message)
+        return await actions_page(request, filters, status=exc.status, error=exc.words(lang()))
     query = urlencode({k: v for k, v in filters.items() if v})
     response = RedirectResponse("/actions" + (f"?{query}" if query else ""), status_code=303)
     set_flash(response, "ok", t("action_closed", id=done["id"]))

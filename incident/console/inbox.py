@@ -67,7 +67,7 @@ async def inbox_act(request: Request, feedback_id: str, action: str) -> Response
         else:
             return await inbox_page(request, error=f"{t('answer')}: {t('missing')}")
     except ActionError as exc:
-        return await inbox_page(request, error=exc.message)
+        return await inbox_page(request, error=exc.words(_lang()))
     response = RedirectResponse("/inbox", status_code=303)
     words = vocabulary.label("inbox_status", done["status"], _lang())
     set_flash(

@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 import playbooks
-from incident.api.app import validation_message
+from incident.api.errors import said_invalid
 from incident.console import auth
-from incident.console.render import page, secure, set_flash, t
+from incident.console.render import lang, page, secure, set_flash, t
 from incident.errors import ActionError
 from incident.people import service as people
 from incident.people import via
@@ -68,7 +68,7 @@ async def people_form(request: Request) -> Response:
         via.name("add_person")
         made = await run_in_threadpool(people.add, body)
     except ValidationError as exc:
-        return await _page(request, status=422, error=validation_message(list(exc.errors())))
+        return await _page(request, status=422, error=said_invalid(list(exc.errors()), lang()))
     except ActionError as exc:
-        return await _page(request, status=exc.status, error=exc.message)
+        return await _page(request, status=exc.status, error=exc.words(lang()))
     return await _page(request, status=201, made=made)
