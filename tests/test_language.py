@@ -353,6 +353,33 @@ def test_zh_console_pages_have_no_english(incident: str, console: Any) -> None:
     assert '<html lang="en">' in english.text and "Timeline" in english.text and "Recall" in english.text
 
 
+def test_zh_console_form_refusals_have_no_english(incident: str, console: Any) -> None:
+    """Each closing, actions, people and inbox form's refusal is said in the console's words: the
+    vocabulary's Chinese phrase of the raised error, never the English as raised."""
+    from tests.test_console import csrf
+
+    token = csrf(console.get(f"/incidents/{incident}").text)
+    posts = {
+        "signoff": (f"/incidents/{incident}/signoff", {"note": "同意"}, "复盘报告已由 陈总 签发"),
+        "meeting": (f"/incidents/{incident}/meeting", {"at": "2026-11-24T20:00", "participants": "陈总"},
+                    "复盘会议已记录"),
+        "action field": (f"/incidents/{incident}/actions", {"kind": "process", "owner": "孙七"}, "必填"),
+        "action close": ("/actions/ACT99999/close", {"evidence": "合同"}, "没有改进措施 ACT99999"),
+        "person": ("/people", {"remove": "查无此人"}, "人员名录中没有“查无此人”"),
+        "inbox": ("/inbox/FB99999/close", {}, "待答复反馈中没有 FB99999"),
+    }  # fmt: skip
+    found = {}
+    for name, (path, form, words) in posts.items():
+        refused = console.post(path, data={**form, "csrf": token})
+        assert 400 <= refused.status_code < 500 and '<html lang="zh-CN">' in refused.text, (name, refused)
+        shown = visible(refused.text)
+        assert words in shown, (name, shown[-600:])
+        prose = re.sub(r"（[a-z_.]+）", "", shown)  # a field's code beside its name: 完成期限（due）
+        if latin(prose) - {"testclient"}:
+            found[name] = latin(prose)
+    assert not found, found
+
+
 # --- time where the team is --------------------------------------------------------------------
 
 

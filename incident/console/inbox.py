@@ -39,12 +39,19 @@ MISTAKE = dict(MISTAKES)
 
 
 @router.get("/inbox", response_class=HTMLResponse)
-async def inbox_page(request: Request, status: str = "open", error: str | None = None) -> HTMLResponse:
+async def inbox_view(request: Request, status: str = "open") -> HTMLResponse:
+    return await inbox_page(request, status)
+
+
+async def inbox_page(
+    request: Request, status: str = "open", error: str | None = None, code: int = 200
+) -> HTMLResponse:
+    """The inbox, filtered by ``status``; a refused form comes back here with its words and ``code``."""
     wanted = status if status in inbox.STATUSES else None
     rows = await run_in_threadpool(inbox.list_inbox, wanted)
     categories = tuple(playbooks.load_all())
     context = {"rows": rows, "shown_status": wanted, "statuses": inbox.STATUSES, "categories": categories}
-    return page(request, "inbox.html.j2", error=error, **context)
+    return page(request, "inbox.html.j2", status=code, error=error, **context)
 
 
 @router.post("/inbox/{feedback_id}/{action}", response_model=None)
@@ -53,7 +60,7 @@ async def inbox_act(request: Request, feedback_id: str, action: str) -> Response
 
     form = await auth.read_form(request)
     if not auth.csrf_ok(request, form):
-        return await inbox_page(request, error=t("form_expired"))
+        return await inbox_page(request, error=t("form_expired"), code=403)
     by = actor_name(request, form.get("by", "").strip() or None)
     try:
         if action == "answer" and form.get("text", "").strip():
@@ -65,9 +72,9 @@ async def inbox_act(request: Request, feedback_id: str, action: str) -> Response
         elif action == "promote":
             done = await promote_item(feedback_id, form.get("category") or None, by)
         else:
-            return await inbox_page(request, error=f"{t('answer')}: {t('missing')}")
+            return await inbox_page(request, error=f"{t('answer')}: {t('missing')}", code=422)
     except ActionError as exc:
-        return await inbox_page(request, error=exc.words(_lang()))
+        return await inbox_page(request, error=exc.words(_lang()), code=exc.status)
     response = RedirectResponse("/inbox", status_code=303)
     words = vocabulary.label("inbox_status", done["status"], _lang())
     set_flash(
