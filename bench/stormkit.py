@@ -157,12 +157,15 @@ class Service:
     @classmethod
     def start(cls, stage: Stage, timeout: float = 180) -> Service:
         log = (stage.home / "serve.log").open("ab")
+        # A session of its own, as systemd starts it: with Linux's autogroup scheduling a session shares
+        # the cores with other sessions as an equal, and the bench's client is not the service's.
         proc = subprocess.Popen(
             [sys.executable, "-m", "incident.cli", "serve", "--port", "0"],
             env=stage.env,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=stage.home,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -178,7 +178,11 @@ def test_two_services_share_one_database_and_prefect(prefect_api: str, inbox: In
             storm, answers = _storm_both(first, second)
             workers = {worker_of(first): "a", worker_of(second): "b", str(standalone.pid): "standalone"}
             case = "two services + a standalone worker, one PostgreSQL and Prefect"
-            figures = measure(case, first, storm, "TWO-1", answers, started)
+            # Up to 240 s: this case's Prefect server is the session's SQLite harness, which answers 503
+            # while another writer holds its file, and Prefect's client retries a call 5 times with 2–32 s
+            # back-off. Seen once in a full serial run: one run's start waited out that chain (> 120 s)
+            # while its claim was kept fresh; it is a wait, not a loss, and still fails here if it lasts.
+            figures = measure(case, first, storm, "TWO-1", answers, started, handled_within=240)
             handled_by = _handled_by(url, {str(first.proc.pid), str(second.proc.pid)})
             share = ", ".join(f"{workers.get(pid, pid)} {n}" for pid, n in handled_by.items())
             figures.notes = "; ".join(filter(None, [f"feedback per worker: {share}", figures.notes]))
