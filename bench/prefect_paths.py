@@ -32,7 +32,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stormkit import create_databases, drop_databases  # noqa: E402
 
 
 def free_port() -> int:
@@ -50,13 +51,8 @@ def start_server(db: str, home: Path) -> tuple[subprocess.Popen[bytes], str, str
         PREFECT_LOGGING_LEVEL="WARNING",
     )  # fmt: skip
     if db == "postgres":
-        import psycopg
-
         database = f"paths_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {database}")
-        with psycopg.connect(PG_ADMIN.replace("dbname=postgres", f"dbname={database}"), autocommit=True) as c:
-            c.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        create_databases(database, trgm=database)
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
         os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = url
     log = (home / "server.log").open("wb")
@@ -140,10 +136,7 @@ def main() -> None:
         server.terminate()
         server.wait(30)
         if database:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            drop_databases(database)
     table = Table(title=f"{args.n} no-ops each way, one Prefect server ({args.db}), {api}")
     for column in ("path", "seconds", "per second", "x flow runs"):
         table.add_column(column, justify="right")

@@ -30,6 +30,28 @@ ROLES = [
 ]
 
 
+def create_databases(*names: str, trgm: str | None = None) -> None:
+    """Fresh PostgreSQL databases; ``trgm`` names the one a Prefect server will use (pg_trgm)."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f"CREATE DATABASE {name}")
+    if trgm:
+        with psycopg.connect(PG_ADMIN.replace("dbname=postgres", f"dbname={trgm}"), autocommit=True) as c:
+            c.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+
+
+def drop_databases(*names: str) -> None:
+    if not names:
+        return
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 RECEIVER = r"""
 import json, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -116,17 +138,9 @@ class Stage:
         env.update(extra_env or {})  # --env: the service's settings to try (INCIDENT_RUN_CONCURRENCY=6)
         stage = cls(db, home, env, f"sqlite:///{home / 'incident.db'}")
         if db == "postgres":
-            import psycopg
-
             tag = uuid.uuid4().hex[:8]
             app, prefect = f"storm_{tag}_app", f"storm_{tag}_prefect"
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                for name in (app, prefect):
-                    conn.execute(f"CREATE DATABASE {name}")
-            with psycopg.connect(
-                PG_ADMIN.replace("dbname=postgres", f"dbname={prefect}"), autocommit=True
-            ) as c:
-                c.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            create_databases(app, prefect, trgm=prefect)
             stage.databases = [app, prefect]
             stage.app_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{app}"
             env["INCIDENT_DB_URL"] = stage.app_url
@@ -140,12 +154,7 @@ class Stage:
             print(f"kept {self.home} and databases {self.databases}")
             return
         shutil.rmtree(self.home, ignore_errors=True)
-        if self.databases:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                for name in self.databases:
-                    conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        drop_databases(*self.databases)
 
 
 @dataclass
