@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import ssl
-import time
 from pathlib import Path
 
 import certifi
@@ -17,11 +16,9 @@ import pytest
 from incident.engine import tls
 
 
-def _context_ms(cafile: str) -> float:
-    started = time.perf_counter()
-    for _ in range(5):
-        ssl.create_default_context(cafile=cafile)
-    return (time.perf_counter() - started) / 5 * 1000
+def _certificates(cafile: str) -> int:
+    """How many certificates the context Prefect would build parses (its cost: 27.8 ms for the bundle)."""
+    return int(ssl.create_default_context(cafile=cafile).cert_store_stats()["x509"])
 
 
 def test_a_plain_http_api_gets_one_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,7 +30,7 @@ def test_a_plain_http_api_gets_one_certificate(tmp_path: Path, monkeypatch: pyte
     given = os.environ["PREFECT_API_SSL_CERT_FILE"]
     assert Path(given) == tmp_path / "home" / tls.FILE
     assert Path(given).read_text().count("BEGIN CERTIFICATE") == 1
-    assert _context_ms(given) * 5 < _context_ms(certifi.where())  # the point of it (27.8 vs 0.5 ms here)
+    assert _certificates(given) == 1 < _certificates(certifi.where())  # the point of it (1 against ~117)
 
 
 @pytest.mark.parametrize(
