@@ -41,7 +41,7 @@ POINTS = ("contact", "measure", "cause", "proposal-1", "approval-1", "confirmati
 def seed(count: int) -> float:
     """N open incidents of all levels and categories; returns the seconds it took."""
     from incident.feedback import service as intake
-    from incident.feedback.service import FeedbackIn
+    from incident.feedback.inputs import FeedbackIn
     from models import utcnow
 
     start, now = time.perf_counter(), utcnow()

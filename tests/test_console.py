@@ -335,7 +335,7 @@ def test_time_left_words(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_board_order_is_next_deadline_first_overdue_first(db: str) -> None:
     from incident.console.board import open_rows
     from incident.feedback import service as intake
-    from incident.feedback.service import FeedbackIn
+    from incident.feedback.inputs import FeedbackIn
 
     start = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 

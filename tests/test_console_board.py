@@ -16,7 +16,7 @@ START = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 def opened(minutes: int, **fields: Any) -> str:
     from incident.feedback import service as intake
-    from incident.feedback.service import FeedbackIn
+    from incident.feedback.inputs import FeedbackIn
 
     body = FeedbackIn(summary=fields.pop("summary", f"case {minutes}"), **fields)
     return str(intake.record(body, now=START + timedelta(minutes=minutes)).incident_id)

@@ -86,7 +86,7 @@ def _longest_feedback() -> Any:
     Fields of up to 200 characters are filled with "İ", which lower-cases to two characters: the
     correlation and customer keys built from them grow to twice their fields.
     """
-    from incident.feedback.service import FeedbackIn
+    from incident.feedback.inputs import FeedbackIn
 
     text: dict[str, Any] = {}
     for name, field in FeedbackIn.model_fields.items():
@@ -159,7 +159,7 @@ def test_every_review_field_at_its_limit_is_stored(any_db: str) -> None:
     from incident.actions import service as improvements
     from incident.deadlines import service as deadlines
     from incident.feedback import service as intake
-    from incident.feedback.service import FeedbackIn
+    from incident.feedback.inputs import FeedbackIn
     from incident.inbox import service as inbox
     from incident.incidents import service as incidents
     from incident.meetings import service as meetings

@@ -115,7 +115,7 @@ def test_inbox_routes_once_answers_closes_and_promotes(service: Service) -> None
 def test_routing_claim_is_taken_once(any_db: str) -> None:
     """The guard itself, on a real database: the second claim of the same item finds it routed."""
     from incident.feedback import service as intake
-    from incident.feedback.service import FeedbackIn
+    from incident.feedback.inputs import FeedbackIn
     from incident.inbox import service as inbox
 
     fb = intake.record(

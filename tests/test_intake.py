@@ -10,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from incident.feedback.service import FeedbackIn, IntakeResult, record, record_many, warm_up
+from incident.feedback.inputs import FeedbackIn
+from incident.feedback.service import IntakeResult, record, record_many, warm_up
 from models import Counter, Deadline, Feedback, Incident, TimelineEvent, session_scope, utcnow
 
 

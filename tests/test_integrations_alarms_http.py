@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from incident.feedback.service import MAX_TEXT
+from incident.feedback.inputs import MAX_TEXT
 from incident.integrations import sf
 from tests.conftest import ALARM_TOKEN, CHECKWORD, Fakes, Service
 

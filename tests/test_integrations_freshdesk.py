@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from incident.errors import BadInput
 from incident.feedback import service as intake
-from incident.feedback.service import FeedbackIn
+from incident.feedback.inputs import FeedbackIn
 from incident.integrations import freshdesk
 from incident.integrations import service as links
 from models import Delivery, Incident, Solution, session_scope, utcnow

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from incident.feedback import service as intake
-from incident.feedback.service import FeedbackIn
+from incident.feedback.inputs import FeedbackIn
 from incident.integrations import baidu, jd, logistics, opinion
 from models import (
     Feedback,

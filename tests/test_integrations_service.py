@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from incident.errors import BadInput, Conflict
 from incident.feedback import service as intake
-from incident.feedback.service import FeedbackIn
+from incident.feedback.inputs import FeedbackIn
 from incident.integrations import registry, sf, writeback, zendesk
 from incident.integrations import service as links
 from models import Delivery, Feedback, Incident, IntegrationLink, Solution, Waybill, session_scope, utcnow

@@ -87,7 +87,7 @@ def full_incident() -> str:
     from incident.deadlines import service as deadlines
     from incident.errors import Forbidden
     from incident.feedback import service as intake
-    from incident.feedback.service import FeedbackIn
+    from incident.feedback.inputs import FeedbackIn
     from incident.meetings import service as meetings
     from incident.people.service import Actor
     from incident.response import service as steps

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import playbooks
 from incident.deadlines import calendar
-from incident.feedback.service import FeedbackIn
+from incident.feedback.inputs import FeedbackIn
 from incident.metrics import prometheus
 from models import Deadline, Feedback, Incident, session_scope, utcnow
 from notifiers.render import CUSTOMER_KINDS, NOTICE_KINDS

@@ -19,7 +19,7 @@ from incident.api.app import create_app
 from incident.api.schemas import ACTION_OUT
 from incident.cli import parser
 from incident.console.forms import to_body
-from incident.feedback.service import FeedbackIn
+from incident.feedback.inputs import FeedbackIn
 from incident.records.documents import i18n
 from incident.response.cli import commands as step_commands
 from incident.response.steps import BY_ACTION, BY_POINT, STEPS, at, who_does

@@ -22,7 +22,7 @@ from incident.api.credentials import actor_name
 from incident.console import auth
 from incident.console.render import page, secure, set_flash, t
 from incident.errors import ActionError
-from incident.feedback.service import FeedbackIn
+from incident.feedback.inputs import FeedbackIn
 from incident.inbox import service as inbox
 from playbooks import vocabulary
 

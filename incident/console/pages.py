@@ -26,7 +26,7 @@ from incident.console.prefect_runs import FRESH, board_points, ui_run_url, waiti
 from incident.console.render import lang, page, secure, set_flash, t, zone
 from incident.deadlines import service as deadlines
 from incident.errors import ActionError, BadInput, NotFound
-from incident.feedback.service import MAX_TEXT
+from incident.feedback.inputs import MAX_TEXT
 from incident.incidents import service as views
 from incident.incidents.service import Filters
 from incident.people import service as people

@@ -15,7 +15,7 @@ from pydantic import Field
 from incident.api.schemas import JSON_ROUTE, AckOut
 from incident.deadlines import service
 from incident.errors import BadInput
-from incident.feedback.service import MAX_TEXT
+from incident.feedback.inputs import MAX_TEXT
 from incident.inputs import Input
 
 router = APIRouter()

@@ -24,13 +24,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from incident import settings
 from incident.feedback import service as intake
+from incident.feedback.inputs import FeedbackIn
 from models import Feedback, Incident, session_scope
 
 # Errors of the database as a whole (down, unreachable, pool exhausted): every report would fail alike.
 SYSTEMIC = (OperationalError, InterfaceError, PoolTimeout)
 
 
-Waiting = tuple[intake.FeedbackIn, "asyncio.Future[intake.IntakeResult]"]
+Waiting = tuple[FeedbackIn, "asyncio.Future[intake.IntakeResult]"]
 
 
 class Batcher:
@@ -49,7 +50,7 @@ class Batcher:
         self._writer: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="intake")
 
-    async def record(self, body: intake.FeedbackIn) -> intake.IntakeResult:
+    async def record(self, body: FeedbackIn) -> intake.IntakeResult:
         future: asyncio.Future[intake.IntakeResult] = asyncio.get_running_loop().create_future()
         self._waiting.append((body, future))
         if self._writer is None or self._writer.done():
@@ -108,7 +109,7 @@ async def _wait_for_runs(feedback_id: str) -> tuple[str | None, str | None]:
         await asyncio.sleep(0.05)
 
 
-async def accept(body: intake.FeedbackIn) -> dict[str, Any]:
+async def accept(body: FeedbackIn) -> dict[str, Any]:
     writer = batcher()
     writer.in_flight += 1
     try:

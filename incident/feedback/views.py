@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from incident.api.schemas import JSON_ROUTE, FeedbackAccepted, FeedbackStatus
 from incident.feedback import service
-from incident.feedback.service import FeedbackIn
+from incident.feedback.inputs import FeedbackIn
 
 router = APIRouter()
 

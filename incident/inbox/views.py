@@ -64,7 +64,7 @@ async def close(request: Request, feedback_id: str, body: InboxCloseIn) -> dict[
 async def promote_item(feedback_id: str, category: str | None, by: str) -> dict[str, Any]:
     """Validate the complaint it becomes, claim the item (one promotion), then record it as intake does."""
     from incident.api.errors import validation_message
-    from incident.feedback.service import FeedbackIn
+    from incident.feedback.inputs import FeedbackIn
     from incident.feedback.views import accept as report
 
     fields = await run_in_threadpool(service.promotion, feedback_id, category)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from incident.feedback.service import MAX_TEXT, FeedbackIn
+from incident.feedback.inputs import MAX_TEXT, FeedbackIn
 from incident.integrations.tickets import CUT
 
 SOURCES = ("logistics", "quality", "ticket")

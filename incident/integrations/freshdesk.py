@@ -26,7 +26,7 @@ import httpx
 
 from incident import settings
 from incident.errors import BadInput
-from incident.feedback.service import FeedbackIn
+from incident.feedback.inputs import FeedbackIn
 from incident.integrations import service as links
 from incident.integrations import tickets, writeback
 

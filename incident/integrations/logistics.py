@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from incident.errors import Conflict
 from incident.feedback import service as intake
-from incident.feedback.service import FeedbackIn
+from incident.feedback.inputs import FeedbackIn
 from models import Waybill, session_scope, utcnow
 
 CARRIERS = {"sf": ("顺丰", "SF Express"), "jd": ("京东物流", "JD Logistics")}

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 import playbooks
 from incident.feedback import service as intake
-from incident.feedback.service import MAX_TEXT, FeedbackIn
+from incident.feedback.inputs import MAX_TEXT, FeedbackIn
 from incident.incidents import timeline
 from incident.integrations.tickets import text_of
 from models import LOCK, Feedback, Incident, IntegrationLink, OpinionTask, session_scope

@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from incident.errors import BadInput, Unavailable
-from incident.feedback.service import MAX_TEXT, FeedbackIn
+from incident.feedback.inputs import MAX_TEXT, FeedbackIn
 from incident.settings import mapping_shape
 
 log = logging.getLogger("incident.integrations")

@@ -26,7 +26,7 @@ from incident.api.credentials import bearer, identify
 from incident.api.schemas import JSON_ROUTE, FeedbackAccepted, Out
 from incident.errors import BadInput
 from incident.feedback import service as intake
-from incident.feedback.service import FeedbackIn
+from incident.feedback.inputs import FeedbackIn
 from incident.feedback.views import accept
 from incident.incidents import timeline
 from incident.inputs import Input

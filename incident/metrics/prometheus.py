@@ -119,7 +119,7 @@ def _histogram(
 
 def _feedback_vocabulary() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Feedback kinds and channels, from the intake model itself (its ``Literal`` types)."""
-    from incident.feedback.service import FeedbackIn
+    from incident.feedback.inputs import FeedbackIn
 
     fields = FeedbackIn.model_fields
     return get_args(fields["kind"].annotation), get_args(fields["channel"].annotation)

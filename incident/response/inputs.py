@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from incident.feedback.service import MAX_TEXT
+from incident.feedback.inputs import MAX_TEXT
 from incident.inputs import Input
 
 Name = Field(min_length=1, max_length=200)
