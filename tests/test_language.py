@@ -466,9 +466,9 @@ def test_report_json_gives_the_incidents_run_and_list_never_cuts_ids(service: An
                                 "--product-model", f"P-{tag}", "--customers", "150", "--media")  # fmt: skip
     assert "incident_flow_run_id" in reported and reported["opened"] is True
     shown = service.wait_until(reported["incident_id"], lambda s: s["flow_run_id"], "the incident's run")
-    if reported["flow_run_id"] is not None:  # answered after its feedback was handled: the run is known
+    if reported["incident_flow_run_id"] is not None:  # made within the 202's wait: the run is known
         assert reported["incident_flow_run_id"] == shown["flow_run_id"]
-    else:  # a busy service answers before; the feedback's status says it once made
+    else:  # a busy service answers before it is made; the feedback's status says it once made
         status = service.api("GET", f"/api/feedback/{reported['feedback_id']}").json()
         assert status["incident_flow_run_id"] in (None, shown["flow_run_id"])
 

@@ -6,9 +6,10 @@ made by a worker, which finds the row (incident/engine/queue.py). Why the 202 do
 Prefect: creating and executing runs is what Prefect is busy with in a storm; waiting for it would
 tie intake latency to the run backlog, and a Prefect outage would refuse complaints.
 
-The 202 carries ``flow_run_id`` (and ``incident_flow_run_id``) when nothing else was being accepted
-and the feedback was handled within ``INCIDENT_INTAKE_RUN_WAIT`` seconds (a quiet service: the
-CLI's case), else ``null``; ``GET /api/feedback/{id}`` shows them once made.
+When nothing else was being accepted (a quiet service: the CLI's case) the 202 waits for the feedback
+to be handled, ``INCIDENT_INTAKE_RUN_WAIT`` seconds at most, and carries ``flow_run_id`` and
+``incident_flow_run_id`` as far as they were made by then; else both are ``null``.
+``GET /api/feedback/{id}`` shows them once made.
 """
 
 from __future__ import annotations
