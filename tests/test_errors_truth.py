@@ -159,7 +159,7 @@ def test_every_review_field_at_its_limit_is_stored(any_db: str) -> None:
     from incident.actions import service as improvements
     from incident.deadlines import service as deadlines
     from incident.feedback import service as intake
-    from incident.feedback.inputs import FeedbackIn
+    from incident.feedback.inputs import MAX_TEXT, FeedbackIn
     from incident.inbox import service as inbox
     from incident.incidents import service as incidents
     from incident.meetings import service as meetings
@@ -199,7 +199,7 @@ def test_every_review_field_at_its_limit_is_stored(any_db: str) -> None:
     alarm = intake.record(FeedbackIn(kind="alarm", channel="internal", category="product_quality",
                                      summary="[quality] 抽检", product_model="ALARM-LIMIT"))  # fmt: skip
     assert alarm.incident_id
-    deadlines.acknowledge(alarm.incident_id, person, "注" * intake.MAX_TEXT)
+    deadlines.acknowledge(alarm.incident_id, person, "注" * MAX_TEXT)
     item = intake.record(FeedbackIn(kind="suggestion", summary="建议"))
     assert inbox.answer(item.feedback_id, "答" * 10_000, name)["status"] == "answered"
     with session_scope() as s:
