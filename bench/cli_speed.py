@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stormkit import Receiver, Service, Stage  # noqa: E402
+from stormkit import served  # noqa: E402
 
 BASE = ["-c", "import json, urllib.request"]
 
@@ -62,11 +62,8 @@ def main() -> None:
     parser.add_argument("--cli", default=str(Path(sys.executable).with_name("incident")))
     parser.add_argument("--before", help="an older build's incident command, timed alongside")
     args = parser.parse_args()
-    receiver = Receiver()
-    stage = Stage.create("sqlite", receiver)
-    service = Service.start(stage)
-    env = {**stage.env, "INCIDENT_URL": service.url}
-    try:
+    with served("sqlite") as (_, stage, service):
+        env = {**stage.env, "INCIDENT_URL": service.url}
         report = [args.cli, "report", "--category", "service_failure", "--summary", "师傅没有上门",
                   "--customer", "李娜", "--service", "installation", "--json"]  # fmt: skip
         answer = subprocess.run(report, env=env, capture_output=True, text=True, check=True)
@@ -81,10 +78,6 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, argv in rows.items():
                 times[name].append(once(argv, env))
-    finally:
-        service.stop()
-        receiver.stop()
-        stage.cleanup(keep=False)
     show(times, args.rounds)
 
 

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stormkit import Receiver, Service, Stage  # noqa: E402
+from stormkit import Receiver, served  # noqa: E402
 
 # Each step as the person who does it (issue 11): the service token may not approve.
 PEOPLE = {"王芳": ["customer_service", "cs_manager"], "李部长": ["dept_head"]}
@@ -122,20 +122,13 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=10)
     parser.add_argument("--env", action="append", default=[], help="a service setting: NAME=VALUE")
     args = parser.parse_args()
-    receiver = Receiver()
-    stage = Stage.create(args.db, receiver, dict(item.split("=", 1) for item in args.env))
-    service = Service.start(stage)
     results: list[dict[str, float]] = []
-    try:
+    with served(args.db, dict(item.split("=", 1) for item in args.env)) as (receiver, _, service):
         api = httpx.Client(base_url=service.url, headers={"Authorization": "Bearer storm"}, timeout=60)
         prefect = httpx.Client(base_url=service.prefect_api, timeout=30)
         tokens = people(api)
         for i in range(args.incidents):
             results.append(walk(api, prefect, receiver, f"HS-{i}", tokens))
-    finally:
-        service.stop()
-        receiver.stop()
-        stage.cleanup(False)
     table = Table(
         title=f"Human step → next waiting point with its notices ({args.db}, {len(results)} incidents"
         + "".join(f", {item}" for item in args.env)

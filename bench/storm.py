@@ -35,7 +35,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stormkit import Receiver, Sent, Service, Stage, complaints, post_all  # noqa: E402
+from stormkit import Sent, complaints, post_all, served  # noqa: E402
 
 BATCH = "storm-b1"
 
@@ -175,14 +175,11 @@ def verdict(ok: bool | None) -> str:
 
 
 async def storm(args: argparse.Namespace) -> None:
-    receiver = Receiver()
     # The 202 of a quiet service waits for the feedback's run id (the CLI's case); here it should not,
     # so that the idle reports measure intake alone, like the storm's.
     extra = {"INCIDENT_INTAKE_RUN_WAIT": "0", **dict(kv.split("=", 1) for kv in args.env)}
-    stage = Stage.create(args.db, receiver, extra)
-    service = Service.start(stage)
     console = Console()
-    try:
+    with served(args.db, extra, args.keep) as (receiver, stage, service):
         bodies = complaints(args.n, args.batch_customers, args.problems)
         kids = children(service.proc.pid)
         service_pids, prefect_pid = [service.proc.pid, kids.get("worker", 0)], kids.get("prefect", 0)
@@ -222,10 +219,6 @@ async def storm(args: argparse.Namespace) -> None:
             base_done, base_elapsed = await baseline(
                 service.prefect_api, args.n, args.baseline_concurrency, args.baseline_timeout
             )
-    finally:
-        service.stop()
-        receiver.stop()
-        stage.cleanup(args.keep)
 
     post_s = last_done - first_sent
     ours = len(accepted) / (finished - first_sent) if finished else None

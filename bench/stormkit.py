@@ -16,6 +16,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,6 +198,27 @@ class Service:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+@contextmanager
+def served(
+    db: str, extra_env: dict[str, str] | None = None, keep: bool = False
+) -> Iterator[tuple[Receiver, Stage, Service]]:
+    """A webhook receiver, a stage and ``incident serve`` on it; all gone afterwards, also when the
+    service did not start (a bench that failed there left its receiver running)."""
+    receiver = Receiver()
+    try:
+        stage = Stage.create(db, receiver, extra_env)
+        try:
+            service = Service.start(stage)
+            try:
+                yield receiver, stage, service
+            finally:
+                service.stop()
+        finally:
+            stage.cleanup(keep)
+    finally:
+        receiver.stop()
 
 
 def complaints(n: int, batch_customers: int, problems: int, seed: int = 7) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from incident import settings
@@ -57,12 +58,36 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _background_child() -> None:
-    """In a child that works for the runs (the Prefect server, the worker): die with the service, and
-    yield the cores to intake when they are busy (``INCIDENT_BACKGROUND_NICE``; engine/process.py)."""
-    _die_with_parent()
+def _yield_cores(nice: int) -> None:
+    """Lower this process's share of the cores, in a session of its own (``start_new_session``).
+
+    Why the session's share too: with Linux's autogroup scheduling (``kernel.sched_autogroup_enabled``,
+    on by default in most distributions) the cores are shared between *sessions* as equals and a
+    process's nice counts only inside its session. So the service's background children each start a
+    session and give it the same nice (``/proc/self/autogroup``, sched(7); raising it needs no
+    privilege). Measured (README, Benchmark): the worker's runs and the Prefect server no longer take
+    the API's cores in a storm, and the L1 notice, which goes through the Prefect server, comes sooner.
+    Without autogroup (or in a cgroup of its own: a systemd unit, a container) the file is absent or
+    not consulted, and the process's nice is what counts.
+    """
+    level = nice
     with contextlib.suppress(OSError):
-        os.nice(settings.get().background_nice)
+        level = os.nice(nice)  # on top of the service's own: the process's nice as it now is
+    with contextlib.suppress(OSError):
+        Path("/proc/self/autogroup").write_text(str(level))
+
+
+def _worker_child() -> None:
+    """In the worker: die with the service; its runs yield to intake (``INCIDENT_BACKGROUND_NICE``)."""
+    _die_with_parent()
+    _yield_cores(settings.get().background_nice)
+
+
+def _prefect_child() -> None:
+    """In the Prefect server: die with the service; it yields less than the worker
+    (``INCIDENT_PREFECT_NICE``): a level-1 report's notice goes through it while intake is busiest."""
+    _die_with_parent()
+    _yield_cores(settings.get().prefect_nice)
 
 
 class PrefectServer:
@@ -103,7 +128,7 @@ class PrefectServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_background_child,
+                preexec_fn=_prefect_child,
             )
         deadline = time.monotonic() + 120
         while not healthy(self.api_url, "/health"):
@@ -311,7 +336,7 @@ async def _serve(
         sock.listen(2048)
     except OSError as exc:  # bound, but another socket of the same port listened first
         raise ServeError(f"cannot listen on {host}:{sock.getsockname()[1]}: {exc.strerror or exc}") from exc
-    worker = WorkerProcess(prefect_database(prefect is not None), _background_child)
+    worker = WorkerProcess(prefect_database(prefect is not None), _worker_child)
     try:
         await worker.start()
     except WorkerStartError as exc:

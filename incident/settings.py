@@ -69,7 +69,8 @@ class Settings(BaseSettings):
     idempotency_keep_hours: float = Field(24.0, gt=0)  # answers to Idempotency-Keys are kept this long
     intake_run_wait: float = Field(2.0, ge=0)  # a quiet report's 202 waits this long for its run
     intake_batch: int = Field(200, gt=0)  # reports recorded per transaction at most
-    background_nice: int = Field(15, ge=0, le=19)
+    background_nice: int = Field(15, ge=0, le=19)  # the worker the service starts, and its runs
+    prefect_nice: int = Field(5, ge=0, le=19)  # the Prefect server it starts (the L1 notice goes through it)
     # the systems around the process (incident/integrations, README "Systems")
     zendesk_secret: str | None = None  # the webhook's signing secret; unset: the webhook answers 401
     zendesk_replay_seconds: float = Field(300.0, gt=0)  # a signature timestamp older or newer is stale

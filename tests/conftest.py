@@ -6,6 +6,7 @@ real Prefect runs on the harness server, notices go to a real local HTTP receive
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -411,19 +412,33 @@ def any_db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
 
 
 # --- the chaos suite's figures, printed at the end of every run (pytest captures the tests' own prints) --
+# Each case's figures ride on its test report (user_properties): with the suite on several processes
+# (pytest-xdist) the reports are what reaches the process that prints the summary.
 
 CHAOS_SECONDS: list[float] = []  # setup, call and teardown of every chaos test
+CHAOS_FIGURES: list[dict[str, Any]] = []
+_figures_reported = 0  # of tests.chaos.FIGURES, in this process
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    global _figures_reported
+    report: pytest.TestReport = yield
+    figures = getattr(sys.modules.get("tests.chaos"), "FIGURES", [])
+    report.user_properties += [("chaos", dataclasses.asdict(f)) for f in figures[_figures_reported:]]
+    _figures_reported = len(figures)
+    return report
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if "chaos" in report.keywords:
         CHAOS_SECONDS.append(report.duration)
+    CHAOS_FIGURES.extend(value for name, value in report.user_properties if name == "chaos")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The chaos suite's table: the five figures of each case, and the suite's time."""
-    chaos = sys.modules.get("tests.chaos")
-    figures = getattr(chaos, "FIGURES", [])
+    figures = CHAOS_FIGURES
     if not figures:
         return
     write = terminalreporter.write_line
@@ -432,11 +447,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
           "| duplicate notices | incidents per batch | s |")  # fmt: skip
     write("|---|---|---|---|---|---|---|---|---|")
     for f in figures:
-        refused = ", ".join(f"{n}×{code}" for code, n in sorted(f.refused.items())) or "0"
-        cells = (f.case, f.accepted, refused, f.no_row, f.never_handled, f"{f.undelivered} of {f.answers}",
-                 f.duplicates, f.incidents_per_batch, f"{f.seconds:.0f}")  # fmt: skip
+        refused = ", ".join(f"{n}×{code}" for code, n in sorted(f["refused"].items())) or "0"
+        cells = (f["case"], f["accepted"], refused, f["no_row"], f["never_handled"],
+                 f"{f['undelivered']} of {f['answers']}", f["duplicates"], f["incidents_per_batch"],
+                 f"{f['seconds']:.0f}")  # fmt: skip
         write("| " + " | ".join(map(str, cells)) + " |")
     for f in figures:
-        if f.notes:
-            write(f"{f.case}: {f.notes}")
+        if f["notes"]:
+            write(f"{f['case']}: {f['notes']}")
     write(f"chaos suite: {len(figures)} cases, {sum(CHAOS_SECONDS):.0f} s in all (bound: 300 s)")

@@ -93,6 +93,22 @@ def _prefect_server(service: Service) -> str:
     raise AssertionError("no Prefect server among the service's children")
 
 
+def _yields_the_cores(pid: str, increment: int, service: Service) -> None:
+    """A background child runs in a session of its own at the service's nice + ``increment``, and so does
+    its session's autogroup (server._yield_cores: with autogroup scheduling a nice counts only inside its
+    session, so the worker's runs and the Prefect server would otherwise take the API's cores)."""
+
+    def stat(of: int | str) -> list[str]:
+        return Path(f"/proc/{of}/stat").read_text().rsplit(")", 1)[1].split()  # [3] session, [16] nice
+
+    nice = min(19, int(stat(service.proc.pid)[16]) + increment)
+    assert int(stat(pid)[3]) == int(pid) != int(stat(service.proc.pid)[3]), "a session of its own"
+    assert int(stat(pid)[16]) == nice
+    group = Path(f"/proc/{pid}/autogroup")  # absent on a kernel without autogroup scheduling
+    if group.exists():
+        assert group.read_text().split()[-1] == str(nice), group.read_text()
+
+
 def _open_logs(pid: int, name: str) -> int:
     """How many of the process's file descriptors are open on ``name``."""
     fds = Path(f"/proc/{pid}/fd")
@@ -105,6 +121,8 @@ def test_prefect_server_killed_while_incidents_wait(own_prefect: Service) -> Non
     for incident_id in incidents:
         service.wait_for_point(incident_id, "contact")
     worker, server = worker_of(service), _prefect_server(service)
+    _yields_the_cores(worker, 15, service)  # INCIDENT_BACKGROUND_NICE
+    _yields_the_cores(server, 5, service)  # INCIDENT_PREFECT_NICE: less, the L1 notice goes through it
     # The UI of the server it runs talks to its own API (the random port), not to 127.0.0.1:4200.
     api_url = service.env["PREFECT_API_URL"]
     ui = httpx.get(api_url.removesuffix("/api") + "/ui-settings", timeout=10).json()
@@ -126,6 +144,7 @@ def test_prefect_server_killed_while_incidents_wait(own_prefect: Service) -> Non
     assert all(a.delivery == "pending" and a.seconds < 10 for a in answers), answers  # stored, said so
     restarted = _prefect_server(service)
     assert restarted != server and Path(f"/proc/{restarted}").exists(), "a new Prefect server serves"
+    _yields_the_cores(restarted, 5, service)
     assert worker_of(service) == worker, "the worker rode the outage out: not replaced"
     log = (service.home / "serve.log").read_text()
     assert "serving incident_response again" in log  # Prefect's runner gave up, the worker served again

@@ -64,7 +64,11 @@ def rows(driver: Any) -> list[Any]:
 
 
 def board_ids(driver: Any) -> list[str]:
-    return [r.get_attribute("data-incident") for r in rows(driver)]
+    """Read in one script: the live board may re-render its rows between a lookup and a read of each
+    (a stale element)."""
+    found = "document.querySelectorAll('#board tbody tr[data-incident]')"
+    script = f"return [...{found}].map(r => r.dataset.incident)"
+    return list(driver.execute_script(script))
 
 
 def choose(driver: Any, **fields: str) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from playbooks.vocabulary import label
+from tests.chaos import descendants_of
 from tests.conftest import Service, prefect_call
 
 
@@ -138,6 +139,24 @@ def _suspended(prefect_api: str, run_id: str, key: str) -> dict[str, Any]:
         time.sleep(0.5)
 
 
+def _run_processes(service: Service) -> list[str]:
+    """The processes Prefect's runner (in the service's worker) executes runs in: multiprocessing spawns."""
+    found = []
+    for pid in descendants_of(service.proc.pid):
+        with contextlib.suppress(OSError):  # one that ended meanwhile
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
+
+
+def _reaped(pids: list[str]) -> None:
+    """Until these processes have ended and been reaped (by the runner, which then forgets their runs)."""
+    deadline = time.monotonic() + 60
+    while left := [pid for pid in pids if Path(f"/proc/{pid}").exists()]:
+        assert time.monotonic() < deadline, f"still running: {left}"
+        time.sleep(0.1)
+
+
 def test_retry_from_prefect_replays_to_the_same_point_without_duplicates(
     service: Service, prefect_api: str
 ) -> None:
@@ -213,7 +232,10 @@ def test_a_cancel_no_runner_finishes_is_finished_by_the_sweep(service: Service, 
     incident closes with that reason."""
     incident_id = _report(service, "UI-LOSTCANCEL")["incident_id"]
     run_id = service.wait_for_point(incident_id, "contact")["flow_run_id"]
+    executing = _run_processes(service)  # this run's among them: it waits in its process for a while
     _suspended(prefect_api, run_id, "contact")
+    # Suspended comes a moment before its process ends, and until then the runner would stop it itself
+    _reaped(executing)
     for state in ({"type": "FAILED"}, {"type": "CANCELLING"}):
         _prefect(prefect_api, "POST", f"/flow_runs/{run_id}/set_state", json={"state": state, "force": True})
     assert _state(prefect_api, run_id) == "CANCELLING"

@@ -41,7 +41,10 @@ class WorkerProcess:
         env = {**os.environ, "INCIDENT_PREFECT_DB": self.prefect_db,
                "INCIDENT_WORKER_READY_FILE": str(self.ready_file)}  # fmt: skip
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "incident.engine.worker"], env=env, preexec_fn=self.preexec
+            [sys.executable, "-m", "incident.engine.worker"],
+            env=env,
+            preexec_fn=self.preexec,
+            start_new_session=True,  # a session of its own, so that its nice counts (server._yield_cores)
         )
         deadline = time.monotonic() + READY_TIMEOUT
         while not self.ready_file.exists():
