@@ -381,11 +381,17 @@ def _alive(pid: str) -> bool:
         return False
 
 
-def gone(pids: list[str], timeout: float = 30) -> bool:
+def gone(pids: list[str], timeout: float = 30, reaped: bool = False) -> bool:
+    """Whether these processes ended within ``timeout``; ``reaped``: and their parent has waited for
+    them (no zombie left: e.g. Prefect's runner forgets a run's process only then)."""
+
+    def left() -> list[str]:
+        return [pid for pid in pids if (Path(f"/proc/{pid}").exists() if reaped else _alive(pid))]
+
     deadline = time.monotonic() + timeout
-    while [pid for pid in pids if _alive(pid)] and time.monotonic() < deadline:
+    while left() and time.monotonic() < deadline:
         time.sleep(0.1)
-    return not [pid for pid in pids if _alive(pid)]
+    return not left()
 
 
 def worker_of(service: Service) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from playbooks.vocabulary import label
-from tests.chaos import descendants_of
+from tests.chaos import descendants_of, gone
 from tests.conftest import Service, prefect_call
 
 
@@ -149,14 +149,6 @@ def _run_processes(service: Service) -> list[str]:
     return found
 
 
-def _reaped(pids: list[str]) -> None:
-    """Until these processes have ended and been reaped (by the runner, which then forgets their runs)."""
-    deadline = time.monotonic() + 60
-    while left := [pid for pid in pids if Path(f"/proc/{pid}").exists()]:
-        assert time.monotonic() < deadline, f"still running: {left}"
-        time.sleep(0.1)
-
-
 def test_retry_from_prefect_replays_to_the_same_point_without_duplicates(
     service: Service, prefect_api: str
 ) -> None:
@@ -235,7 +227,7 @@ def test_a_cancel_no_runner_finishes_is_finished_by_the_sweep(service: Service, 
     executing = _run_processes(service)  # this run's among them: it waits in its process for a while
     _suspended(prefect_api, run_id, "contact")
     # Suspended comes a moment before its process ends, and until then the runner would stop it itself
-    _reaped(executing)
+    assert gone(executing, 60, reaped=True), "the processes that executed runs have ended"
     for state in ({"type": "FAILED"}, {"type": "CANCELLING"}):
         _prefect(prefect_api, "POST", f"/flow_runs/{run_id}/set_state", json={"state": state, "force": True})
     assert _state(prefect_api, run_id) == "CANCELLING"
