@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import logging
 import os
@@ -49,7 +50,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def children(pid: int) -> dict[str, int]:
-    """The service's children by what they are: ``prefect`` (its Prefect server) and ``worker``."""
+    """The service's children by what they are: ``prefect`` (its Prefect server), ``worker`` and
+    ``urgent`` (the process that runs level-1 reports' flows)."""
     found = {}
     try:
         pids = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -61,9 +63,35 @@ def children(pid: int) -> dict[str, int]:
         except OSError:
             continue
         worker = b"incident.engine.worker" in args or b"flows.worker" in args
-        kind = "worker" if worker else "prefect" if b"prefect" in args else str(child)
+        kind = "worker" if worker else "urgent" if b"incident.engine.urgent" in args else str(child)
+        kind = "prefect" if b"prefect" in args else kind
         found[kind] = child
     return found
+
+
+def tree(pid: int) -> dict[int, float]:
+    """CPU seconds of this process and of all its descendants (the incident runs' processes among them)."""
+    found = {pid: cpu_seconds(pid)}
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            for child in children.read_text().split():
+                found.update(tree(int(child)))
+    return found
+
+
+async def settle(pid: int, quiet: float = 0.1, budget: float = 180.0) -> float:
+    """Wait until the service's processes (API, worker, urgent process, Prefect server, the incident
+    runs' processes) used under ``quiet`` of a core over a second: what start-up or the idle probe set
+    going is over. Seconds waited. Why: each incident the probe opened starts a run process (~2.5 s of
+    CPU importing Prefect); with a fixed pause they were still starting when the storm began."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < budget:
+        before = tree(pid)
+        await asyncio.sleep(1.0)
+        after = tree(pid)
+        if sum(cpu - before.get(p, 0.0) for p, cpu in after.items()) < quiet:
+            break
+    return time.perf_counter() - start
 
 
 async def count_runs(api: str, states: list[str]) -> int:
@@ -182,12 +210,17 @@ async def storm(args: argparse.Namespace) -> None:
     with served(args.db, extra, args.keep) as (receiver, stage, service):
         bodies = complaints(args.n, args.batch_customers, args.problems)
         kids = children(service.proc.pid)
-        service_pids, prefect_pid = [service.proc.pid, kids.get("worker", 0)], kids.get("prefect", 0)
-        cpu0 = sum(map(cpu_seconds, service_pids)), cpu_seconds(prefect_pid)
-        probe = [{**b, "batch": "IDLE-PROBE", "customer": f"idle {i}"} for i, b in enumerate(bodies[:20])]
+        service_pids = [service.proc.pid, kids.get("worker", 0), kids.get("urgent", 0)]
+        prefect_pid = kids.get("prefect", 0)
+        waited = await settle(service.proc.pid)
+        # the probe: 20 customers about one batch of its own (one incident, one incident-run process)
+        one = {"category": "product_quality", "product_model": "P50", "batch": "IDLE-PROBE", "channel": "app"}
+        probe = [{**one, "summary": f"idle probe {i}", "contact": f"1370{i:07d}"} for i in range(20)]
         idle = sorted(s.latency for s in await post_all(service.url, probe, 1, 2.0, args.timeout))
-        await asyncio.sleep(3)  # their runs done: the service idle again
-        console.print(f"[bold]storm[/]: {args.n} complaints, db={args.db}, service {service.url}")
+        waited += await settle(service.proc.pid)
+        console.print(f"[bold]storm[/]: {args.n} complaints, db={args.db}, service {service.url}"
+                      f" (idle after {waited:.0f} s of waiting)")  # fmt: skip
+        cpu0 = sum(map(cpu_seconds, service_pids)), cpu_seconds(prefect_pid)
         sent = await post_all(service.url, bodies, args.concurrency, args.rate, args.timeout)
         accepted = [s for s in sent if s.status == 202]
         if args.latencies:
@@ -281,7 +314,7 @@ async def storm(args: argparse.Namespace) -> None:
     )
     table.add_row("feedback flow runs/s", f"{ours:.1f}" if ours else "-", "", None)
     table.add_row(
-        "CPU s during storm: service (API + worker) / Prefect server",
+        "CPU s during storm: service (API, worker, urgent) / Prefect server",
         f"{cpu1[0] - cpu0[0]:.0f} / {cpu1[1] - cpu0[1]:.0f}",
         "",
         None,

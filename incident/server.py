@@ -90,6 +90,11 @@ def _prefect_child() -> None:
     _yield_cores(settings.get().prefect_nice)
 
 
+def _urgent_child() -> None:
+    """In the urgent process: die with the service; not niced (incident/engine/urgent.py says why)."""
+    _die_with_parent()
+
+
 class PrefectServer:
     """The Prefect server this service runs for its home when no ``PREFECT_API_URL`` is set.
 
@@ -227,7 +232,7 @@ def _lock() -> TextIO:
 
 def run(host: str = "127.0.0.1", port: int = 8765) -> None:
     import playbooks
-    from incident.engine import tls
+    from incident.engine import queue, tls
     from incident.feedback import service as intake
     from models.migrate import upgrade
 
@@ -252,11 +257,11 @@ def run(host: str = "127.0.0.1", port: int = 8765) -> None:
         upgrade()
         intake.warm_up()
         prefect = ensure_prefect()
-        tls.skip_unused_bundle(settings.home())  # the API process runs level-1 reports' flows itself
+        tls.skip_unused_bundle(settings.home())  # level-1 runs made here while the urgent process starts
         __import__("incident.logs").logs.configure("serve")  # INCIDENT_LOG_FORMAT=text|json
-        # The level-1 report's flow run is made here (feedback/views.py): Prefect and the flow imported
-        # now, not by the first L1 of a storm (measured: ~0.8 s of import that held every request up).
-        __import__("flows.feedback")
+        # Prefect and the flow imported now, not by the first L1 run the API makes itself (feedback/
+        # batcher.py; measured: ~0.8 s of import that held every request up).
+        queue.warm_up()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(sock, host, token, generated, prefect))
     finally:
@@ -328,6 +333,7 @@ async def _serve(
 
     from incident.api.web import create_web_app
     from incident.engine.process import WorkerProcess, WorkerStartError
+    from incident.engine.urgent import use as use_urgent
 
     _check_roster()
     # Listening before service.json exists: a command that finds the file may connect at once (the kernel
@@ -336,12 +342,23 @@ async def _serve(
         sock.listen(2048)
     except OSError as exc:  # bound, but another socket of the same port listened first
         raise ServeError(f"cannot listen on {host}:{sock.getsockname()[1]}: {exc.strerror or exc}") from exc
-    worker = WorkerProcess(prefect_database(prefect is not None), _worker_child)
+    database = prefect_database(prefect is not None)
+    worker, urgent = WorkerProcess(database, _worker_child), None
+    watchers: list[asyncio.Task[None]] = []
+    if settings.get().urgent_process:  # not waited for: until it is ready, the API runs level-1 runs itself
+        urgent = WorkerProcess(
+            database, _urgent_child, "incident.engine.urgent", "urgent process", wait=False
+        )
+        await urgent.start()  # first: it is then ready about when the worker is
+        watchers.append(asyncio.create_task(urgent.watch()))
+        use_urgent(urgent)
     try:
         await worker.start()
     except WorkerStartError as exc:
+        if urgent is not None:
+            await urgent.stop()
         raise ServeError(str(exc)) from exc
-    watchers = [asyncio.create_task(worker.watch())]
+    watchers.append(asyncio.create_task(worker.watch()))
     if prefect is not None:
         watchers.append(asyncio.create_task(prefect.watch()))
     bound_port = sock.getsockname()[1]
@@ -381,4 +398,7 @@ async def _serve(
     finally:
         for task in watchers:
             task.cancel()
+        use_urgent(None)
+        if urgent is not None:
+            await urgent.stop()
         await worker.stop()

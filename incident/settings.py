@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     intake_batch: int = Field(200, gt=0)  # reports recorded per transaction at most
     background_nice: int = Field(15, ge=0, le=19)  # the worker the service starts, and its runs
     prefect_nice: int = Field(5, ge=0, le=19)  # the Prefect server it starts (the L1 notice goes through it)
+    urgent_process: bool = True  # level-1 reports' runs in a process of their own (engine/urgent.py)
     # the systems around the process (incident/integrations, README "Systems")
     zendesk_secret: str | None = None  # the webhook's signing secret; unset: the webhook answers 401
     zendesk_replay_seconds: float = Field(300.0, gt=0)  # a signature timestamp older or newer is stale
@@ -117,6 +118,8 @@ class Settings(BaseSettings):
     incident_runs: int = Field(8, gt=0)  # processes; a run waiting in its process holds one
     poll_seconds: float = Field(1.0, gt=0)
     queue_poll_seconds: float = Field(0.2, gt=0)
+    burst_rate: float = Field(50.0, ge=0)  # reports/s above which routine feedback runs wait; 0: never
+    burst_hold_seconds: float = Field(30.0, ge=0)  # they wait this long at most (engine/burst.py)
     sweep_seconds: float = Field(10.0, gt=0)
     watch_seconds: float = Field(5.0, gt=0)
     stale_claim_seconds: float = Field(120.0, gt=0)

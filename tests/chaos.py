@@ -394,12 +394,14 @@ def gone(pids: list[str], timeout: float = 30, reaped: bool = False) -> bool:
     return not left()
 
 
-def worker_of(service: Service) -> str:
-    """The pid of the worker process ``incident serve`` started (its child running incident.engine.worker)."""
+def worker_of(service: Service, module: str = "incident.engine.worker") -> str:
+    """The pid of the worker process ``incident serve`` started (its child running incident.engine.worker),
+    or of its urgent process (``module="incident.engine.urgent"``)."""
     for pid in children_of(service.proc.pid):
-        if b"incident.engine.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return pid
-    raise AssertionError("the service has no worker process")
+        with contextlib.suppress(FileNotFoundError):  # a child that ended meanwhile
+            if module.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+    raise AssertionError(f"the service has no {module} process")
 
 
 def kill_all(*services: Service) -> None:

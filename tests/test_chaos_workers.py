@@ -8,6 +8,8 @@ deployment.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +29,7 @@ from tests.chaos import (
     Storm,
     answer,
     assert_holds,
+    db_url,
     descendants_of,
     gone,
     kill_all,
@@ -116,6 +119,73 @@ def test_worker_sigkilled_mid_storm(prefect_api: str, inbox: Inbox, tmp_path: Pa
         kill_all(service)
 
 
+LEVEL_1 = {"category": "product_quality", "summary": "电池起火", "injury": True, "product_model": "URG-P1"}
+
+
+def _level_1(service: Service, batch: str) -> tuple[str, str]:
+    """A report that opens a level-1 incident: its feedback and its incident."""
+    response = service.api("POST", "/api/feedback", json={**LEVEL_1, "batch": batch})
+    body = response.json()
+    assert response.status_code == 202 and body["level"] == 1 and body["opened"], body
+    return body["feedback_id"], body["incident_id"]
+
+
+def _run_by(service: Service, feedback_id: str, timeout: float = 60) -> str:
+    """Who executed the feedback's flow run (its row's claim), once it is handled."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sql = "SELECT claimed_by, handled_at FROM feedback WHERE id = :f"
+        [(claimant, handled)] = query(db_url(service), sql, f=feedback_id)
+        if handled is not None:
+            return str(claimant)
+        assert time.monotonic() < deadline, f"{feedback_id} not handled within {timeout} s"
+        time.sleep(0.2)
+
+
+def _urgent_ready(service: Service, not_pid: int | None = None, timeout: float = 120) -> dict[str, Any]:
+    """What the service's urgent process wrote once ready (pid, claimant): one other than ``not_pid``."""
+    ready, deadline = service.home / "urgent.ready", time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(FileNotFoundError):
+            info: dict[str, Any] = json.loads(ready.read_text())
+            if info["pid"] != not_pid:
+                return info
+        assert time.monotonic() < deadline, "no urgent process got ready"
+        time.sleep(0.2)
+
+
+def _noticed(inbox: Inbox, incident_id: str, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not inbox.for_incident(incident_id):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_level_1_runs_in_the_urgent_process_which_may_die(
+    prefect_api: str, inbox: Inbox, tmp_path: Path
+) -> None:
+    """A level-1 report's flow run is executed by the service's urgent process (claimed in its name, its
+    notice sent). That process SIGKILLed: the next level-1 report is still run and noticed (by the API or
+    the worker: the check can fail, as a claim left in a dead process's name would never be run), and
+    the service starts another urgent process, which runs the report after."""
+    service = start_service(tmp_path / "home", prefect_api, inbox)
+    try:
+        first = _urgent_ready(service)
+        feedback, incident = _level_1(service, "URG-1")
+        assert _run_by(service, feedback) == first["claimant"] and _noticed(inbox, incident)
+        os.kill(first["pid"], signal.SIGKILL)
+        feedback, incident = _level_1(service, "URG-2")
+        assert _run_by(service, feedback).split(":")[1] != str(first["pid"]) and _noticed(inbox, incident)
+        second = _urgent_ready(service, not_pid=first["pid"])
+        feedback, incident = _level_1(service, "URG-3")
+        assert _run_by(service, feedback) == second["claimant"] and _noticed(inbox, incident)
+        assert worker_of(service, "incident.engine.urgent") == str(second["pid"])
+    finally:
+        kill_all(service)
+
+
 def _standalone_worker(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """``incident worker``, as on another machine: the same Prefect server and database, a home of its own."""
     home.mkdir(parents=True)
@@ -183,7 +253,8 @@ def test_two_services_share_one_database_and_prefect(prefect_api: str, inbox: In
             # back-off. Seen once in a full serial run: one run's start waited out that chain (> 120 s)
             # while its claim was kept fresh; it is a wait, not a loss, and still fails here if it lasts.
             figures = measure(case, first, storm, "TWO-1", answers, started, handled_within=240)
-            handled_by = _handled_by(url, {str(first.proc.pid), str(second.proc.pid)})
+            urgent = {worker_of(service, "incident.engine.urgent") for service in (first, second)}
+            handled_by = _handled_by(url, {str(first.proc.pid), str(second.proc.pid), *urgent})
             share = ", ".join(f"{workers.get(pid, pid)} {n}" for pid, n in handled_by.items())
             figures.notes = "; ".join(filter(None, [f"feedback per worker: {share}", figures.notes]))
             assert_holds(figures, storm, answers)
@@ -197,7 +268,8 @@ def test_two_services_share_one_database_and_prefect(prefect_api: str, inbox: In
 
 
 def _handled_by(url: str, api_pids: set[str]) -> Counter[str]:
-    """Feedback per worker process (its claim's pid), the API processes' own urgent claims left out."""
+    """Feedback per worker process (its claim's pid), the urgent claims of the API processes and their
+    urgent processes left out."""
     claims = Counter(row[0].split(":")[1] for row in query(url, "SELECT claimed_by FROM feedback") if row[0])
     return Counter({pid: n for pid, n in claims.items() if pid not in api_pids})
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 import playbooks
@@ -59,12 +59,13 @@ def shorten(session: Session, incident: Incident, now: datetime) -> int:
     """A level raise: every customer still waiting is owed the contact by the new level's window too."""
     window = playbooks.get(incident.category).level(incident.level).contact_within
     shorter = due(incident, "contact", now, window)
-    changed = 0
-    for row in _duties(session, incident.id, kinds=(KIND,), states=ACTIVE):
-        if shorter < row.due_at:
-            row.due_at, row.state, row.warned_at = shorter, "pending", None
-            changed += 1
-    return changed
+    # One statement, whatever the number of customers: the raise comes in the middle of a storm's
+    # intake, which waits for it (as rows, ~100 customers cost two round trips and 10 ms of Python).
+    later = update(Deadline).where(
+        Deadline.incident_id == incident.id, Deadline.kind == KIND, Deadline.state.in_(ACTIVE),
+        Deadline.due_at > shorter,
+    )  # fmt: skip
+    return int(session.execute(later.values(due_at=shorter, state="pending", warned_at=None)).rowcount or 0)
 
 
 def _duties(

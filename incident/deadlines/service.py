@@ -211,8 +211,14 @@ def raise_level(session: Session, incident: Incident, now: datetime) -> list[Dea
     """
     rules = playbooks.get(incident.category).level(incident.level)
     changed = []
+    stmt = select(Deadline).where(
+        Deadline.incident_id == incident.id, Deadline.kind.in_(WINDOWS), Deadline.state.in_(ACTIVE)
+    )
+    earliest: dict[str, Deadline] = {}  # each kind's ``active`` one, in one query
+    for row in session.scalars(stmt.order_by(Deadline.due_at)):
+        earliest.setdefault(row.kind, row)
     for kind, window in WINDOWS.items():
-        row = active(session, incident, kind)
+        row = earliest.get(kind)
         if row is None:
             continue
         shorter = due(incident, kind, now, getattr(rules, window))

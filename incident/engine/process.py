@@ -11,6 +11,7 @@ workers (``incident worker``) can join from other machines, and one that dies lo
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import subprocess
@@ -29,41 +30,63 @@ class WorkerStartError(RuntimeError):
 
 
 class WorkerProcess:
-    def __init__(self, prefect_db: str, preexec: Callable[[], None]) -> None:
-        """``preexec``: run in the child before it starts (dies with the service; nice)."""
-        self.prefect_db, self.preexec = prefect_db, preexec
+    """A child of the service that says it is ready in a file: the worker, or the urgent process."""
+
+    def __init__(
+        self, prefect_db: str, preexec: Callable[[], None], module: str = "incident.engine.worker",
+        what: str = "flow worker", wait: bool = True,
+    ) -> None:  # fmt: skip
+        """``preexec``: run in the child before it starts (dies with the service; nice). ``wait``: the
+        API waits for it to be ready (the worker) or goes on meanwhile (the urgent process)."""
+        self.prefect_db, self.preexec, self.module = prefect_db, preexec, module
+        self.what, self.wait = what, wait
         self.proc: subprocess.Popen[bytes] | None = None
-        self.ready_file = settings.home() / "worker.ready"
+        self.ready_file = settings.home() / f"{module.rpartition('.')[2]}.ready"
+        self._info: dict[str, object] | None = None
         self._stopping = False
 
     async def start(self) -> None:
         self.ready_file.unlink(missing_ok=True)
+        self._info = None
         env = {**os.environ, "INCIDENT_PREFECT_DB": self.prefect_db,
                "INCIDENT_WORKER_READY_FILE": str(self.ready_file)}  # fmt: skip
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "incident.engine.worker"],
+            [sys.executable, "-m", self.module],
             env=env,
             preexec_fn=self.preexec,
             start_new_session=True,  # a session of its own, so that its nice counts (server._yield_cores)
         )
+        if self.wait:
+            await self._until_ready()
+
+    async def _until_ready(self) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + READY_TIMEOUT
         while not self.ready_file.exists():
             if self.proc.poll() is not None:
                 code = self.proc.returncode
-                raise WorkerStartError(f"the flow worker exited with code {code} (see the log)")
+                raise WorkerStartError(f"the {self.what} exited with code {code} (see the log)")
             if time.monotonic() > deadline:
                 self.proc.kill()
-                msg = f"the flow worker did not start within {READY_TIMEOUT:.0f} s (see the log)"
+                msg = f"the {self.what} did not start within {READY_TIMEOUT:.0f} s (see the log)"
                 raise WorkerStartError(msg)
             await asyncio.sleep(0.1)
-        log.info("worker started (pid %d)", self.proc.pid)
+        log.info("%s started (pid %d)", self.what, self.proc.pid)
+
+    def info(self) -> dict[str, object] | None:
+        """What the child wrote to its ready file, once it is ready and while it runs; else None."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        if self._info is None and self.ready_file.exists():
+            self._info = json.loads(self.ready_file.read_text())
+        return self._info
 
     async def watch(self) -> None:
-        """Start another worker when this one dies; the new one takes over its claims at once."""
+        """Start another when this one dies; the new one's host takes over its claims at once."""
         while not self._stopping:
             await asyncio.sleep(1)
             if self.proc is not None and self.proc.poll() is not None and not self._stopping:
-                log.error("worker exited (%s); starting another", self.proc.returncode)
+                log.error("%s exited (%s); starting another", self.what, self.proc.returncode)
                 try:
                     await self.start()
                 except WorkerStartError as exc:

@@ -87,14 +87,12 @@ def _warm_up() -> None:
     """Import now what the first runs need: an import inside a run stalls the event loop, and with it
     every run (measured: the first seconds of a storm went to imports, the L1 notice among them)."""
     import flows.deadlines  # noqa: F401
-    import flows.feedback  # noqa: F401
     import flows.incident  # noqa: F401
     import incident.records.documents.dossier  # noqa: F401
     import incident.records.documents.render  # noqa: F401
-    from notifiers import roster
+    from incident.engine import queue
 
-    with contextlib.suppress(roster.RosterError):  # the service logged it; each notice will too
-        roster.check()  # loads apprise's plugins
+    queue.warm_up()  # the feedback runs'
 
 
 class IncidentRuns:

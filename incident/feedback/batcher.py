@@ -2,7 +2,8 @@
 
 ``accept`` records the report (``Batcher``: the reports that arrived meanwhile in one transaction,
 ``intake.record_many``: that is the durable part) and answers. Its ``handle_feedback`` flow run is
-made by a worker, which finds the row (incident/engine/queue.py). Why the 202 does not wait for
+made by a worker, which finds the row (incident/engine/queue.py), or, for a report that opens or raises
+a level-1 incident, at once by the service's urgent process (``_handle_now``). Why the 202 does not wait for
 Prefect: creating and executing runs is what Prefect is busy with in a storm; waiting for it would
 tie intake latency to the run backlog, and a Prefect outage would refuse complaints.
 
@@ -118,7 +119,34 @@ async def accept(body: FeedbackIn) -> dict[str, Any]:
         quiet = writer.in_flight == 1
     finally:
         writer.in_flight -= 1
+    if result.level == 1 and (result.opened or result.raised_from):
+        await _handle_now(result.feedback_id)
     run_id = incident_run_id = None
     if quiet and settings.get().intake_run_wait > 0:
         run_id, incident_run_id = await _wait_for_runs(result.feedback_id)
     return {**result.as_json(), "flow_run_id": run_id, "incident_flow_run_id": incident_run_id}
+
+
+_URGENT: set[asyncio.Task[bool]] = set()  # kept until done: the loop holds tasks only weakly
+
+
+async def _handle_now(feedback_id: str) -> None:
+    """A report that opened a level-1 incident or raised one to level 1 (the leadership must be told
+    within a second) gets its ``handle_feedback`` flow run at once, instead of waiting for a worker's
+    turn behind a storm's reports (the worker is niced below intake, and busy): in the service's urgent
+    process (incident/engine/urgent.py), or here while that is not ready. Rare by nature (once per
+    incident at most). If the process that runs it dies, a worker takes the row over at once; if the
+    run fails, at its next poll (the claim is given back: ``queue.handle_here``)."""
+    from incident.engine import queue, urgent
+
+    claimant = urgent.claimant()
+    job = await run_in_threadpool(queue.claim_one, feedback_id, None, claimant)
+    if job is None:  # a worker took it first
+        return
+    if claimant is not None:
+        urgent.wake()
+        return
+    # in a thread with its own loop: the flow's database calls block only it
+    task = asyncio.create_task(asyncio.to_thread(asyncio.run, queue.handle_here(job)))
+    _URGENT.add(task)
+    task.add_done_callback(_URGENT.discard)

@@ -1,0 +1,60 @@
+"""Whether reports are arriving in a burst: then the worker holds the routine feedback runs back.
+
+Why: in a storm the cores are shared by intake (the 202s callers wait for) and the feedback runs, and
+each run keeps the Prefect server busy on its behalf (its API calls: ~0.5–1 core of the server while
+the worker ran eight at a time in bench/storm.py). Niceness does not reach that work: the server runs
+it for whoever asks. So while reports arrive faster than ``INCIDENT_BURST_RATE`` per second, the
+worker starts only urgent runs (a report that opened an incident or raised its level: someone is
+told) and the routine ones wait, ``INCIDENT_BURST_HOLD_SECONDS`` at most, then go on whatever the
+rate. Nothing is lost by waiting: the rows are the queue.
+
+The rate is read off the ids' counter row of the day (``models/ids.py``): one primary-key read per
+poll, and it counts the reports of every API process on the database.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime
+
+from sqlalchemy import select
+
+from incident import settings
+from models import session_scope, utcnow
+from models.ids import Counter
+
+WINDOW = 1.0  # seconds of counts the rate is taken over
+LEAST = 0.3  # the rate needs counts this far apart
+
+
+def arrived(now: datetime | None = None) -> int:
+    """Reports accepted today so far, on every API process (the ids' counter)."""
+    key = f"FB{(now or utcnow()):%Y%m%d}"
+    with session_scope() as s:
+        return int(s.scalar(select(Counter.value).where(Counter.key == key)) or 0)
+
+
+class Burst:
+    """Fed the counter at each poll (``holding``): whether routine runs wait now."""
+
+    def __init__(self) -> None:
+        self.seen: deque[tuple[float, int]] = deque()
+        self.since: float | None = None  # when the current hold began
+
+    def rate(self, count: int, at: float) -> float | None:
+        """Reports per second over the last ``WINDOW``; None until the counts span ``LEAST``."""
+        self.seen.append((at, count))
+        while at - self.seen[0][0] > WINDOW:
+            self.seen.popleft()
+        first_at, first = self.seen[0]
+        return (count - first) / (at - first_at) if at - first_at >= LEAST else None
+
+    def holding(self, count: int, at: float) -> bool:
+        limit, longest = settings.get().burst_rate, settings.get().burst_hold_seconds
+        rate = self.rate(count, at)
+        if limit <= 0 or rate is None or rate <= limit:
+            self.since = None
+            return False
+        if self.since is None:
+            self.since = at
+        return at - self.since < longest
