@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from incident import settings
 
@@ -27,6 +28,16 @@ READY_TIMEOUT = 120.0  # importing Prefect and our flows takes ~5 s here; the AP
 
 class WorkerStartError(RuntimeError):
     pass
+
+
+def say_ready(info: dict[str, object]) -> None:
+    """In the child: what the service (and a test) reads of it (``WorkerProcess.info``), written to
+    ``INCIDENT_WORKER_READY_FILE`` whole or not at all; nothing when no file is named."""
+    ready = settings.get().worker_ready_file
+    if ready:
+        written = Path(f"{ready}.tmp")
+        written.write_text(json.dumps(info))
+        written.replace(ready)
 
 
 class WorkerProcess:

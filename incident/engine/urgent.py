@@ -27,11 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import signal
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -86,6 +84,7 @@ async def serve() -> None:
     from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
 
     from incident.engine import queue
+    from incident.engine.process import say_ready
 
     wake_up, stopping = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -93,7 +92,7 @@ async def serve() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     running: dict[str, asyncio.Task[bool]] = {}
-    _ready({"pid": os.getpid(), "claimant": queue.WORKER_ID})
+    say_ready({"pid": os.getpid(), "claimant": queue.WORKER_ID})
     log.info("urgent process ready (claims as %s)", queue.WORKER_ID)
     with temporary_settings(updates={PREFECT_LOGGING_TO_API_ENABLED: False}):  # as the worker's runs
         while not stopping.is_set():
@@ -114,15 +113,6 @@ async def serve() -> None:
         if running:
             await asyncio.wait(set(running.values()), timeout=FINISH_SECONDS)
     log.info("urgent process stopped: %d runs cut short (the worker takes them over)", len(running))
-
-
-def _ready(info: dict[str, object]) -> None:
-    """What the service reads of this process (pid, claimant); whole or not at all."""
-    ready = settings.get().worker_ready_file
-    if ready:
-        written = Path(f"{ready}.tmp")
-        written.write_text(json.dumps(info))
-        written.replace(ready)
 
 
 if __name__ == "__main__":  # the urgent process ``incident serve`` starts (incident/engine/process.py)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import signal
@@ -165,6 +164,7 @@ class IncidentRuns:
 
 
 async def work(prefect_db: str, metrics_url: str | None = None) -> None:
+    from incident.engine.process import say_ready
     from incident.engine.queue import Pump
 
     stopping = asyncio.Event()
@@ -191,11 +191,7 @@ async def work(prefect_db: str, metrics_url: str | None = None) -> None:
         "worker serving incident_response/%s; %d feedback runs at once (Prefect database: %s)",
         settings.get().deployment, pump.concurrency, prefect_db,
     )  # fmt: skip
-    ready = settings.get().worker_ready_file
-    if ready:  # what the service (and a test) reads of its worker; whole or not at all
-        written = Path(f"{ready}.tmp")
-        written.write_text(json.dumps({"pid": os.getpid(), "metrics_url": metrics_url}))
-        written.replace(ready)
+    say_ready({"pid": os.getpid(), "metrics_url": metrics_url})
     waiter = asyncio.create_task(stopping.wait())
     await asyncio.wait([waiter, runner_task, *background], return_when=asyncio.FIRST_COMPLETED)
     _bound_the_stop(loop, settings.get().worker_stop_seconds)
