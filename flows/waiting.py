@@ -314,10 +314,20 @@ async def try_deliver(incident_id: str) -> str:
     """After an action: ``delivered`` (the run moves on), ``stored`` (the run is not at that point
     yet: it finds the answer when it gets there) or ``pending`` (Prefect, or the database after the
     answer was stored, did not answer within ``INCIDENT_RESUME_TIMEOUT``: the worker's sweep delivers
-    it once they are back). Never an error: the answer is stored, and the action must say so."""
+    it once they are back). Never an error: the answer is stored, and the action must say so.
+
+    Why any other exception too (logged with its traceback, as the sweep's failed passes are): the
+    answer was committed before delivery began, so a 500 would tell the person "not taken" about an
+    answer that was. Seen in the chaos suite: Prefect's server SIGKILLed mid-request made httpcore's
+    connect raise ``AttributeError`` from anyio (the socket already gone), not an ``httpx`` error; a
+    proxy's maintenance page in place of Prefect's JSON raises ``ValueError``. The sweep delivers the
+    answer once delivery works again, and logs each pass that fails."""
     try:
         moved = await asyncio.wait_for(deliver(incident_id), settings.get().resume_timeout)
     except (TimeoutError, SQLAlchemyError, *UNREACHABLE) as exc:
         log.warning("answer for %s stored, delivery pending: %s", incident_id, exc.__class__.__name__)
+        return "pending"
+    except Exception:  # the answer is stored whatever delivery raised (see above); the trace is logged
+        log.exception("answer for %s stored, delivery pending after an unexpected failure", incident_id)
         return "pending"
     return "delivered" if moved else "stored"

@@ -43,6 +43,12 @@ os.environ.setdefault("INCIDENT_WORKER_METRICS_PORT", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLES = playbooks.roles()  # every role a roster may name
+# How long a test waits for an incident's run to get somewhere. The whole suite on two processes keeps
+# the two cores busy (load 6-16), and a run's process is niced (INCIDENT_BACKGROUND_NICE) and imports
+# Prefect at its start: from an incident's identification to its run's first step took p50 9-11 s,
+# p99 60-73 s, at most 118 s over two full runs (identified -> first stage_entered on the timelines),
+# against ~3 s alone. 60 s failed one run in three; what a run costs is bench/'s to measure.
+RUN_WAIT = 180.0
 
 
 @pytest.fixture(scope="session")
@@ -182,7 +188,9 @@ class Service:
         response.raise_for_status()
         return response.json()
 
-    def wait_until(self, incident_id: str, predicate: Any, what: str, timeout: float = 60) -> dict[str, Any]:
+    def wait_until(
+        self, incident_id: str, predicate: Any, what: str, timeout: float = RUN_WAIT
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             shown = self.show(incident_id)

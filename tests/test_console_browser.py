@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, Inbox, Service, start_service, stop_service
+from tests.conftest import ROOT, RUN_WAIT, Inbox, Service, start_service, stop_service
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 pytestmark = [
@@ -78,7 +78,7 @@ def text(driver: Any, css: str) -> str:
     return str(driver.find_element(By.CSS_SELECTOR, css).text)
 
 
-def reload_until(driver: Any, check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+def reload_until(driver: Any, check: Callable[[], bool], what: str, timeout: float = RUN_WAIT) -> None:
     """Reload the page until ``check`` holds: the console is plain server-rendered HTML."""
     deadline = time.monotonic() + timeout
     while not check():

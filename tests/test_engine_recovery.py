@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from pytest_httpserver import HTTPServer
 
 from tests.chaos import Proxy
 
+RUN_ID = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
 URGENT = {"category": "product_quality", "summary": "电池起火", "injury": True, "product_model": "URG"}
 
 
@@ -154,3 +156,30 @@ def test_an_answer_stored_before_the_database_went_is_pending_not_an_error(proxi
         assert (
             s.scalar(sa.select(sa.func.count()).select_from(Contact).where(Contact.incident_id == inc)) == 1
         )
+
+
+def test_an_answer_whose_delivery_gets_a_page_instead_of_prefects_json_is_pending(
+    db: str, httpserver: HTTPServer
+) -> None:
+    """Something answers in Prefect's place with a page that is not its JSON (a proxy's maintenance
+    page): the delivery fails with no network error, and the action still says "pending" (it was a 500
+    telling the person the stored answer was not taken); the answer is there for the sweep."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.waiting import answer_for, try_deliver
+    from incident.feedback import service as intake
+    from incident.response import service as actions
+    from models import Incident, session_scope
+
+    httpserver.expect_request("/api/flow_runs/" + RUN_ID).respond_with_data(
+        "<html>维护中 maintenance</html>", content_type="text/html"
+    )
+    inc = intake.record(intake.FeedbackIn(**{**URGENT, "injury": False})).incident_id
+    assert inc
+    with session_scope() as s:
+        s.get_one(Incident, inc).flow_run_id = RUN_ID  # as its incident run made it
+    actions.contact(inc, actions.ContactIn(by="王芳"))
+    with temporary_settings(updates={PREFECT_API_URL: httpserver.url_for("/api")}):
+        assert asyncio.run(try_deliver(inc)) == "pending"
+    assert len(httpserver.log) >= 1  # it did ask "Prefect", and got the page
+    assert answer_for(inc, "contact") is not None

@@ -22,7 +22,7 @@ from sqlalchemy import update
 
 from incident.feedback import service as intake
 from models import Feedback, session_scope, utcnow
-from tests.conftest import ROLES, Inbox, Service, start_service, stop_service, webhook_receiver
+from tests.conftest import ROLES, RUN_WAIT, Inbox, Service, start_service, stop_service, webhook_receiver
 from tests.test_deadlines import L1_ROLES, Received, Receivers
 from tests.test_notifiers import Mailbox, free_port
 
@@ -86,7 +86,7 @@ def told(svc: Service, mailbox: tuple[Mailbox, int]) -> Receivers:
     return Receivers(mailbox[0], svc.inbox.server)
 
 
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60) -> T:
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = RUN_WAIT) -> T:
     """Poll ``probe`` until it returns something truthy (delivery is asynchronous to the API)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -17,7 +17,7 @@ from typing import Any
 from pypdf import PdfReader
 
 from models.record import RECORD_KINDS
-from tests.conftest import Service
+from tests.conftest import RUN_WAIT, Service
 
 CJK_FONTS = ("notosanscjk", "notoserifcjk", "wenquanyi", "sourcehansans", "droidsansfallback")
 
@@ -32,7 +32,7 @@ def available(service: Service, incident_id: str) -> set[str]:
     return {kind for kind, r in listed(service, incident_id).items() if r["available"]}
 
 
-def wait_records(service: Service, incident_id: str, kinds: set[str], timeout: float = 60) -> set[str]:
+def wait_records(service: Service, incident_id: str, kinds: set[str], timeout: float = RUN_WAIT) -> set[str]:
     deadline = time.monotonic() + timeout
     while not kinds <= (have := available(service, incident_id)):
         assert time.monotonic() < deadline, f"{incident_id}: records {kinds - have} never archived"
