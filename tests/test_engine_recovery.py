@@ -1,7 +1,7 @@
 """What the engine does when a part of it fails, in-process on real databases (the service-level
 faults are the chaos suite's): an urgent run that fails in the API gives its claim back, a long run
 keeps its claim, a blocking pause whose process is gone is known orphaned, and a database lost after
-an answer was stored makes the delivery pending, never an error.
+an answer was stored, or a page in Prefect's place, makes the delivery pending, never an error.
 """
 
 from __future__ import annotations
@@ -181,5 +181,5 @@ def test_an_answer_whose_delivery_gets_a_page_instead_of_prefects_json_is_pendin
     actions.contact(inc, actions.ContactIn(by="王芳"))
     with temporary_settings(updates={PREFECT_API_URL: httpserver.url_for("/api")}):
         assert asyncio.run(try_deliver(inc)) == "pending"
-    assert len(httpserver.log) >= 1  # it did ask "Prefect", and got the page
+    assert httpserver.log and all(r.status_code == 200 for _, r in httpserver.log)  # asked, got the page
     assert answer_for(inc, "contact") is not None

@@ -18,7 +18,7 @@ this worker serves, and:
   once, see ``flows.incident.drives``), but starts again a run that Prefect's Runner cancelled because
   its worker stopped (``RUNNER_STOPPED``);
 - **reschedules** a run that Crashed (its process went away), three times at most, and a run left
-  Pending by a worker that died before starting it;
+  Pending (5 min) by a worker that died before starting it;
 - **starts** the run of every open incident that has none (its first feedback run failed before);
 - **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``, expired
   console sessions and failed logins older than the login limit's window (the audit keeps the logins);
@@ -65,7 +65,11 @@ from models import LOCK, Deadline, Incident, session_scope, utcnow
 log = logging.getLogger("incident.sweep")
 
 MAX_CRASHES = 3
-STUCK_PENDING = timedelta(seconds=60)
+# A run left Pending this long lost the worker that claimed it. Not shorter: a worker dies in the seconds
+# between its claim and its run's process starting rarely, while a process starting on a loaded machine
+# is slow (it imports Prefect at nice INCIDENT_BACKGROUND_NICE: over a minute seen in the test suite), and
+# a run rescheduled while its process still starts is claimed and executed by a second worker too.
+STUCK_PENDING = timedelta(minutes=5)
 RECENT = timedelta(days=1)
 PAGE = 200
 
