@@ -19,11 +19,12 @@ level's ``pause_while`` names is ``paused`` from a solution's approval until the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 import playbooks
@@ -108,11 +109,16 @@ def resume(session: Session, incident: Incident, since: datetime, now: datetime)
     return resumed
 
 
-def active(session: Session, incident: Incident, kind: str) -> Deadline | None:
+def _active(incident: Incident, kinds: Iterable[str]) -> Select[tuple[Deadline]]:
+    """The incident's active deadlines of these kinds, earliest due first."""
     stmt = select(Deadline).where(
-        Deadline.incident_id == incident.id, Deadline.kind == kind, Deadline.state.in_(ACTIVE)
+        Deadline.incident_id == incident.id, Deadline.kind.in_(kinds), Deadline.state.in_(ACTIVE)
     )
-    return session.scalars(stmt.order_by(Deadline.due_at)).first()
+    return stmt.order_by(Deadline.due_at)
+
+
+def active(session: Session, incident: Incident, kind: str) -> Deadline | None:
+    return session.scalars(_active(incident, (kind,))).first()
 
 
 def outstanding(session: Session, incident: Incident, kind: str) -> Deadline | None:
@@ -211,11 +217,8 @@ def raise_level(session: Session, incident: Incident, now: datetime) -> list[Dea
     """
     rules = playbooks.get(incident.category).level(incident.level)
     changed = []
-    stmt = select(Deadline).where(
-        Deadline.incident_id == incident.id, Deadline.kind.in_(WINDOWS), Deadline.state.in_(ACTIVE)
-    )
     earliest: dict[str, Deadline] = {}  # each kind's ``active`` one, in one query
-    for row in session.scalars(stmt.order_by(Deadline.due_at)):
+    for row in session.scalars(_active(incident, WINDOWS)):
         earliest.setdefault(row.kind, row)
     for kind, window in WINDOWS.items():
         row = earliest.get(kind)
