@@ -188,10 +188,11 @@ def write_latencies(path: Path, sent: list[Sent]) -> None:
     start = min(s.due for s in sent)
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["due_s", "latency_ms", "client_lag_ms", "status"])
+        writer.writerow(["due_s", "latency_ms", "client_lag_ms", "status", "due_monotonic"])
         for s in sorted(sent, key=lambda s: s.due):
             lag = (s.sent - s.due) * 1000  # the client's own lateness in sending it
-            writer.writerow([f"{s.due - start:.3f}", f"{s.latency * 1000:.1f}", f"{lag:.1f}", s.status])
+            row = [f"{s.due - start:.3f}", f"{s.latency * 1000:.1f}", f"{lag:.1f}", s.status, f"{s.due:.3f}"]
+            writer.writerow(row)
 
 
 def ms(seconds: float) -> str:

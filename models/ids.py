@@ -29,8 +29,12 @@ def next_id(session: Session, prefix: str, at: datetime) -> str:
 def next_ids(session: Session, prefix: str, at: datetime, count: int) -> list[str]:
     """``count`` consecutive ids in one round trip (intake takes a batch's ids at once)."""
     key = f"{prefix}{at:%Y%m%d}"
+    counters = Counter.__table__.c  # the table, not the ORM's bulk UPDATE: no objects to keep in step
     stmt = (
-        update(Counter).where(Counter.key == key).values(value=Counter.value + count).returning(Counter.value)
+        update(Counter.__table__)
+        .where(counters.key == key)
+        .values(value=counters.value + count)
+        .returning(counters.value)
     )
     last = session.execute(stmt).scalar_one_or_none()
     if last is None:

@@ -32,10 +32,41 @@ def test_a_burst_holds_routine_runs_until_it_ends_or_for_the_hold(monkeypatch: p
     burst = Burst()
     seen = [(0.0, 100), (0.5, 110)]  # one count is no rate yet; then 20/s
     assert [burst.holding(count, at) for at, count in seen] == [False, False]
-    storm = [(1.0 + 0.5 * i, 160 + 40 * i) for i in range(7)]  # 60–90/s over the last second
+    storm = [(1.0 + 0.5 * i, 160 + 40 * i) for i in range(7)]  # 80–100/s since the last poll
     assert [burst.holding(count, at) for at, count in storm] == [True] * 6 + [False]  # 3 s, then go on
     calm = [(4.5, 403), (5.0, 406)]
     assert [burst.holding(count, at) for at, count in calm] == [False, False]  # under 50/s: over
     assert burst.holding(470, 5.5)  # a new burst is held afresh
     monkeypatch.setenv("INCIDENT_BURST_RATE", "0")  # never
     assert not burst.holding(10_000, 6.0)
+
+
+def test_a_burst_is_seen_at_the_first_poll_that_spans_it() -> None:
+    burst = Burst()  # INCIDENT_BURST_RATE: 50/s
+    assert not burst.holding(1000, 0.0)  # one count is no rate
+    assert burst.holding(1040, 0.2)  # 200/s since the last poll: held before the openings' runs start
+
+
+def _report(summary: str, batch: str, contact: str, **signals: bool) -> FeedbackIn:
+    return FeedbackIn(category="product_quality", summary=summary, product_model="F1", batch=batch,
+                      contact=contact, channel="app", **signals)  # fmt: skip
+
+
+def test_in_a_burst_the_worker_starts_level_1_runs_only(any_db: str) -> None:
+    """An L3 opening waits for the burst to end (its contact is due in hours), before routine reports;
+    an L1 report recorded by the API is claimed for the urgent process in intake's own transaction, so
+    no worker's poll takes it first."""
+    from incident.engine import queue
+
+    l3 = intake.record(_report("fridge not cooling", "B-L3", "13800000001"))
+    join = intake.record(_report("fridge not cooling either", "B-L3", "13800000002"))
+    l1 = intake.record(_report("battery caught fire", "B-L1", "13800000003", injury=True))
+    [api] = intake.record_many([_report("phone exploded", "B-L1b", "13800000004", injury=True)],
+                               claimant="elsewhere:1:urgent")  # fmt: skip
+    assert (l3.level, l3.opened, join.opened, l1.level, l1.opened) == (3, True, False, 1, True)
+    assert (api.urgent_l1, api.claimed_by, l1.claimed_by) == (True, "elsewhere:1:urgent", None)
+    in_burst = queue.claim(10, set(), None, routine_limit=0, urgent_levels=1)
+    assert [job.feedback_id for job in in_burst] == [l1.feedback_id]
+    after = queue.claim(10, set(), None, routine_limit=0)  # the burst is over; routine slots still full
+    assert [job.feedback_id for job in after] == [l3.feedback_id]
+    assert [job.feedback_id for job in queue.claim(10, set())] == [join.feedback_id]

@@ -51,10 +51,10 @@ def test_an_urgent_run_that_fails_in_the_api_gives_its_claim_back(db: str) -> No
     from incident.engine import queue
     from incident.feedback import service as intake
 
-    recorded = intake.record(intake.FeedbackIn(**URGENT))
-    assert recorded.level == 1 and recorded.opened
-    job = queue.claim_one(recorded.feedback_id)
-    assert job is not None and _claimant(job.feedback_id)[0] == queue.WORKER_ID
+    [recorded] = intake.record_many([intake.FeedbackIn(**URGENT)], claimant=queue.WORKER_ID)
+    assert recorded.level == 1 and recorded.opened and recorded.claimed_by == queue.WORKER_ID
+    job = queue.Job(recorded.feedback_id, recorded.incident_id, urgent=True)
+    assert _claimant(job.feedback_id)[0] == queue.WORKER_ID  # claimed where it was recorded
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # nothing listens
         assert asyncio.run(queue.handle_here(job)) is False
     assert _claimant(job.feedback_id) == (None, None)

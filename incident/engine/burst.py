@@ -4,9 +4,15 @@ Why: in a storm the cores are shared by intake (the 202s callers wait for) and t
 each run keeps the Prefect server busy on its behalf (its API calls: ~0.5–1 core of the server while
 the worker ran eight at a time in bench/storm.py). Niceness does not reach that work: the server runs
 it for whoever asks. So while reports arrive faster than ``INCIDENT_BURST_RATE`` per second, the
-worker starts only urgent runs (a report that opened an incident or raised its level: someone is
-told) and the routine ones wait, ``INCIDENT_BURST_HOLD_SECONDS`` at most, then go on whatever the
-rate. Nothing is lost by waiting: the rows are the queue.
+worker starts only the runs of level-1 reports (one that opened a level-1 incident or raised one to
+level 1: the leadership is told within a second) and the others wait, ``INCIDENT_BURST_HOLD_SECONDS``
+at most, then go on whatever the rate, the urgent ones first (an L2 or L3 opening: its contact is
+due within the hour or two, not the second). Nothing is lost by waiting: the rows are the queue.
+
+Why the rate is taken over the last poll, not the last second: a storm's first reports open
+incidents by the dozen; over a second, the burst showed only after 0.3–0.4 s, by when the worker had
+started those openings' runs, and the Prefect server worked for them through the storm (0.4–0.6 of a
+core of 2 while intake needed both; ``bench/storm.py``, 2026-12-07).
 
 The rate is read off the ids' counter row of the day (``models/ids.py``): one primary-key read per
 poll, and it counts the reports of every API process on the database.
@@ -23,8 +29,8 @@ from incident import settings
 from models import session_scope, utcnow
 from models.ids import Counter
 
-WINDOW = 1.0  # seconds of counts the rate is taken over
-LEAST = 0.3  # the rate needs counts this far apart
+WINDOW = 1.0  # seconds of counts kept
+LEAST = 0.1  # the rate: since the latest count at least this much older (the worker polls every 0.2 s)
 
 
 def arrived(now: datetime | None = None) -> int:
@@ -42,12 +48,15 @@ class Burst:
         self.since: float | None = None  # when the current hold began
 
     def rate(self, count: int, at: float) -> float | None:
-        """Reports per second over the last ``WINDOW``; None until the counts span ``LEAST``."""
+        """Reports per second since the latest count at least ``LEAST`` before this one; None without."""
         self.seen.append((at, count))
         while at - self.seen[0][0] > WINDOW:
             self.seen.popleft()
-        first_at, first = self.seen[0]
-        return (count - first) / (at - first_at) if at - first_at >= LEAST else None
+        earlier = [(then, counted) for then, counted in self.seen if at - then >= LEAST]
+        if not earlier:
+            return None
+        first_at, first = earlier[-1]
+        return (count - first) / (at - first_at)
 
     def holding(self, count: int, at: float) -> bool:
         limit, longest = settings.get().burst_rate, settings.get().burst_hold_seconds

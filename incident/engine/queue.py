@@ -67,10 +67,15 @@ def _free(claimant: str | None, at: datetime | None, now: datetime, mine: set[st
 
 
 def claim(
-    limit: int, running: set[str], now: datetime | None = None, routine_limit: int | None = None
+    limit: int,
+    running: set[str],
+    now: datetime | None = None,
+    routine_limit: int | None = None,
+    urgent_levels: int = 3,
 ) -> list[Job]:
     """Up to ``limit`` feedback without a run, urgent first (it opened an incident or raised one), of
-    which at most ``routine_limit`` routine ones (the rows come urgent first, so it stops there)."""
+    which at most ``routine_limit`` routine ones (the rows come urgent first, so it stops there). An
+    urgent report of an incident below level ``urgent_levels`` counts as routine (a burst holds it)."""
     now = now or utcnow()
     taken: list[Job] = []
     with session_scope() as s:
@@ -82,6 +87,7 @@ def claim(
                 Feedback.claimed_at,
                 Feedback.opened_incident,
                 Feedback.raised_from,
+                Incident.level,
             )
             .outerjoin(Incident, Incident.id == Feedback.incident_id)
             .where(Feedback.handled_at.is_(None))
@@ -93,9 +99,10 @@ def claim(
             )
             .limit(limit + len(running) + 50)
         ).all()
-        for fid, incident_id, claimant, at, opened, raised_from in rows:
+        for fid, incident_id, claimant, at, opened, raised_from, level in rows:
             urgent = bool(opened or raised_from)
-            if len(taken) >= limit or (routine_limit is not None and not urgent and routine_limit <= 0):
+            now_due = urgent and (level or 3) <= urgent_levels  # rows of one kind come level by level
+            if len(taken) >= limit or (routine_limit is not None and not now_due and routine_limit <= 0):
                 break
             if fid in running or not _free(claimant, at, now, running, fid):
                 continue
@@ -107,29 +114,9 @@ def claim(
             ).rowcount
             if won:
                 taken.append(Job(fid, incident_id, urgent))
-                if routine_limit is not None and not urgent:
+                if routine_limit is not None and not now_due:
                     routine_limit -= 1
     return taken
-
-
-def claim_one(feedback_id: str, now: datetime | None = None, claimant: str | None = None) -> Job | None:
-    """Take this one feedback now unless someone has it (the API does so for an urgent one), for this
-    process or in the name of ``claimant`` (the service's urgent process: incident/engine/urgent.py)."""
-    now = now or utcnow()
-    with session_scope() as s:
-        row = s.execute(
-            select(Feedback.incident_id, Feedback.opened_incident, Feedback.raised_from).where(
-                Feedback.id == feedback_id, Feedback.handled_at.is_(None), Feedback.claimed_by.is_(None)
-            )
-        ).first()
-        if row is None:
-            return None
-        won = s.execute(
-            update(Feedback)
-            .where(Feedback.id == feedback_id, Feedback.handled_at.is_(None), Feedback.claimed_by.is_(None))
-            .values(claimed_by=claimant or WORKER_ID, claimed_at=now)
-        ).rowcount
-    return Job(feedback_id, row.incident_id, bool(row.opened_incident or row.raised_from)) if won else None
 
 
 def _mine_unhandled() -> ColumnElement[bool]:
@@ -138,7 +125,7 @@ def _mine_unhandled() -> ColumnElement[bool]:
 
 def handed_over(running: set[str]) -> list[Job]:
     """The rows claimed in this process's name that it is not running: what the API handed to the
-    urgent process (``claim_one(..., claimant=)``)."""
+    urgent process (``intake.record_many(claimant=)``)."""
     with session_scope() as s:
         rows = s.execute(
             select(Feedback.id, Feedback.incident_id, Feedback.opened_incident, Feedback.raised_from).where(
@@ -294,9 +281,10 @@ class Pump:
             jobs: list[Job] = []
             if free > 0:
                 try:
-                    if routine > 0 and self.burst.holding(await asyncio.to_thread(arrived), loop.time()):
-                        routine = 0  # a burst of reports: urgent runs only (incident/engine/burst.py)
-                    jobs = await asyncio.to_thread(claim, free, set(self.running), None, routine)
+                    levels = 3
+                    if self.burst.holding(await asyncio.to_thread(arrived), loop.time()):
+                        routine, levels = 0, 1  # a burst: level-1 runs only (incident/engine/burst.py)
+                    jobs = await asyncio.to_thread(claim, free, set(self.running), None, routine, levels)
                 except SQLAlchemyError as exc:  # the database is away: the rows wait for it
                     log.warning("feedback queue unreadable, retrying: %s", exc.__class__.__name__)
                     await asyncio.sleep(1.0)

@@ -13,12 +13,13 @@ decided which target a storm missed (``bench/storm.py``, 500 reports at 200/s, R
 Here it has an interpreter of its own, not niced, in a session of its own: intake keeps its cores and
 its GIL, and the notice comes as soon as Prefect answers.
 
-How a report is handed over: the API claims the feedback's row in this process's name (its claimant,
-which it writes to its ready file) and sends it SIGUSR1; the process then runs every row claimed in
-its name that it is not running yet. The database stays the queue: if this process is gone, the worker
-on this host takes its claims over at once (``queue._dead_on_this_host``); a run that fails here gives
-its claim back, and a worker takes the row at its next poll; while the process is not ready (its first
-seconds), the API runs the flow itself, as it did before. Its runs are counted in the database-derived
+How a report is handed over: the API's intake claims the feedback's row in this process's name (its
+claimant, which it writes to its ready file) in the transaction that records the report, then sends
+it SIGUSR1; the process runs every row claimed in its name that it is not running yet. The database
+stays the queue: if this process is gone, the worker on this host takes its claims over at once
+(``queue._dead_on_this_host``); a run that fails here gives its claim back, and a worker takes the row
+at its next poll; while the process is not ready (its first seconds), the API claims the row for
+itself and runs the flow there. Its runs are counted in the database-derived
 series (``/metrics``), not in a process endpoint of its own.
 """
 

@@ -67,8 +67,9 @@ class Batcher:
 
     async def _record(self, batch: list[Waiting]) -> None:
         loop = asyncio.get_running_loop()
+        bodies, claimant = [b for b, _ in batch], _claimant()
         try:
-            results = await loop.run_in_executor(self._thread, intake.record_many, [b for b, _ in batch])
+            results = await loop.run_in_executor(self._thread, intake.record_many, bodies, None, claimant)
         except Exception as exc:
             if len(batch) > 1 and not isinstance(exc, SYSTEMIC):
                 for item in batch:
@@ -119,8 +120,8 @@ async def accept(body: FeedbackIn) -> dict[str, Any]:
         quiet = writer.in_flight == 1
     finally:
         writer.in_flight -= 1
-    if result.level == 1 and (result.opened or result.raised_from):
-        await _handle_now(result.feedback_id)
+    if result.claimed_by:
+        await _handle_now(result)
     run_id = incident_run_id = None
     if quiet and settings.get().intake_run_wait > 0:
         run_id, incident_run_id = await _wait_for_runs(result.feedback_id)
@@ -130,22 +131,28 @@ async def accept(body: FeedbackIn) -> dict[str, Any]:
 _URGENT: set[asyncio.Task[bool]] = set()  # kept until done: the loop holds tasks only weakly
 
 
-async def _handle_now(feedback_id: str) -> None:
+def _claimant() -> str:
+    """In whose name a batch's level-1 reports are claimed: the urgent process once it is ready, else
+    this process, which then runs them itself."""
+    from incident.engine import queue, urgent
+
+    return urgent.claimant() or queue.WORKER_ID
+
+
+async def _handle_now(result: intake.IntakeResult) -> None:
     """A report that opened a level-1 incident or raised one to level 1 (the leadership must be told
     within a second) gets its ``handle_feedback`` flow run at once, instead of waiting for a worker's
     turn behind a storm's reports (the worker is niced below intake, and busy): in the service's urgent
-    process (incident/engine/urgent.py), or here while that is not ready. Rare by nature (once per
-    incident at most). If the process that runs it dies, a worker takes the row over at once; if the
-    run fails, at its next poll (the claim is given back: ``queue.handle_here``)."""
+    process (incident/engine/urgent.py), or here while that is not ready. Its row was claimed for
+    either in intake's own transaction. Rare by nature (once per incident at most). If the process
+    that runs it dies, a worker takes the row over at once; if the run fails, at its next poll (the
+    claim is given back: ``queue.handle_here``)."""
     from incident.engine import queue, urgent
 
-    claimant = urgent.claimant()
-    job = await run_in_threadpool(queue.claim_one, feedback_id, None, claimant)
-    if job is None:  # a worker took it first
-        return
-    if claimant is not None:
+    if result.claimed_by != queue.WORKER_ID:
         urgent.wake()
         return
+    job = queue.Job(result.feedback_id, result.incident_id, urgent=True)
     # in a thread with its own loop: the flow's database calls block only it
     task = asyncio.create_task(asyncio.to_thread(asyncio.run, queue.handle_here(job)))
     _URGENT.add(task)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from incident.errors import NotFound
 from incident.feedback.grading import Signals, grade
 from incident.feedback.inputs import COPIED, INCIDENT_KINDS, FeedbackIn
 from incident.incidents import recurrence, timeline
-from models import LOCK, Deadline, Feedback, Incident, TimelineEvent, next_id, next_ids, session_scope, utcnow
+from models import LOCK, Base, Deadline, Feedback, Incident, TimelineEvent, next_ids, session_scope, utcnow
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,12 @@ class IntakeResult:
     opened: bool
     raised_from: int | None
     recurrence_of: str | None = None
+    claimed_by: str | None = None  # who runs its flow at once (``record_many(claimant=)``)
+
+    @property
+    def urgent_l1(self) -> bool:
+        """It opened a level-1 incident or raised one to level 1: the leadership is told at once."""
+        return self.level == 1 and (self.opened or self.raised_from is not None)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -109,8 +115,11 @@ class Tally:
 
 
 def _tallies(session: Session, incident_ids: set[str], customer_keys: set[str]) -> dict[str, Tally]:
-    """The tallies of these incidents before the batch: two queries, whatever the batch's size."""
+    """The tallies of these incidents before the batch: two queries, whatever the batch's size; none
+    when all of them are new."""
     tallies = {incident_id: Tally() for incident_id in incident_ids}
+    if not incident_ids:
+        return tallies
     fb = Feedback
     rows = session.execute(
         select(
@@ -139,20 +148,31 @@ def _lock_or_open(session: Session, first: dict[str, FeedbackIn], now: datetime)
     """Each key's open incident, locked, or a new one opened by the key's first report.
 
     All in key order, in one statement for those already open: two batches never wait on each other
-    in a circle, and a batch costs one round trip here whatever its number of problems.
+    in a circle, and a batch costs one round trip here whatever its number of problems. The new ones
+    are opened together too (their ids, recurrences and rows: three round trips for a storm's first
+    batch, which opens a dozen), one by one only when another writer opened one of them meanwhile.
     """
     keys = sorted(first)
     locked = select(Incident).where(Incident.open_key.in_(keys)).order_by(Incident.open_key)
     incidents = {inc.open_key or "": inc for inc in session.scalars(locked.with_for_update(**LOCK))}
-    for key in keys:
-        if key not in incidents:
-            incidents[key] = _open(session, first[key], key, now)
-    return incidents
+    new = [key for key in keys if key not in incidents]
+    if not new:
+        return incidents
+    ids = next_ids(session, "INC", now, len(new))
+    recurring = recurrence.of_keys(session, new)
+    opened = {key: _new(first[key], key, i, recurring.get(key), now) for key, i in zip(new, ids, strict=True)}
+    try:
+        with session.begin_nested():
+            session.add_all(opened.values())
+    except IntegrityError:  # a concurrent writer opened one of them first (its rollback expunged ours)
+        opened = {key: _open(session, _new(first[key], key, i, recurring.get(key), now))
+                  for key, i in zip(new, ids, strict=True)}  # fmt: skip
+    return incidents | opened
 
 
-def _open(session: Session, body: FeedbackIn, key: str, now: datetime) -> Incident:
-    incident = Incident(
-        id=next_id(session, "INC", now),
+def _new(body: FeedbackIn, key: str, incident_id: str, recurrence_of: str | None, now: datetime) -> Incident:
+    return Incident(
+        id=incident_id,
         category=body.category,
         level=3,
         status="response",
@@ -162,13 +182,17 @@ def _open(session: Session, body: FeedbackIn, key: str, now: datetime) -> Incide
         customers=0,
         level_reasons=[],
         identified_at=now,
-        recurrence_of=recurrence.of_key(session, key),
+        recurrence_of=recurrence_of,
     )
+
+
+def _open(session: Session, incident: Incident) -> Incident:
+    """One new incident, or the one a concurrent report opened with its key first: join that one."""
     try:
         with session.begin_nested():
             session.add(incident)
-    except IntegrityError:  # a concurrent report opened it first: join that one
-        locked = select(Incident).where(Incident.open_key == key).with_for_update(**LOCK)
+    except IntegrityError:
+        locked = select(Incident).where(Incident.open_key == incident.open_key).with_for_update(**LOCK)
         return session.scalars(locked).one()  # (the savepoint's rollback expunged ours)
     return incident
 
@@ -244,6 +268,8 @@ def _feedback_row(feedback_id: str, body: FeedbackIn, key: str, now: datetime) -
         "received_at": now,
         "opened_incident": False,
         "raised_from": None,
+        "claimed_by": None,
+        "claimed_at": None,
         # Suggestions, inquiries and praise open no incident: they wait in the inbox of their group.
         "inbox_status": None if body.kind in INCIDENT_KINDS else "open",
     }
@@ -253,8 +279,14 @@ def record(body: FeedbackIn, now: datetime | None = None) -> IntakeResult:
     return record_many([body], now)[0]
 
 
-def record_many(bodies: Sequence[FeedbackIn], now: datetime | None = None) -> list[IntakeResult]:
+def record_many(
+    bodies: Sequence[FeedbackIn], now: datetime | None = None, claimant: str | None = None
+) -> list[IntakeResult]:
     """Record reports in one transaction, each graded as if recorded alone, in the order given.
+
+    ``claimant``: the process that runs the level-1 reports' flows at once (the API hands them to its
+    urgent process); their rows are claimed in its name in this transaction, so that no worker's poll
+    takes one between the commit and a second statement (the worker is niced: the notice came late).
 
     Why batches: in a storm every report about one batch queues on that incident's row lock and
     pays its own commit; one transaction for all that arrived meanwhile costs a few statements in
@@ -265,7 +297,7 @@ def record_many(bodies: Sequence[FeedbackIn], now: datetime | None = None) -> li
         # One commit for the batch: a commit waits for the disk (WAL fsync), and that wait was most
         # of an intake's time in a storm. The ids' counter row stays locked until then, so the
         # batches of several replicas take turns.
-        return _record(session, bodies, now or utcnow())
+        return _record(session, bodies, now or utcnow(), claimant)
 
 
 def record_in(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> list[IntakeResult]:
@@ -284,7 +316,9 @@ def warm_up() -> None:
         session.rollback()
 
 
-def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> list[IntakeResult]:
+def _record(
+    session: Session, bodies: Sequence[FeedbackIn], now: datetime, claimant: str | None = None
+) -> list[IntakeResult]:
     ids = next_ids(session, "FB", now, len(bodies))
     pairs = list(zip(bodies, ids, strict=True))
     keys = [correlation_key(b, i) if b.kind in INCIDENT_KINDS else None for b, i in pairs]
@@ -294,13 +328,12 @@ def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> li
         if key:
             first.setdefault(key, body)
     incidents = _lock_or_open(session, first, now)
-    incident_ids = {incident.id for incident in incidents.values()}
-    tallies = _tallies(session, incident_ids, set(customers))
-    rows, events, results = [], [], []
-    contact = select(Deadline.incident_id, Deadline.due_at).where(
-        Deadline.incident_id.in_(incident_ids), Deadline.kind == "contact"
-    )  # each incident's contact deadline, kept up to date as the batch goes on
-    dues: dict[str, datetime | None] = dict(session.execute(contact).tuples().all())
+    known = {incident.id for incident in incidents.values() if incident.customers}  # not new ones
+    tallies = _tallies(session, known, set(customers))
+    tallies.update((incident.id, Tally()) for incident in incidents.values() if not incident.customers)
+    rows, events, results, duties_due = [], [], [], []
+    # each incident's contact deadline, kept up to date as the batch goes on
+    dues: dict[str, datetime | None] = _contact_dues(session, known)
     for feedback_id, body, key, customer in zip(ids, bodies, keys, customers, strict=True):
         rows.append(row := _feedback_row(feedback_id, body, customer, now))
         incident = incidents[key] if key else None
@@ -341,22 +374,43 @@ def _record(session: Session, bodies: Sequence[FeedbackIn], now: datetime) -> li
             session.add(Deadline(incident_id=incident.id, kind="contact", subject=feedback_id,
                                  due_at=due, created_at=now))  # fmt: skip
         elif joins:  # one more customer of a storm: owed a first contact of their own, from now
-            duties.open_duty(session, incident, feedback_id, now)
+            duties_due.append(duties.duty_row(incident, feedback_id, now))
         if raised_from:
+            _insert(session, Deadline, duties_due)  # before shorten() below, which counts them
             if incident.id in dues:
                 dues[incident.id] = _set_contact_deadline(session, incident, feedback_id, now)
             deadlines.raise_level(session, incident, now)  # progress, approval, post-mortem; approver
             duties.shorten(session, incident, now)
-        results.append(
-            IntakeResult(feedback_id, incident.id, incident.level, incident.category,
-                         dues.get(incident.id), opened, raised_from, incident.recurrence_of)
-        )  # fmt: skip
-    # render_nulls: every row names the same columns, so the batch is one INSERT (without it the ORM
-    # leaves out each row's None columns and sends one statement per shape: 3–5 round trips a batch).
-    session.execute(insert(Feedback).execution_options(render_nulls=True), rows)
-    if events:
-        session.execute(insert(TimelineEvent), events)
+        result = IntakeResult(feedback_id, incident.id, incident.level, incident.category,
+                              dues.get(incident.id), opened, raised_from, incident.recurrence_of)  # fmt: skip
+        if claimant and result.urgent_l1:
+            row.update(claimed_by=claimant, claimed_at=now)
+            result = replace(result, claimed_by=claimant)
+        results.append(result)
+    _insert(session, Deadline, duties_due)
+    _insert(session, Feedback, rows)
+    _insert(session, TimelineEvent, events)
     return results
+
+
+def _contact_dues(session: Session, incident_ids: set[str]) -> dict[str, datetime | None]:
+    if not incident_ids:
+        return {}
+    contact = select(Deadline.incident_id, Deadline.due_at).where(
+        Deadline.incident_id.in_(incident_ids), Deadline.kind == "contact"
+    )
+    return dict(session.execute(contact).tuples().all())
+
+
+def _insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """Rows in one statement, and the list emptied (the rest of the batch may add more).
+
+    Every row names the same columns, so a batch is one INSERT. Into the table, not through the ORM's
+    bulk insert, which took each row through the mapper first (8 % of the API's samples in a storm,
+    py-spy) for rows that are plain dicts already."""
+    if rows:
+        session.execute(insert(model.__table__), rows)
+        rows.clear()
 
 
 def status(feedback_id: str) -> dict[str, Any]:

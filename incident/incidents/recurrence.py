@@ -21,17 +21,18 @@ from models import CauseAnalysis, Incident
 STANDALONE = "|feedback="  # a report with no correlation fields is its own problem
 
 
-def of_key(session: Session, key: str) -> str | None:
-    """The latest closed incident with this correlation key (None for a key of one report)."""
-    if STANDALONE in key:
-        return None
+def of_keys(session: Session, keys: list[str]) -> dict[str, str]:
+    """For each correlation key that has one, the latest closed incident with it (a key of one report
+    has none). One query for a batch's new incidents: a storm's first reports open them by the dozen."""
+    wanted = [key for key in keys if STANDALONE not in key]
+    if not wanted:
+        return {}
     stmt = (
-        select(Incident.id)
-        .where(Incident.correlation_key == key, Incident.status == "closed")
-        .order_by(Incident.identified_at.desc(), Incident.id.desc())
-        .limit(1)
+        select(Incident.correlation_key, Incident.id)
+        .where(Incident.correlation_key.in_(wanted), Incident.status == "closed")
+        .order_by(Incident.identified_at, Incident.id)
     )
-    return session.scalars(stmt).first()
+    return dict(session.execute(stmt).tuples().all())  # the latest of each key comes last
 
 
 def on_cause(session: Session, incident: Incident, root: str, by: str, now: datetime) -> str | None:
