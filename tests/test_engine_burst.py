@@ -11,12 +11,13 @@ from incident.feedback import service as intake
 from incident.feedback.inputs import FeedbackIn
 
 
+def _report(summary: str, batch: str, contact: str, **signals: bool) -> FeedbackIn:
+    return FeedbackIn(category="product_quality", summary=summary, product_model="P9", batch=batch,
+                      contact=contact, channel="app", **signals)  # fmt: skip
+
+
 def _reports(n: int, batch: str) -> list[FeedbackIn]:
-    return [
-        FeedbackIn(category="product_quality", summary=f"swelling {i}", product_model="P9", batch=batch,
-                   contact=f"1381{i:07d}", channel="app")
-        for i in range(n)
-    ]  # fmt: skip
+    return [_report(f"swelling {i}", batch, f"1381{i:07d}") for i in range(n)]
 
 
 def test_the_rate_is_the_days_accepted_reports(db: str) -> None:
@@ -45,11 +46,6 @@ def test_a_burst_is_seen_at_the_first_poll_that_spans_it() -> None:
     burst = Burst()  # INCIDENT_BURST_RATE: 50/s
     assert not burst.holding(1000, 0.0)  # one count is no rate
     assert burst.holding(1040, 0.2)  # 200/s since the last poll: held before the openings' runs start
-
-
-def _report(summary: str, batch: str, contact: str, **signals: bool) -> FeedbackIn:
-    return FeedbackIn(category="product_quality", summary=summary, product_model="F1", batch=batch,
-                      contact=contact, channel="app", **signals)  # fmt: skip
 
 
 def test_in_a_burst_the_worker_starts_level_1_runs_only(any_db: str) -> None:
