@@ -66,3 +66,29 @@ def test_in_a_burst_the_worker_starts_level_1_runs_only(any_db: str) -> None:
     after = queue.claim(10, set(), None, routine_limit=0)  # the burst is over; routine slots still full
     assert [job.feedback_id for job in after] == [l3.feedback_id]
     assert [job.feedback_id for job in queue.claim(10, set())] == [join.feedback_id]
+
+
+def test_a_storm_that_began_just_before_a_poll_starts_no_run_until_the_next() -> None:
+    """Ten reports in a poll's last 0.05 s read as 50/s over its 0.2 s: not a burst yet. They are more
+    than one since the previous poll, so the reports younger than 0.1 s wait for the next poll, which
+    sees the storm; one report since the last poll (the CLI's) is taken at once."""
+    burst = Burst()
+    assert not burst.holding(1000, 0.0)
+    assert not burst.holding(1001, 0.2) and not burst.rising()  # a quiet report: taken at once
+    assert not burst.holding(1011, 0.4) and burst.rising()  # 50/s over the poll: young ones wait
+    assert burst.holding(1051, 0.6)  # 200/s: held
+    assert burst.holding(1451, 3.5)  # a poll held up for 2.9 s (SQLite's write lock in a storm): still held
+
+
+def test_young_reports_wait_for_the_next_poll_unless_level_1(any_db: str) -> None:
+    from datetime import timedelta
+
+    from incident.engine import queue
+    from models import utcnow
+
+    l3 = intake.record(_report("fridge not cooling", "B-Y3", "13800000011"))
+    l1 = intake.record(_report("battery caught fire", "B-Y1", "13800000012", injury=True))
+    assert [job.feedback_id for job in queue.claim(10, set(), young=60.0)] == [l1.feedback_id]
+    later = utcnow() + timedelta(seconds=61)
+    running = {l1.feedback_id}  # its run goes on
+    assert [job.feedback_id for job in queue.claim(10, running, later, young=60.0)] == [l3.feedback_id]

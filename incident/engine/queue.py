@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from incident import settings
-from incident.engine.burst import Burst, arrived
+from incident.engine.burst import LEAST, Burst, arrived
 from incident.metrics.process import FEEDBACK_RUNS
 from models import Feedback, Incident, session_scope, utcnow
 
@@ -72,11 +72,14 @@ def claim(
     now: datetime | None = None,
     routine_limit: int | None = None,
     urgent_levels: int = 3,
+    young: float = 0.0,
 ) -> list[Job]:
     """Up to ``limit`` feedback without a run, urgent first (it opened an incident or raised one), of
     which at most ``routine_limit`` routine ones (the rows come urgent first, so it stops there). An
-    urgent report of an incident below level ``urgent_levels`` counts as routine (a burst holds it)."""
+    urgent report of an incident below level ``urgent_levels`` counts as routine (a burst holds it).
+    Reports received less than ``young`` seconds ago wait for a later poll, but level-1 ones (``Pump``)."""
     now = now or utcnow()
+    newest = now - timedelta(seconds=young)
     taken: list[Job] = []
     with session_scope() as s:
         rows = s.execute(
@@ -88,6 +91,7 @@ def claim(
                 Feedback.opened_incident,
                 Feedback.raised_from,
                 Incident.level,
+                Feedback.received_at,
             )
             .outerjoin(Incident, Incident.id == Feedback.incident_id)
             .where(Feedback.handled_at.is_(None))
@@ -99,12 +103,14 @@ def claim(
             )
             .limit(limit + len(running) + 50)
         ).all()
-        for fid, incident_id, claimant, at, opened, raised_from, level in rows:
+        for fid, incident_id, claimant, at, opened, raised_from, level, received in rows:
             urgent = bool(opened or raised_from)
             now_due = urgent and (level or 3) <= urgent_levels  # rows of one kind come level by level
             if len(taken) >= limit or (routine_limit is not None and not now_due and routine_limit <= 0):
                 break
-            if fid in running or not _free(claimant, at, now, running, fid):
+            level_1 = urgent and (level or 3) == 1  # what a burst would start too
+            too_young = young > 0 and not level_1 and received > newest  # a storm may be starting
+            if fid in running or too_young or not _free(claimant, at, now, running, fid):
                 continue
             seen = Feedback.claimed_by.is_(None) if claimant is None else Feedback.claimed_by == claimant
             won = s.execute(
@@ -284,7 +290,9 @@ class Pump:
                     levels = 3
                     if self.burst.holding(await asyncio.to_thread(arrived), loop.time()):
                         routine, levels = 0, 1  # a burst: level-1 runs only (incident/engine/burst.py)
-                    jobs = await asyncio.to_thread(claim, free, set(self.running), None, routine, levels)
+                    young = LEAST if self.burst.rising() else 0.0  # a storm may be starting: see first
+                    running = set(self.running)
+                    jobs = await asyncio.to_thread(claim, free, running, None, routine, levels, young)
                 except SQLAlchemyError as exc:  # the database is away: the rows wait for it
                     log.warning("feedback queue unreadable, retrying: %s", exc.__class__.__name__)
                     await asyncio.sleep(1.0)
