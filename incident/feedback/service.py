@@ -153,21 +153,8 @@ def _tallies(session: Session, incident_ids: set[str], customer_keys: set[str]) 
     return tallies
 
 
-# An open incident's contact deadline (one per incident: ``_first_deadline``, or after a raise or an
-# alarm's first customer), read with the incident's lock: a round trip less for every batch.
-_CONTACT_DUE = (
-    select(Deadline.due_at)
-    .where(Deadline.incident_id == Incident.id, Deadline.kind == "contact")
-    .limit(1)
-    .scalar_subquery()
-)
-
-
-def _lock_or_open(
-    session: Session, first: dict[str, FeedbackIn], now: datetime
-) -> tuple[dict[str, Incident], dict[str, datetime | None]]:
-    """Each key's open incident, locked, or a new one opened by the key's first report; and the contact
-    deadlines of those already open.
+def _lock_or_open(session: Session, first: dict[str, FeedbackIn], now: datetime) -> dict[str, Incident]:
+    """Each key's open incident, locked, or a new one opened by the key's first report.
 
     All in key order, in one statement for those already open: two batches never wait on each other
     in a circle, and a batch costs one round trip here whatever its number of problems. The new ones
@@ -175,16 +162,11 @@ def _lock_or_open(
     batch, which opens a dozen), one by one only when another writer opened one of them meanwhile.
     """
     keys = sorted(first)
-    locked = select(Incident, _CONTACT_DUE).where(Incident.open_key.in_(keys)).order_by(Incident.open_key)
-    incidents: dict[str, Incident] = {}
-    dues: dict[str, datetime | None] = {}
-    for incident, due in session.execute(locked.with_for_update(**LOCK)).tuples():
-        incidents[incident.open_key or ""] = incident
-        if due is not None:
-            dues[incident.id] = due
+    locked = select(Incident).where(Incident.open_key.in_(keys)).order_by(Incident.open_key)
+    incidents = {inc.open_key or "": inc for inc in session.scalars(locked.with_for_update(**LOCK))}
     new = [key for key in keys if key not in incidents]
     if not new:
-        return incidents, dues
+        return incidents
     ids = next_ids(session, "INC", now, len(new))
     recurring = recurrence.of_keys(session, new)
     opened = {key: _new(first[key], key, i, recurring.get(key), now) for key, i in zip(new, ids, strict=True)}
@@ -194,7 +176,7 @@ def _lock_or_open(
     except IntegrityError:  # a concurrent writer opened one of them first (its rollback expunged ours)
         opened = {key: _open(session, _new(first[key], key, i, recurring.get(key), now))
                   for key, i in zip(new, ids, strict=True)}  # fmt: skip
-    return incidents | opened, dues
+    return incidents | opened
 
 
 def _new(body: FeedbackIn, key: str, incident_id: str, recurrence_of: str | None, now: datetime) -> Incident:
@@ -354,11 +336,16 @@ def _record(
     for body, key in zip(bodies, keys, strict=True):
         if key:
             first.setdefault(key, body)
-    incidents, dues = _lock_or_open(session, first, now)  # dues: each contact deadline, kept up to date
+    incidents = _lock_or_open(session, first, now)
     known = {incident.id for incident in incidents.values() if incident.customers}  # not new ones
     tallies = _tallies(session, known, set(customers))
     tallies.update((incident.id, Tally()) for incident in incidents.values() if not incident.customers)
     rows, events, results, duties_due = [], [], [], []
+    # Each incident's contact deadline, kept up to date as the batch goes on. Read after the lock, not
+    # with it: a SELECT … FOR UPDATE that waited for another writer sees the locked row anew but the
+    # other tables as they were when it began (PostgreSQL's read committed), and a raise or an alarm's
+    # first customer changes this deadline under that lock.
+    dues: dict[str, datetime | None] = _contact_dues(session, known)
     for feedback_id, body, key, customer in zip(ids, bodies, keys, customers, strict=True):
         rows.append(row := _feedback_row(feedback_id, body, customer, now))
         incident = incidents[key] if key else None
@@ -416,6 +403,15 @@ def _record(
     _insert(session, Feedback, rows)
     _insert(session, TimelineEvent, events)
     return results
+
+
+def _contact_dues(session: Session, incident_ids: set[str]) -> dict[str, datetime | None]:
+    if not incident_ids:
+        return {}
+    contact = select(Deadline.incident_id, Deadline.due_at).where(
+        Deadline.incident_id.in_(incident_ids), Deadline.kind == "contact"
+    )
+    return dict(session.execute(contact).tuples().all())
 
 
 def _insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
