@@ -38,6 +38,20 @@ def _prefect(prefect_api: str, method: str, path: str, **kwargs: Any) -> Any:
     return response.json() if response.content else None
 
 
+def _run_input(prefect_api: str, flow_run_id: str, key: str) -> Any:
+    """A paused run's input (its description): Prefect sets the Paused state with the input's keys first
+    and saves the input after (``prefect.flow_runs.pause_flow_run``), so on a busy machine a reader
+    between the two gets a 404 for a moment."""
+    deadline = time.monotonic() + 15
+    while (
+        response := prefect_call("GET", f"{prefect_api}/flow_runs/{flow_run_id}/input/{key}")
+    ).status_code == 404:
+        assert time.monotonic() < deadline, f"no input {key} for {flow_run_id}"
+        time.sleep(0.2)
+    response.raise_for_status()
+    return response.json()
+
+
 def _deployment(service: Service, prefect_api: str) -> dict[str, Any]:
     name = service.env["INCIDENT_DEPLOYMENT"]
     return _prefect(prefect_api, "GET", f"/deployments/name/incident_response/{name}")
@@ -56,7 +70,7 @@ def test_deployment_ready_and_the_resume_form_says_what_it_waits_for(
     for _ in range(2):  # waiting in its process (paused-…) or suspended (suspended-…): the same form
         state = _prefect(prefect_api, "GET", f"/flow_runs/{shown['flow_run_id']}")["state"]
         key = state["state_details"]["run_input_keyset"]["description"]
-        description = _prefect(prefect_api, "GET", f"/flow_runs/{shown['flow_run_id']}/input/{key}")
+        description = _run_input(prefect_api, shown["flow_run_id"], key)
         assert incident_id in description and "联系客户" in description
         deadline = time.monotonic() + 60
         while state["name"] != "Suspended" and time.monotonic() < deadline:
