@@ -4,6 +4,13 @@ It starts the incident's response run when this feedback opened the incident, te
 roles at once when it raised the level, and marks the feedback handled (a crash before that point
 means a worker takes the feedback again, incident/engine/queue.py; every step here is idempotent).
 The run is named after the feedback and tagged ``incident:<id>``, as is the incident's run.
+
+Its notice and its records are steps of the flow itself, not task runs (``tell.fn``, ``archive.fn``):
+a task run takes its flow's tags, and before a tagged task starts Prefect asks its server for the
+tags' concurrency slots, one round trip per task. On a SQLite Prefect server in a storm that answer
+came after 2.1–2.6 s (its one writer busy), and the level-1 notice waited for it (bench/storm.py,
+2026-12-07); on PostgreSQL it cost a round trip per run. The incident's run keeps its task runs (it
+carries no tags in its process), so its graph shows each notice and archive.
 """
 
 from __future__ import annotations
@@ -77,7 +84,7 @@ async def level_raised(incident_id: str, old_level: int) -> None:
         due = deadline_context(first.due_at, first.kind) if first else {}
     if not once(incident_id, f"level_raised-{level}"):
         return
-    await tell(incident_id, "level_raised", None, old_level=old_level, new_level=level, **due)
+    await tell.fn(incident_id, "level_raised", None, old_level=old_level, new_level=level, **due)
     if flow_run_id:
         async with get_client() as client:
             await client.update_flow_run(UUID(flow_run_id), name=name)
@@ -104,7 +111,7 @@ async def handle_feedback(feedback_id: str) -> str | None:
     elif incident_id and raised_from:
         await level_raised(incident_id, raised_from)
     if incident_id and not opened and not later_report_pending(feedback_id):
-        await archive(incident_id)  # one more customer, perhaps a new level: every record says so
+        await archive.fn(incident_id)  # one more customer, perhaps a new level: every record says so
     if incident_id is None:
         await route(feedback_id)  # a suggestion, inquiry or praise: its group is told, once
     with session_scope() as s:

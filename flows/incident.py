@@ -17,7 +17,7 @@ from sqlalchemy import update
 import playbooks
 from flows.marks import once
 from flows.notices import archive, deadline_context, level_roles, tell
-from flows.waiting import wait_for
+from flows.waiting import hold, wait_for
 from incident import settings
 from incident.deadlines.service import active
 from incident.incidents import timeline
@@ -30,6 +30,7 @@ from models import LOCK, Incident, session_scope, utcnow
 @flow(name="incident_response", persist_result=True, retries=3, retry_delay_seconds=15)
 async def incident_response(incident_id: str) -> str:
     """Response start → on-site handling → resolution → follow-up (domain.md §5)."""
+    await hold()  # this process runs it: should it die, the sweep knows at once (flows/waiting.py)
     if not await drives(incident_id):
         return incident_id
     await response_start(incident_id)

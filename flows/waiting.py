@@ -29,7 +29,7 @@ import anyio
 import httpx
 from prefect import runtime
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import FlowRun, State
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.flow_runs import apause_flow_run, asuspend_flow_run
@@ -155,9 +155,7 @@ async def wait_in_process(form: type[RunInput], key: str, seconds: float) -> Any
     The pause's own timeout is far beyond the window: a run whose process died while it waited is
     found by ``orphaned`` and started again, never failed by Prefect's pause expiry first.
     """
-    async with get_client() as client:  # who holds the pause (``orphaned``); before it, or no pause
-        await client.update_flow_run_labels(runtime.flow_run.id, {HOLDER: holder()})
-    with anyio.move_on_after(seconds):
+    with anyio.move_on_after(seconds):  # who holds the pause: the run's HOLDER label (``hold``)
         return await apause_flow_run(
             wait_for_input=form, key=key, timeout=int(seconds) + ORPHAN_MARGIN, poll_interval=HOT_POLL
         )
@@ -172,13 +170,38 @@ ORPHAN_MARGIN = 3600  # seconds past the hot window before Prefect would fail th
 HOT_POLL: Any = 0.5
 
 
-# The run's label naming the process that waits in a blocking pause (``host:pid``), set before it pauses.
+# The run's label naming the process that runs it and waits in its blocking pauses (``host:pid``), set
+# at the start of each execution (``hold``). The name is older than the start-time label; kept for runs
+# paused before it.
 HOLDER = "incident.waits-in"
 HOST = socket.gethostname()
 
 
 def holder() -> str:
     return f"{HOST}:{os.getpid()}"
+
+
+async def hold() -> None:
+    """Name this process the run's holder, first thing in each execution (a resumed or rescheduled run
+    runs in a new process): while it is Running or waits in a blocking pause, the sweep can tell that
+    its process is gone (``orphaned``, ``lost``) as soon as it is, on this host."""
+    async with get_client() as client:
+        await client.update_flow_run_labels(runtime.flow_run.id, {HOLDER: holder()})
+
+
+def lost(run: FlowRun, now: datetime) -> bool:
+    """A Running run whose process (its ``HOLDER``) is known gone: its worker died with it, and Prefect
+    would call it a zombie only after ``INCIDENT_ZOMBIE_SECONDS`` without a heartbeat. Running for a
+    grace first: a new execution names its process a moment after Prefect marks it Running, and until
+    then the label still names the process before."""
+    state = run.state
+    if state is None or state.type != StateType.RUNNING or now - state.timestamp < _grace():
+        return False
+    return holder_gone((run.labels or {}).get(HOLDER))
+
+
+def _grace() -> timedelta:
+    return timedelta(seconds=max(10.0, 2 * settings.get().sweep_seconds))
 
 
 def holder_gone(label: object) -> bool:
@@ -218,8 +241,7 @@ def orphaned(state: State, labels: Mapping[str, Any] | None = None) -> bool:
         return False
     if holder_gone((labels or {}).get(HOLDER)):
         return True
-    grace = max(10.0, 2 * settings.get().sweep_seconds)
-    return datetime.now(UTC) > details.pause_timeout - timedelta(seconds=ORPHAN_MARGIN - grace)
+    return datetime.now(UTC) > details.pause_timeout - timedelta(seconds=ORPHAN_MARGIN) + _grace()
 
 
 async def paused_run(flow_run_id: str | UUID) -> FlowRun | None:

@@ -52,6 +52,9 @@ class Feedback(Base):
     received_at: Mapped[datetime]
     opened_incident: Mapped[bool] = mapped_column(default=False)  # this report opened it
     raised_from: Mapped[int | None]  # the level before this report raised it
+    # The level this report opened its incident at or raised it to (None: it did neither). The worker's
+    # burst hold reads it: a storm's opening at L3, once the incident is L1, is no level-1 event.
+    set_level: Mapped[int | None]
     flow_run_id: Mapped[str | None] = mapped_column(String(40))
     handled_at: Mapped[datetime | None]
     # The worker whose handle_feedback run has it (flows/queue.py): the database is the queue.

@@ -229,6 +229,13 @@ def inbox() -> Iterator[Inbox]:
         yield received
 
 
+def dead_pid() -> int:
+    """The pid of a process of this host that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 def start_service(
     home: Path, prefect_api: str, inbox: Inbox, extra_env: dict[str, str] | None = None
 ) -> Service:

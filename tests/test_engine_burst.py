@@ -92,3 +92,20 @@ def test_young_reports_wait_for_the_next_poll_unless_level_1(any_db: str) -> Non
     later = utcnow() + timedelta(seconds=61)
     running = {l1.feedback_id}  # its run goes on
     assert [job.feedback_id for job in queue.claim(10, running, later, young=60.0)] == [l3.feedback_id]
+
+
+def test_in_a_burst_a_storms_earlier_openings_and_raises_wait_once_it_is_level_1(any_db: str) -> None:
+    """The storm's L3 opening and its L3 → L2 raise are no level-1 events, though their incident is L1
+    by the time the worker polls: a burst holds them (their runs kept the Prefect server busy while
+    intake needed the cores); the report that made it L1 is taken."""
+    from incident.engine import queue
+
+    results = intake.record_many(_reports(100, "B-STORM"))
+    urgent = [r for r in results if r.opened or r.raised_from]
+    levels = [(r.opened, r.raised_from, r.level) for r in urgent]
+    assert levels == [(True, None, 3), (False, 3, 2), (False, 2, 1)]
+    opening, to_2, to_1 = (r.feedback_id for r in urgent)
+    in_burst = queue.claim(10, set(), None, routine_limit=0, urgent_levels=1)
+    assert [job.feedback_id for job in in_burst] == [to_1]
+    after = queue.claim(2, {to_1}, None, routine_limit=0)  # the burst is over: the urgent ones, L2 first
+    assert [job.feedback_id for job in after] == [to_2, opening]

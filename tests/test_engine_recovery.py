@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from pytest_httpserver import HTTPServer
 
 from tests.chaos import Proxy
+from tests.conftest import dead_pid
 
 RUN_ID = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"
 URGENT = {"category": "product_quality", "summary": "电池起火", "injury": True, "product_model": "URG"}
@@ -86,12 +87,6 @@ def test_a_long_run_keeps_its_claim(db: str, monkeypatch: pytest.MonkeyPatch) ->
     assert _other_worker_claims(db, 2) == 1
 
 
-def _dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
 def test_a_blocking_pause_whose_process_is_gone_is_orphaned(monkeypatch: pytest.MonkeyPatch) -> None:
     """Within its window a blocking pause used to count as held, so a resume made it Running with no
     process; now its holder (the run's label) is asked first, on this host."""
@@ -101,10 +96,10 @@ def test_a_blocking_pause_whose_process_is_gone_is_orphaned(monkeypatch: pytest.
 
     monkeypatch.setenv("INCIDENT_SWEEP_SECONDS", "2")
     hot = Paused(timeout_seconds=60 + waiting.ORPHAN_MARGIN, pause_key="contact")
-    gone = {waiting.HOLDER: f"{waiting.HOST}:{_dead_pid()}"}
+    gone = {waiting.HOLDER: f"{waiting.HOST}:{dead_pid()}"}
     assert waiting.orphaned(hot, gone)
     assert not waiting.orphaned(hot, {waiting.HOLDER: waiting.holder()})  # alive: this process
-    assert not waiting.orphaned(hot, {waiting.HOLDER: f"another-host:{_dead_pid()}"})  # unknowable here
+    assert not waiting.orphaned(hot, {waiting.HOLDER: f"another-host:{dead_pid()}"})  # unknowable here
     assert not waiting.orphaned(hot)  # no label: the clock decides, and the window is young
     late = Paused(timeout_seconds=5, pause_key="contact")  # past its window (the clock's rule)
     assert waiting.orphaned(late, {waiting.HOLDER: waiting.holder()})

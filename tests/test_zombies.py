@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Inbox, prefect_call, start_service, stop_service
+from flows import waiting
+from tests.conftest import Inbox, dead_pid, prefect_call, start_service, stop_service
 
 
 def _states(prefect_api: str, run_id: str) -> list[dict[str, Any]]:
@@ -98,5 +99,43 @@ def test_a_silent_running_run_is_crashed_then_rescheduled(
         ).raise_for_status()
         time.sleep(15)
         assert [s["type"] for s in _states(prefect_api, paused)][-1] == "PAUSED"
+    finally:
+        stop_service(service)
+
+
+def test_a_running_run_whose_process_here_is_gone_is_rescheduled_without_waiting_for_the_window(
+    prefect_api: str, inbox: Inbox, tmp_path: Path
+) -> None:
+    """A restarted service finds the runs its killed worker was running: each names its process in its
+    ``HOLDER`` label, and a pid gone from this host is known gone at once. The sweep crashes and
+    reschedules such a run within seconds of its grace, long before the zombie window (90 s here)."""
+    service = start_service(tmp_path / "home", prefect_api, inbox)
+    try:
+        name = service.env["INCIDENT_DEPLOYMENT"]
+        deployment = prefect_call("GET", f"{prefect_api}/deployments/name/incident_response/{name}").json()
+
+        def running(incident_id: str, holder: str) -> str:
+            created = prefect_call(
+                "POST",
+                f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",
+                json={"parameters": {"incident_id": incident_id}, "state": {"type": "RUNNING"}},
+                timeout=30,
+            )
+            created.raise_for_status()
+            run_id = created.json()["id"]
+            labels = {waiting.HOLDER: holder}
+            prefect_call("PATCH", f"{prefect_api}/flow_runs/{run_id}/labels", json=labels).raise_for_status()
+            return run_id
+
+        lost = running("INC19990101997", f"{waiting.HOST}:{dead_pid()}")
+        alive = running("INC19990101996", waiting.holder())  # this test's process: still here
+        started = time.monotonic()
+        while "SCHEDULED" not in (kinds := [s["type"] for s in _states(prefect_api, lost)]):
+            assert time.monotonic() < started + 45, f"the lost run was not rescheduled: {kinds}"
+            time.sleep(0.5)
+        print(f"\nlost run: rescheduled {time.monotonic() - started:.1f} s after it was left Running")
+        crashed = next(s for s in _states(prefect_api, lost) if s["type"] == "CRASHED")
+        assert "is gone" in crashed["message"] and "no heartbeat" not in crashed["message"]
+        assert [s["type"] for s in _states(prefect_api, alive)] == ["RUNNING"]  # its process lives
     finally:
         stop_service(service)

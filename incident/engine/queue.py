@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from incident import settings
@@ -66,6 +66,11 @@ def _free(claimant: str | None, at: datetime | None, now: datetime, mine: set[st
     return _dead_on_this_host(claimant) or at < now - timedelta(seconds=settings.get().stale_claim_seconds)
 
 
+def _due(urgent: bool, level: int | None, levels: int) -> bool:
+    """An urgent report whose level is one of the ``levels`` most severe."""
+    return urgent and (level or 3) <= levels
+
+
 def claim(
     limit: int,
     running: set[str],
@@ -76,10 +81,13 @@ def claim(
 ) -> list[Job]:
     """Up to ``limit`` feedback without a run, urgent first (it opened an incident or raised one), of
     which at most ``routine_limit`` routine ones (the rows come urgent first, so it stops there). An
-    urgent report of an incident below level ``urgent_levels`` counts as routine (a burst holds it).
+    urgent report that set a level below ``urgent_levels`` counts as routine (a burst holds it), even
+    when a later report raised its incident further.
     Reports received less than ``young`` seconds ago wait for a later poll, but level-1 ones (``Pump``)."""
     now = now or utcnow()
     newest = now - timedelta(seconds=young)
+    # the level the report itself set; a report recorded before it was kept (0015): its incident's now
+    level = func.coalesce(Feedback.set_level, Incident.level)
     taken: list[Job] = []
     with session_scope() as s:
         rows = s.execute(
@@ -90,7 +98,7 @@ def claim(
                 Feedback.claimed_at,
                 Feedback.opened_incident,
                 Feedback.raised_from,
-                Incident.level,
+                level,
                 Feedback.received_at,
             )
             .outerjoin(Incident, Incident.id == Feedback.incident_id)
@@ -98,17 +106,17 @@ def claim(
             # urgent first and, among them, the most severe: an L1 raise before twenty L3 openings
             .order_by(
                 or_(Feedback.opened_incident, Feedback.raised_from.is_not(None)).desc(),
-                Incident.level,
+                level,
                 Feedback.id,
             )
             .limit(limit + len(running) + 50)
         ).all()
-        for fid, incident_id, claimant, at, opened, raised_from, level, received in rows:
+        for fid, incident_id, claimant, at, opened, raised_from, set_level, received in rows:
             urgent = bool(opened or raised_from)
-            now_due = urgent and (level or 3) <= urgent_levels  # rows of one kind come level by level
+            now_due = _due(urgent, set_level, urgent_levels)  # rows of one kind come level by level
             if len(taken) >= limit or (routine_limit is not None and not now_due and routine_limit <= 0):
                 break
-            level_1 = urgent and (level or 3) == 1  # what a burst would start too
+            level_1 = _due(urgent, set_level, 1)  # what a burst would start too
             too_young = young > 0 and not level_1 and received > newest  # a storm may be starting
             if fid in running or too_young or not _free(claimant, at, now, running, fid):
                 continue

@@ -17,6 +17,8 @@ this worker serves, and:
   incident stays closed: a run started afterwards with Prefect's Run button finds it closed and ends at
   once, see ``flows.incident.drives``), but starts again a run that Prefect's Runner cancelled because
   its worker stopped (``RUNNER_STOPPED``);
+- marks **Crashed** a Running run whose process on this host is gone (its worker was killed with it:
+  a restarted service knows at its first pass, Prefect's zombie automation only after its window), and
 - **reschedules** a run that Crashed (its process went away), three times at most, and a run left
   Pending (5 min) by a worker that died before starting it;
 - **starts** the run of every open incident that has none (its first feedback run failed before);
@@ -49,7 +51,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.states import Cancelled, Scheduled
+from prefect.states import Cancelled, Crashed, Scheduled
 from sqlalchemy import select
 
 from flows import waiting
@@ -188,6 +190,19 @@ async def record_cancelled(client: PrefectClient, deployment_id: UUID) -> int:
     return closed
 
 
+async def crash_lost(client: PrefectClient, deployment_id: UUID) -> int:
+    """Mark Crashed the Running runs whose process on this host is gone (``waiting.lost``): a restarted
+    service reschedules them at this pass, not after Prefect's zombie window (``zombies.py``)."""
+    now, crashed = datetime.now(UTC), 0
+    for run in await runs_in(client, deployment_id, StateType.RUNNING):
+        if waiting.lost(run, now):
+            gone = (run.labels or {}).get(waiting.HOLDER)
+            await client.set_flow_run_state(run.id, Crashed(message=f"its process {gone} is gone"))
+            log.warning("flow run %s crashed: its process %s is gone", run.id, gone)
+            crashed += 1
+    return crashed
+
+
 async def reschedule_crashed(client: PrefectClient, deployment_id: UUID) -> int:
     rescheduled = 0
     now = datetime.now(UTC)
@@ -228,6 +243,7 @@ async def sweep_once(deployment_id: UUID) -> dict[str, int]:
             "delivered": await deliver_waiting(client, deployment_id),
             "cancel_finished": await finish_cancelling(client, deployment_id),
             "cancelled": await record_cancelled(client, deployment_id),
+            "lost": await crash_lost(client, deployment_id),
             "rescheduled": await reschedule_crashed(client, deployment_id),
         }
     counts["started"] = await start_missing()

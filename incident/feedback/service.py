@@ -277,6 +277,7 @@ def _feedback_row(feedback_id: str, body: FeedbackIn, key: str, now: datetime) -
         "received_at": now,
         "opened_incident": False,
         "raised_from": None,
+        "set_level": None,
         "claimed_by": None,
         "claimed_at": None,
         # Suggestions, inquiries and praise open no incident: they wait in the inbox of their group.
@@ -364,6 +365,7 @@ def _record(
         by = f"{body.channel}:{feedback_id}"
         if opened or raised_from:
             incident.level, incident.level_reasons = graded.level, graded.reasons
+            row.update(set_level=graded.level)
         if opened:
             level = {"level": graded.level}
             events.append(
