@@ -72,14 +72,14 @@ def _own_service(inbox: Inbox, tmp_path: Path, **extra: str) -> Iterator[Service
         env=env, stdout=(home / "serve.log").open("ab"), stderr=subprocess.STDOUT, cwd=home,
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while not (home / "service.json").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, (home / "serve.log").read_text()[-2000:]
-        time.sleep(0.3)
-    info = json.loads((home / "service.json").read_text())
-    env["PREFECT_API_URL"] = info["prefect_api_url"]
-    service = Service(home, info["url"], "test-token", env, inbox, proc)
-    try:
-        yield service
+    try:  # the service goes with the test, also when it failed to start
+        while not (home / "service.json").exists():
+            alive = proc.poll() is None and time.monotonic() < deadline
+            assert alive, (home / "serve.log").read_text()[-2000:]
+            time.sleep(0.3)
+        info = json.loads((home / "service.json").read_text())
+        env["PREFECT_API_URL"] = info["prefect_api_url"]
+        yield Service(home, info["url"], "test-token", env, inbox, proc)
     finally:
         if proc.poll() is None:
             proc.kill()
