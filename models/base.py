@@ -69,7 +69,7 @@ def _sqlite_begin(conn: Connection) -> None:
     Why not SQLite's own busy timeout for the whole wait: its handler sleeps 1, 2, 5, 10 … then 100 ms
     between tries, and in a storm intake takes the lock for a batch every few milliseconds; a waiting
     writer woke to find it taken again, over and over (the worker's poll waited 0.6 and 2.9 s in one
-    storm, and the level-1 run's writes the same way: its notice came 2–7 s after the 202)."""
+    storm). ``bench/sqlite_turns.py``: a writer's p95 wait beside such a stream 55 → 4 ms."""
     deadline = time.monotonic() + BUSY_SECONDS
     while True:
         try:
