@@ -17,8 +17,6 @@ this worker serves, and:
   incident stays closed: a run started afterwards with Prefect's Run button finds it closed and ends at
   once, see ``flows.incident.drives``), but starts again a run that Prefect's Runner cancelled because
   its worker stopped (``RUNNER_STOPPED``);
-- **reschedules** the runs a worker of this home killed as it left without finishing its stop
-  (``note_left``: Prefect could not be told, and a run still Pending waited ``STUCK_PENDING``);
 - marks **Crashed** a Running run whose process on this host is gone (its worker was killed with it:
   a restarted service knows at its first pass, Prefect's zombie automation only after its window), and
 - **reschedules** a run that Crashed (its process went away), three times at most, and a run left
@@ -37,11 +35,9 @@ Feedback without a run needs no sweep: the rows are the queue (incident/engine/q
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient, get_client
@@ -55,7 +51,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
-from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Crashed, Scheduled
 from sqlalchemy import select
 
@@ -195,51 +190,6 @@ async def record_cancelled(client: PrefectClient, deployment_id: UUID) -> int:
     return closed
 
 
-LEFT_RUNS = "left-runs"  # in INCIDENT_HOME: runs a worker killed as it left (``note_left``)
-
-
-def note_left(pids: list[int]) -> None:
-    """Write down the flow runs these processes execute (their ``PREFECT__FLOW_RUN_ID``), before a worker
-    that cannot finish its stop kills them: Prefect is not told (it may be gone too), and a run its
-    process died in before the run named it (``waiting.hold``) stayed Pending or Running until Prefect's
-    zombie window or ``STUCK_PENDING``. The next sweep on this home reschedules them (``reschedule_left``)."""
-    runs = [run for pid in pids if (run := _run_of(pid))]
-    if runs:
-        with contextlib.suppress(OSError), (settings.home() / LEFT_RUNS).open("a") as out:
-            out.write("".join(f"{run}\n" for run in runs))
-
-
-def _run_of(pid: int) -> str | None:
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    found = [v for k, _, v in (e.partition(b"=") for e in environ) if k == b"PREFECT__FLOW_RUN_ID"]
-    return found[0].decode() if found else None
-
-
-async def reschedule_left(client: PrefectClient) -> int:
-    """Reschedule the runs a worker of this home killed as it left, still Pending or Running."""
-    path = settings.home() / LEFT_RUNS
-    try:
-        left = dict.fromkeys(path.read_text().split())
-    except FileNotFoundError:
-        return 0
-    done = 0
-    for run_id in left:
-        try:
-            run = await client.read_flow_run(UUID(run_id))
-        except (ObjectNotFound, ValueError):
-            continue
-        if run.state and run.state.type in (StateType.PENDING, StateType.RUNNING):
-            why = "rescheduled by the sweep: its worker left and killed its process"
-            await client.set_flow_run_state(run.id, Scheduled(message=why), force=True)
-            log.warning("flow run %s rescheduled: its worker left and killed its process", run.id)
-            done += 1
-    path.unlink(missing_ok=True)  # all read; a failure above leaves the file for the next pass
-    return done
-
-
 async def crash_lost(client: PrefectClient, deployment_id: UUID) -> int:
     """Mark Crashed the Running runs whose process on this host is gone (``waiting.lost``): a restarted
     service reschedules them at this pass, not after Prefect's zombie window (``zombies.py``)."""
@@ -290,7 +240,6 @@ async def sweep_once(deployment_id: UUID) -> dict[str, int]:
     """One pass; raises when Prefect or the database is away (the next pass tries again)."""
     async with get_client() as client:
         counts = {
-            "left": await reschedule_left(client),
             "delivered": await deliver_waiting(client, deployment_id),
             "cancel_finished": await finish_cancelling(client, deployment_id),
             "cancelled": await record_cancelled(client, deployment_id),

@@ -216,10 +216,7 @@ def _bound_the_stop(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
     """
 
     def leave(why: str) -> None:
-        from incident.engine.sweep import note_left
-
         runs = _children()
-        note_left(runs)  # Prefect is not told: the next sweep on this home reschedules their runs
         log.error("worker leaving without finishing its stop (%s); %d run processes killed", why, len(runs))
         for pid in runs:  # Prefect's runner would have stopped them; their runs are crashed, then redone
             with contextlib.suppress(ProcessLookupError):
