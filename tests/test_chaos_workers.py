@@ -86,6 +86,9 @@ def _feedback_runs(prefect_api: str, service: Service) -> Counter[str]:
     return Counter(run["name"] for run in runs if run["state_type"] == "COMPLETED")
 
 
+CUT_SHORT = "SELECT id FROM feedback WHERE claimed_by LIKE :worker AND handled_at IS NOT NULL"
+
+
 def test_worker_sigkilled_mid_storm(prefect_api: str, inbox: Inbox, tmp_path: Path) -> None:
     """The worker and the runs it executes are SIGKILLed (its machine dies) at report 15 of 40 while
     an incident waits in its process; the contact is typed at once: the service starts another worker,
@@ -113,7 +116,12 @@ def test_worker_sigkilled_mid_storm(prefect_api: str, inbox: Inbox, tmp_path: Pa
         assert_holds(figures, storm, answers)
         assert not storm.refused
         runs = _feedback_runs(prefect_api, service)
-        assert [f for f in storm.accepted if runs[f] != 1] == [], "each feedback has one completed run"
+        # One completed run each, but where the kill fell after a run's last commit (the row handled)
+        # and before Prefect was told: that run is left Running (then Crashed), and the row, handled,
+        # is rightly not run again. Seen once in CI, 23 ms between the two.
+        handled_by_the_dead = {f for (f,) in query(db_url(service), CUT_SHORT, worker=f"%:{worker}:%")}
+        odd = [f for f in storm.accepted if runs[f] != 1 and not (runs[f] == 0 and f in handled_by_the_dead)]
+        assert odd == [], "each feedback has one completed run"
         assert worker_of(service) != worker, "the worker was replaced"
     finally:
         kill_all(service)
