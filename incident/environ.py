@@ -115,6 +115,18 @@ def stamp(moment: datetime, where: tzinfo | None = None) -> str:
     return f"{local:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
 
 
+def write_whole(path: Path, text: str, mode: int = 0o666) -> None:
+    """Write the file whole or not at all: a reader (a command, the service, another process writing
+    it too) finds the old file or the whole new one, never a half-written one. ``mode`` as ``os.open``
+    takes it (the umask applies); a temporary file left by a crash is made anew, so it gets that mode."""
+    written = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    written.unlink(missing_ok=True)
+    fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    written.replace(path)
+
+
 def service_file() -> Path:
     """Where ``incident serve`` says how to reach it (url, pid, and the token it made)."""
     return home() / "service.json"

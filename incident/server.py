@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from incident import settings
 from incident.client import healthy
-from incident.environ import service_file, token_file
+from incident.environ import service_file, token_file, write_whole
 
 log = logging.getLogger("incident.serve")
 
@@ -273,16 +273,6 @@ def run(host: str = "127.0.0.1", port: int = 8765) -> None:
         lock.close()
 
 
-def _write_whole(path: Path, text: str) -> None:
-    """Write the file whole or not at all, readable by its owner only: the CLI and a supervisor read
-    ``service.json`` while the service starts, and one read it half-written (empty) once."""
-    written = path.with_name(f"{path.name}.tmp")
-    written.unlink(missing_ok=True)  # one left by a crash keeps its mode: made anew, 0600
-    with os.fdopen(os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
-        out.write(text)
-    written.replace(path)
-
-
 def listen(host: str, port: int) -> socket.socket:
     """The API's socket, bound before anything starts (Prefect's server, the worker): a port someone
     else holds is then one line (exit 2) and nothing is left running. It listens only once the service
@@ -396,7 +386,7 @@ async def _serve(
     }
     if generated:
         info["token"] = token
-    _write_whole(service_file(), json.dumps(info))
+    write_whole(service_file(), json.dumps(info), 0o600)  # the CLI reads it while the service starts
     log.info("incident service on %s (Prefect API %s)", info["url"], info["prefect_api_url"])
     _keep_stop_graceful()
     gc.collect()

@@ -215,9 +215,7 @@ def _vocabulary(path: Path) -> dict[str, dict[str, dict[str, str]]]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     words = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}  # noqa: S506 (a safe loader)
     kept.parent.mkdir(exist_ok=True)
-    partial = kept.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps(words, ensure_ascii=False), encoding="utf-8")
-    partial.replace(kept)  # atomic: a concurrent command reads the old file or the whole new one
+    environ.write_whole(kept, json.dumps(words, ensure_ascii=False))  # a concurrent command: old or new
     return words  # type: ignore[no-any-return]
 
 

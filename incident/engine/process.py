@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from incident import settings
+from incident.environ import write_whole
 
 log = logging.getLogger("incident.serve")
 READY_TIMEOUT = 120.0  # importing Prefect and our flows takes ~5 s here; the API waits for it
@@ -35,9 +36,7 @@ def say_ready(info: dict[str, object]) -> None:
     ``INCIDENT_WORKER_READY_FILE`` whole or not at all; nothing when no file is named."""
     ready = settings.get().worker_ready_file
     if ready:
-        written = Path(f"{ready}.tmp")
-        written.write_text(json.dumps(info))
-        written.replace(ready)
+        write_whole(Path(ready), json.dumps(info))
 
 
 class WorkerProcess:

@@ -16,6 +16,8 @@ import os
 import re
 from pathlib import Path
 
+from incident.environ import write_whole
+
 FILE = "prefect-http-api.pem"
 
 
@@ -33,11 +35,9 @@ def skip_unused_bundle(home: Path) -> None:
         first = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n", bundle, re.S)
         if first is None:  # an unexpected bundle: leave Prefect as it is
             return
-        written = path.with_suffix(f".{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            written.write_text(first.group(0))
-            written.replace(path)  # whole or not at all, whoever writes it last
+            write_whole(path, first.group(0))  # whoever writes it last
         except OSError:  # a home we cannot write: Prefect's default, only slower
             return
     os.environ["PREFECT_API_SSL_CERT_FILE"] = str(path)
