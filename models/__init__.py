@@ -24,6 +24,7 @@ from models.response import (
     Solution,
     Survey,
 )
+from models.worker import Worker
 
 __all__ = [
     "LOCK",
@@ -58,6 +59,7 @@ __all__ = [
     "Survey",
     "TimelineEvent",
     "Waybill",
+    "Worker",
     "get_engine",
     "next_id",
     "next_ids",

@@ -49,5 +49,7 @@ def test_a_change_is_announced_and_an_open_stream_does_not_hold_a_stop(own_servi
         service.proc.terminate()
         service.proc.wait(15)
         took = time.monotonic() - stopped
-    assert took < 8, f"incident serve took {took:.1f} s to stop with a board open"
+    # About 5 s here: the worker's runner stops the incident's run process and looks whether it exited
+    # every 3 s (Prefect's ProcessManager.kill); 8.2 s seen on a loaded machine. Held by the stream: 25 s+.
+    assert took < 15, f"incident serve took {took:.1f} s to stop with a board open"
     print(f"change announced in {announced:.2f} s; stopped in {took:.2f} s with a stream open")

@@ -130,7 +130,7 @@ def test_the_resume_form_at_approval_says_which_round_and_which_solution(
         assert time.monotonic() < deadline, state
         time.sleep(0.3)
     key = state["state_details"]["run_input_keyset"]["description"]
-    description = _prefect(prefect_api, "GET", f"/flow_runs/{run_id}/input/{key}")
+    description = _run_input(prefect_api, run_id, key)
     assert incident_id in description and label("duty", "approval", "zh") in description
     assert "第 1 轮 / round 1" in description and "方案 / solution: `replace`" in description
     assert "incident approve" in description  # and how to record it

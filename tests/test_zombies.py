@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from flows import waiting
+from incident.engine import roll
+from tests.chaos import db_url, kill_all, query, worker_of
 from tests.conftest import Inbox, dead_pid, prefect_call, start_service, stop_service
 
 
@@ -139,3 +141,56 @@ def test_a_running_run_whose_process_here_is_gone_is_rescheduled_without_waiting
         assert [s["type"] for s in _states(prefect_api, alive)] == ["RUNNING"]  # its process lives
     finally:
         stop_service(service)
+
+
+def test_runs_a_killed_worker_had_claimed_but_not_started_are_started_again_at_the_restart(
+    prefect_api: str, inbox: Inbox, tmp_path: Path
+) -> None:
+    """``incident serve`` SIGKILLed, process tree and all, while its runner had claimed two runs whose
+    processes named nobody yet: one still Pending, one Running without a ``HOLDER``. Prefect knows no
+    claimant; the workers' roll does (incident/engine/roll.py): the restarted service's first sweeps
+    start both again, instead of after ``STUCK_PENDING`` (5 min) and the zombie window (90 s). A run
+    Pending since the new worker serves is left to it."""
+    home = tmp_path / "home"
+    first = start_service(home, prefect_api, inbox)
+    name = first.env["INCIDENT_DEPLOYMENT"]
+    deployment = prefect_call("GET", f"{prefect_api}/deployments/name/incident_response/{name}").json()
+
+    def claimed(incident_id: str, state: str) -> str:
+        created = prefect_call(
+            "POST",
+            f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",
+            json={"parameters": {"incident_id": incident_id}, "state": {"type": state}},
+            timeout=30,
+        )
+        created.raise_for_status()
+        return str(created.json()["id"])
+
+    enrolled = "SELECT pid, pgid FROM workers WHERE deployment_id = :d"
+    pid = int(worker_of(first))
+    assert query(db_url(first), enrolled, d=deployment["id"]) == [(pid, pid)]  # its process group's leader
+    pending, running = claimed("INC19990101995", "PENDING"), claimed("INC19990101994", "RUNNING")
+    claimed_at = time.monotonic()
+    kill_all(first)
+    # A worker started within roll.SKEW of a claim could have made it (clocks differ between hosts).
+    time.sleep(max(0.0, roll.SKEW.total_seconds() + 1 - (time.monotonic() - claimed_at)))
+    second = start_service(home, prefect_api, inbox)
+    try:
+        later = claimed("INC19990101993", "PENDING")  # the new worker, alive, could have claimed it
+        started = time.monotonic()
+
+        def again(run_id: str) -> bool:
+            return "SCHEDULED" in [s["type"] for s in _states(prefect_api, run_id)]
+
+        while not (again(pending) and again(running)):
+            assert time.monotonic() < started + 60, "the runs of the killed worker were not started again"
+            time.sleep(0.5)
+        print(f"\nstarted again {time.monotonic() - started:.1f} s after the restart was up")
+        crashed = next(s for s in _states(prefect_api, running) if s["type"] == "CRASHED")
+        assert "its worker is gone" in crashed["message"], crashed
+        pending_states = [s["type"] for s in _states(prefect_api, pending)]
+        assert pending_states[:2] == ["PENDING", "SCHEDULED"], pending_states  # no crash counted
+        time.sleep(5)  # more sweeps
+        assert [s["type"] for s in _states(prefect_api, later)] == ["PENDING"]
+    finally:
+        kill_all(second)

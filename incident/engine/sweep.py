@@ -18,9 +18,11 @@ this worker serves, and:
   once, see ``flows.incident.drives``), but starts again a run that Prefect's Runner cancelled because
   its worker stopped (``RUNNER_STOPPED``);
 - marks **Crashed** a Running run whose process on this host is gone (its worker was killed with it:
-  a restarted service knows at its first pass, Prefect's zombie automation only after its window), and
+  a restarted service knows at its first pass, Prefect's zombie automation only after its window), or
+  that names no process yet while every worker that could have started it is gone, and
 - **reschedules** a run that Crashed (its process went away), three times at most, and a run left
-  Pending (5 min) by a worker that died before starting it;
+  Pending by a worker that died before starting it (at once when the workers' roll shows that nobody
+  could start it any more, ``roll.stranded``; else after 5 min);
 - **starts** the run of every open incident that has none (its first feedback run failed before);
 - **forgets** answers to ``Idempotency-Key`` s older than ``INCIDENT_IDEMPOTENCY_KEEP_HOURS``, expired
   console sessions and failed logins older than the login limit's window (the audit keeps the logins);
@@ -58,6 +60,7 @@ from flows import waiting
 from incident import settings
 from incident.api import idempotency
 from incident.deadlines import service as deadlines
+from incident.engine import roll
 from incident.incidents import timeline
 from incident.integrations import registry
 from incident.people import logins, sessions
@@ -191,27 +194,41 @@ async def record_cancelled(client: PrefectClient, deployment_id: UUID) -> int:
 
 
 async def crash_lost(client: PrefectClient, deployment_id: UUID) -> int:
-    """Mark Crashed the Running runs whose process on this host is gone (``waiting.lost``): a restarted
-    service reschedules them at this pass, not after Prefect's zombie window (``zombies.py``)."""
+    """Mark Crashed the Running runs whose process on this host is gone (``waiting.lost``), or that no
+    process named yet while every worker that could have started it is gone (``roll.stranded``): a
+    restarted service reschedules them at this pass, not after Prefect's zombie window (``zombies.py``)."""
     now, crashed = datetime.now(UTC), 0
-    for run in await runs_in(client, deployment_id, StateType.RUNNING):
+    running = await runs_in(client, deployment_id, StateType.RUNNING)
+    workers = await roll.of(deployment_id) if running else []  # after the runs: see roll.of
+    for run in running:
+        gone = (run.labels or {}).get(waiting.HOLDER)
         if waiting.lost(run, now):
-            gone = (run.labels or {}).get(waiting.HOLDER)
-            await client.set_flow_run_state(run.id, Crashed(message=f"its process {gone} is gone"))
-            log.warning("flow run %s crashed: its process %s is gone", run.id, gone)
-            crashed += 1
+            why = f"its process {gone} is gone"
+        elif gone is None and run.state and roll.stranded(workers, run.state.timestamp):
+            why = "its worker is gone, and with it the process it was starting"
+        else:
+            continue
+        await client.set_flow_run_state(run.id, Crashed(message=why))
+        log.warning("flow run %s crashed: %s", run.id, why)
+        crashed += 1
     return crashed
 
 
 async def reschedule_crashed(client: PrefectClient, deployment_id: UUID) -> int:
+    """Schedule again the runs that Crashed (three times at most) and those left Pending by a worker
+    that died before starting them: known at once when every worker that could have claimed one is
+    gone (``roll.stranded``), else after ``STUCK_PENDING``."""
     rescheduled = 0
     now = datetime.now(UTC)
+    pending = await runs_in(client, deployment_id, StateType.PENDING)
+    workers = await roll.of(deployment_id) if pending else []  # after the runs: see roll.of
     candidates = [
         *await runs_in(client, deployment_id, StateType.CRASHED, RECENT),
         *[
             run
-            for run in await runs_in(client, deployment_id, StateType.PENDING)
-            if run.state and now - run.state.timestamp > STUCK_PENDING
+            for run in pending
+            if run.state
+            and (now - run.state.timestamp > STUCK_PENDING or roll.stranded(workers, run.state.timestamp))
         ],
     ]
     for run in candidates:
@@ -247,6 +264,7 @@ async def sweep_once(deployment_id: UUID) -> dict[str, int]:
             "rescheduled": await reschedule_crashed(client, deployment_id),
         }
     counts["started"] = await start_missing()
+    counts["workers_forgotten"] = await asyncio.to_thread(roll.seen)
     keep = timedelta(hours=settings.get().idempotency_keep_hours)
     counts["keys_purged"] = await asyncio.to_thread(idempotency.purge, keep)
     counts["sessions_purged"] = await asyncio.to_thread(sessions.purge)

@@ -39,6 +39,7 @@ from incident import settings
 
 if TYPE_CHECKING:
     from incident.engine.process import WorkerProcess
+    from incident.engine.signals import Signals
 
 log = logging.getLogger("incident.urgent")
 FINISH_SECONDS = 10.0  # on stop, the runs in flight get this long (what is cut short is taken over)
@@ -77,21 +78,24 @@ def main() -> None:
     queue.warm_up()  # now, not in the first level-1 report's run
     gc.collect()
     gc.freeze()
-    asyncio.run(serve())
+    from incident.engine.signals import STOP, Signals
+
+    Signals((*STOP, signal.SIGUSR1)).run(serve)  # its runs off the main thread: see signals.py
 
 
-async def serve() -> None:
+async def serve(signals: Signals) -> None:
     """Run what is handed over until stopped; then give the runs in flight ``FINISH_SECONDS``."""
     from prefect.settings import PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
 
     from incident.engine import queue
     from incident.engine.process import say_ready
+    from incident.engine.signals import STOP
 
     wake_up, stopping = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGUSR1, wake_up.set)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
+    signals.on(signal.SIGUSR1, wake_up.set)
+    for sig in STOP:
+        signals.on(sig, stopping.set)
     running: dict[str, asyncio.Task[bool]] = {}
     say_ready({"pid": os.getpid(), "claimant": queue.WORKER_ID})
     log.info("urgent process ready (claims as %s)", queue.WORKER_ID)

@@ -1,7 +1,7 @@
 """``incident worker``: executes the flow runs, on Prefect's own machinery.
 
 One process (``incident serve`` starts one; start more, on more machines, with ``incident worker``
-against the same Prefect server and product database) does five things:
+against the same Prefect server and product database) does these things:
 
 - serves the deployment ``incident_response/<INCIDENT_DEPLOYMENT>`` with Prefect's ``Runner`` (what
   ``flow.serve`` uses): it polls Prefect for the deployment's scheduled runs (a new incident, a run
@@ -12,6 +12,8 @@ against the same Prefect server and product database) does five things:
 - sweeps every ``INCIDENT_SWEEP_SECONDS`` (incident/engine/sweep.py);
 - watches the deadlines every ``INCIDENT_WATCH_SECONDS`` (flows/deadlines.py), and as often sends the
   progress updates owed to customers (incident/response/updates.py);
+- enrols on its deployment's roll before it serves (incident/engine/roll.py: how the sweep tells a
+  run whose claimant died before starting it);
 - turns Prefect's heartbeats on and keeps the automation that marks silent runs Crashed
   (incident/engine/zombies.py), which the sweep then reschedules;
 - serves its own ``/metrics`` (incident/metrics/process.py) on ``INCIDENT_WORKER_METRICS_HOST``:
@@ -33,18 +35,21 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from incident import settings
+from incident.engine.signals import STOP, Signals
 
 if TYPE_CHECKING:
     from prefect.runner import Runner
 
 log = logging.getLogger("incident.worker")
 FINISH_SECONDS = 10.0  # on stop, the feedback runs in flight get this long; nothing new starts
+SAME_SIGNAL_SECONDS = 1.0  # a stop signal this soon after the first is the same one (_bound_the_stop)
 
 
 class WorkerError(RuntimeError):
@@ -65,7 +70,7 @@ def main() -> None:
     gc.collect()
     gc.freeze()  # the imports live on: a full collection then skips them
     log.info("worker metrics on %s", metrics_url)
-    asyncio.run(work(settings.get().prefect_db, metrics_url))
+    Signals(STOP).run(lambda signals: work(signals, settings.get().prefect_db, metrics_url))
 
 
 def _serve_metrics() -> str:
@@ -105,8 +110,7 @@ class IncidentRuns:
     (``flows.waiting.orphaned``; Crashed ones are rescheduled).
     """
 
-    def __init__(self, on_start: Callable[[], None]) -> None:
-        self.on_start = on_start  # called after each runner's start (it installs its SIGTERM handler)
+    def __init__(self) -> None:
         self.runner: Runner | None = None
         self.stopping = False
         self.served = 0  # runners that served: 1, plus one per outage ridden out
@@ -140,9 +144,7 @@ class IncidentRuns:
         """Serve until ``stop``; when the runner gives up, serve again once Prefect answers."""
         while not self.stopping:
             assert self.runner is not None
-            task = asyncio.create_task(self.runner.start())
-            await asyncio.sleep(0)  # runner.start installs its own SIGTERM handler first; ours replaces it
-            self.on_start()
+            task = asyncio.create_task(self.runner.start())  # off the main thread: no signal handler
             self.served += 1
             try:
                 await task
@@ -163,19 +165,16 @@ class IncidentRuns:
             await self.runner.astop()
 
 
-async def work(prefect_db: str, metrics_url: str | None = None) -> None:
+async def work(signals: Signals, prefect_db: str, metrics_url: str | None = None) -> None:
     from incident.engine.process import say_ready
     from incident.engine.queue import Pump
 
     stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def our_signals() -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stopping.set)
-
-    runs = IncidentRuns(our_signals)
+    for sig in STOP:
+        signals.on(sig, stopping.set)
+    runs = IncidentRuns()
     deployment_id = await runs.first()
+    await _until_done(lambda: _enrol(deployment_id), "enrolment on the workers' roll")  # before serving
     runner_task = asyncio.create_task(runs.serve())
     pump = Pump(settings.run_concurrency(prefect_db))
     background = [
@@ -194,7 +193,7 @@ async def work(prefect_db: str, metrics_url: str | None = None) -> None:
     say_ready({"pid": os.getpid(), "metrics_url": metrics_url})
     waiter = asyncio.create_task(stopping.wait())
     await asyncio.wait([waiter, runner_task, *background], return_when=asyncio.FIRST_COMPLETED)
-    _bound_the_stop(loop, settings.get().worker_stop_seconds)
+    _bound_the_stop(signals, settings.get().worker_stop_seconds)
     for task in (*background, setup):
         task.cancel()
     left = await pump.finish(FINISH_SECONDS)
@@ -204,8 +203,13 @@ async def work(prefect_db: str, metrics_url: str | None = None) -> None:
     log.info("worker stopped: %d feedback runs cut short (another worker takes them over)", left)
 
 
-def _bound_the_stop(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+def _bound_the_stop(signals: Signals, seconds: float) -> None:
     """From here the worker is leaving: a second signal ends it at once, and so does the clock.
+
+    A signal within ``SAME_SIGNAL_SECONDS`` of the stop is the same one again, not a second: the kernel
+    sends the parent-death signal (``incident serve``'s children ask for SIGTERM) once for each thread of
+    the dying service as it exits (seen with strace: four SIGTERMs within 30 ms), and taking the second
+    of those for an operator's left the runs' processes killed and their runs Pending.
 
     Why a thread and ``os._exit``: the orderly stop tells Prefect and the database, and with both gone
     (``incident serve`` SIGKILLed takes its Prefect server along, and the worker gets SIGTERM from the
@@ -224,8 +228,14 @@ def _bound_the_stop(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
         logging.shutdown()
         os._exit(1)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, leave, "a second stop signal")
+    began = time.monotonic()
+
+    def again() -> None:
+        if time.monotonic() - began > SAME_SIGNAL_SECONDS:
+            leave("a second stop signal")
+
+    for sig in STOP:  # on the main thread at once: the loop may be what is stuck
+        signals.on(sig, again, in_loop=False)
     late = f"still stopping after {seconds:.0f} s (INCIDENT_WORKER_STOP_SECONDS)"
     timer = threading.Timer(seconds, leave, [late])
     timer.daemon = True  # it never holds the process up: a stop that ends in time simply exits
@@ -267,6 +277,12 @@ async def _until_done(work: Callable[[], Awaitable[object]], what: str) -> None:
         except Exception:  # Prefect away at start-up: logged, and tried again
             log.exception("%s failed; trying again in %.0f s", what, settings.get().sweep_seconds)
         await asyncio.sleep(settings.get().sweep_seconds)
+
+
+async def _enrol(deployment_id: UUID) -> None:
+    from incident.engine import roll
+
+    await asyncio.to_thread(roll.enrol, deployment_id)
 
 
 async def _zombie_automation(deployment_id: UUID) -> None:

@@ -1,0 +1,79 @@
+"""A process running Prefect flows in-process takes its stop signal once, and lets the runs finish
+(incident/engine/signals.py).
+
+Two real processes each run an async flow that takes 3 s and get SIGTERM in the middle of it: one
+with its loop off the main thread (``Signals.run``, as the worker and the urgent process now run), one
+with its loop on the main thread (as they ran before). Prefect's engine puts its own SIGTERM handler in
+place only on the main thread, and there it cuts the run short.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = """
+import asyncio, sys
+from prefect import flow
+from incident.engine.signals import STOP, Signals
+
+
+@flow
+async def three_seconds() -> str:
+    print("running", flush=True)
+    await asyncio.sleep(3)
+    return "finished"
+
+
+async def until_stopped(on: object) -> None:
+    stopping, seen = asyncio.Event(), []
+    for sig in STOP:
+        on(sig, lambda: (seen.append(sig), stopping.set()))
+    try:
+        result = await three_seconds()
+    except BaseException as exc:  # what the signal did to the run
+        result = type(exc).__name__
+    await stopping.wait()
+    print(result, len(seen), flush=True)
+
+
+if sys.argv[1] == "off-main":
+    Signals(STOP).run(lambda signals: until_stopped(signals.on))
+else:
+    async def on_main() -> None:
+        await until_stopped(asyncio.get_running_loop().add_signal_handler)
+
+    asyncio.run(on_main())
+"""
+
+
+def _stopped_mid_run(script: Path, mode: str, prefect_api: str) -> tuple[int, str]:
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == "running":
+            break
+    proc.send_signal(signal.SIGTERM)
+    said = proc.stdout.read().strip()
+    return proc.wait(60), said
+
+
+def test_a_stop_signal_during_an_in_process_run_is_taken_once_and_the_run_finishes(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "stop_mid_run.py"
+    script.write_text(SCRIPT)
+    assert _stopped_mid_run(script, "off-main", prefect_api) == (0, "finished 1")
+    # The loop on the main thread, as before: Prefect's handler raised into the run and cut it short.
+    code, said = _stopped_mid_run(script, "on-main", prefect_api)
+    assert not said.startswith("finished"), (code, said)
