@@ -32,6 +32,20 @@ def _automations(prefect_api: str) -> set[str]:
     return {a["name"] for a in answer.json()}
 
 
+def _deployment_run(
+    prefect_api: str, deployment: dict[str, Any], incident_id: str, state: str = "RUNNING"
+) -> str:
+    """A run of the service's deployment put straight into ``state``, with no process behind it."""
+    created = prefect_call(
+        "POST",
+        f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",
+        json={"parameters": {"incident_id": incident_id}, "state": {"type": state}},
+        timeout=30,
+    )
+    created.raise_for_status()
+    return str(created.json()["id"])
+
+
 def _feedback_zombie(prefect_api: str, tag: str) -> str:
     """A ``handle_feedback`` run left Running, as a SIGKILLed worker leaves one (no deployment)."""
     flow = prefect_call("POST", f"{prefect_api}/flows/", json={"name": "handle_feedback"}, timeout=30)
@@ -59,14 +73,7 @@ def test_a_silent_running_run_is_crashed_then_rescheduled(
             assert time.monotonic() < deadline, "the worker did not create the zombie automation"
             time.sleep(1)
         deployment = prefect_call("GET", f"{prefect_api}/deployments/name/incident_response/{name}").json()
-        created = prefect_call(
-            "POST",
-            f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",
-            json={"parameters": {"incident_id": "INC19990101999"}, "state": {"type": "RUNNING"}},
-            timeout=30,
-        )
-        created.raise_for_status()
-        run_id = created.json()["id"]
+        run_id = _deployment_run(prefect_api, deployment, "INC19990101999")
         feedback_run = _feedback_zombie(prefect_api, f"incident-service:{name}")
         started = time.monotonic()
         deadline = started + 90
@@ -87,12 +94,7 @@ def test_a_silent_running_run_is_crashed_then_rescheduled(
         kinds = [s["type"] for s in _states(prefect_api, feedback_run)]
         assert kinds[-1] == "CRASHED", kinds
         # A run that waits for a person (Paused, maybe Suspended: no process by design) is no zombie.
-        paused = prefect_call(
-            "POST",
-            f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",
-            json={"parameters": {"incident_id": "INC19990101998"}, "state": {"type": "RUNNING"}},
-            timeout=30,
-        ).json()["id"]
+        paused = _deployment_run(prefect_api, deployment, "INC19990101998")
         prefect_call(
             "POST",
             f"{prefect_api}/flow_runs/{paused}/set_state",
@@ -117,14 +119,7 @@ def test_a_running_run_whose_process_here_is_gone_is_rescheduled_without_waiting
         deployment = prefect_call("GET", f"{prefect_api}/deployments/name/incident_response/{name}").json()
 
         def running(incident_id: str, holder: str) -> str:
-            created = prefect_call(
-                "POST",
-                f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",
-                json={"parameters": {"incident_id": incident_id}, "state": {"type": "RUNNING"}},
-                timeout=30,
-            )
-            created.raise_for_status()
-            run_id = created.json()["id"]
+            run_id = _deployment_run(prefect_api, deployment, incident_id)
             labels = {waiting.HOLDER: holder}
             prefect_call("PATCH", f"{prefect_api}/flow_runs/{run_id}/labels", json=labels).raise_for_status()
             return run_id
@@ -156,27 +151,19 @@ def test_runs_a_killed_worker_had_claimed_but_not_started_are_started_again_at_t
     name = first.env["INCIDENT_DEPLOYMENT"]
     deployment = prefect_call("GET", f"{prefect_api}/deployments/name/incident_response/{name}").json()
 
-    def claimed(incident_id: str, state: str) -> str:
-        created = prefect_call(
-            "POST",
-            f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",
-            json={"parameters": {"incident_id": incident_id}, "state": {"type": state}},
-            timeout=30,
-        )
-        created.raise_for_status()
-        return str(created.json()["id"])
-
     enrolled = "SELECT pid, pgid FROM workers WHERE deployment_id = :d"
     pid = int(worker_of(first))
     assert query(db_url(first), enrolled, d=deployment["id"]) == [(pid, pid)]  # its process group's leader
-    pending, running = claimed("INC19990101995", "PENDING"), claimed("INC19990101994", "RUNNING")
+    pending = _deployment_run(prefect_api, deployment, "INC19990101995", "PENDING")
+    running = _deployment_run(prefect_api, deployment, "INC19990101994")  # Running, no HOLDER label
     claimed_at = time.monotonic()
     kill_all(first)
     # A worker started within roll.SKEW of a claim could have made it (clocks differ between hosts).
     time.sleep(max(0.0, roll.SKEW.total_seconds() + 1 - (time.monotonic() - claimed_at)))
     second = start_service(home, prefect_api, inbox)
     try:
-        later = claimed("INC19990101993", "PENDING")  # the new worker, alive, could have claimed it
+        # the new worker, alive, could have claimed this one
+        later = _deployment_run(prefect_api, deployment, "INC19990101993", "PENDING")
         started = time.monotonic()
 
         def again(run_id: str) -> bool:
