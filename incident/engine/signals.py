@@ -45,10 +45,10 @@ class Signals:
         if action is None:  # nothing asked for yet (starting up): what the signal does by default
             signal.signal(sig, signal.SIG_DFL)
             os.kill(os.getpid(), sig)
-        elif in_loop and self._loop is not None:
-            self._loop.call_soon_threadsafe(action)
-        else:
+        elif not in_loop:
             action()
+        elif self._loop is not None and not self._loop.is_closed():  # closed: the work is over, exiting
+            self._loop.call_soon_threadsafe(action)
 
     def run(self, work: Callable[[Signals], Coroutine[Any, Any, None]]) -> None:
         """Run ``work(self)`` on an event loop in another thread until it returns; its exception, if
