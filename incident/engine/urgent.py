@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import SQLAlchemyError
 
 from incident import settings
+from incident.engine.signals import STOP, Signals
 
 if TYPE_CHECKING:
     from incident.engine.process import WorkerProcess
-    from incident.engine.signals import Signals
 
 log = logging.getLogger("incident.urgent")
 FINISH_SECONDS = 10.0  # on stop, the runs in flight get this long (what is cut short is taken over)
@@ -78,8 +78,6 @@ def main() -> None:
     queue.warm_up()  # now, not in the first level-1 report's run
     gc.collect()
     gc.freeze()
-    from incident.engine.signals import STOP, Signals
-
     Signals((*STOP, signal.SIGUSR1)).run(serve)  # its runs off the main thread: see signals.py
 
 
@@ -89,7 +87,6 @@ async def serve(signals: Signals) -> None:
 
     from incident.engine import queue
     from incident.engine.process import say_ready
-    from incident.engine.signals import STOP
 
     wake_up, stopping = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
