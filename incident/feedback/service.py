@@ -7,13 +7,14 @@ problem meet at the unique ``incidents.open_key`` (and the row lock), not at a P
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert, or_, select
+from sqlalchemy import Select, bindparam, case, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -114,6 +115,32 @@ class Tally:
         )
 
 
+@functools.cache
+def _tally_statement() -> Select[Any]:
+    """``_tallies``' query, built once with its lists as expanding parameters. Why: intake's one
+    interpreter is what a storm queues for, and building this anew for each batch cost about a fifth
+    of intake's CPU (batches of 5 in process on PostgreSQL: 1.6-1.75 ms a report, 1.15-1.5 without)."""
+    fb = Feedback
+    present = case((fb.customer_key.in_(bindparam("customer_keys", expanding=True)), fb.customer_key))
+    each = select(
+        fb.incident_id,
+        fb.customer_key,
+        fb.customers,
+        fb.outage,
+        *(getattr(fb, flag) for flag in FLAGS),
+        present.label("present"),
+    ).where(fb.incident_id.in_(bindparam("incident_ids", expanding=True)))
+    rows = each.subquery()  # grouped by its column: PostgreSQL sees two bound CASEs as two expressions
+    return select(
+        rows.c.incident_id,
+        rows.c.present,
+        func.count(func.distinct(rows.c.customer_key)),
+        func.max(rows.c.customers),
+        func.count(rows.c.outage),
+        *(func.max(case((rows.c[flag], 1), else_=0)) for flag in FLAGS),
+    ).group_by(rows.c.incident_id, rows.c.present)
+
+
 def _tallies(session: Session, incident_ids: set[str], customer_keys: set[str]) -> dict[str, Tally]:
     """The tallies of these incidents before the batch: one query, whatever the batch's size; none
     when all of them are new.
@@ -124,25 +151,9 @@ def _tallies(session: Session, incident_ids: set[str], customer_keys: set[str]) 
     tallies = {incident_id: Tally() for incident_id in incident_ids}
     if not incident_ids:
         return tallies
-    fb = Feedback
-    each = select(
-        fb.incident_id,
-        fb.customer_key,
-        fb.customers,
-        fb.outage,
-        *(getattr(fb, flag) for flag in FLAGS),
-        case((fb.customer_key.in_(customer_keys), fb.customer_key)).label("present"),
-    ).where(fb.incident_id.in_(incident_ids))
-    rows = each.subquery()  # grouped by its column: PostgreSQL sees two bound CASEs as two expressions
-    grouped = select(
-        rows.c.incident_id,
-        rows.c.present,
-        func.count(func.distinct(rows.c.customer_key)),
-        func.max(rows.c.customers),
-        func.count(rows.c.outage),
-        *(func.max(case((rows.c[flag], 1), else_=0)) for flag in FLAGS),
-    ).group_by(rows.c.incident_id, rows.c.present)
-    for incident_id, present, distinct, reported, outages, *flags in session.execute(grouped):
+    bound = {"incident_ids": list(incident_ids), "customer_keys": list(customer_keys)}
+    grouped = session.execute(_tally_statement(), bound)
+    for incident_id, present, distinct, reported, outages, *flags in grouped:
         tally = tallies[incident_id]
         tally.distinct += distinct
         tally.reported = max(tally.reported, reported or 0)
