@@ -32,7 +32,7 @@ def of_keys(session: Session, keys: list[str]) -> dict[str, str]:
         .where(Incident.correlation_key.in_(wanted), Incident.status == "closed")
         .order_by(Incident.identified_at, Incident.id)
     )
-    return dict(session.execute(stmt).tuples().all())  # the latest of each key comes last
+    return dict(session.execute(stmt).all())  # the latest of each key comes last
 
 
 def on_cause(session: Session, incident: Incident, root: str, by: str, now: datetime) -> str | None:
