@@ -6,6 +6,7 @@ Why one engine per URL: the CLI, the service and the tests may point one process
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +47,10 @@ class Base(DeclarativeBase):
 
 _engines: dict[str, Engine] = {}
 _sessions: dict[str, sessionmaker[Session]] = {}
+# The first use of a database may come from several threads at once (the API's intake thread and its
+# thread pool; a test's racing reports): one makes the engine, the others wait for it. Without the lock
+# a thread saw the engine before its sessionmaker was stored and failed with a KeyError (CI, 12-07).
+_engines_lock = threading.Lock()
 
 
 BUSY_SECONDS = 30.0  # how long a SQLite transaction waits for the write lock before it fails
@@ -111,25 +116,33 @@ def _ping_when_idle(engine: Engine) -> None:
 
 def get_engine(url: str | None = None) -> Engine:
     url = url or settings.db_url()
-    if url not in _engines:
-        if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
-            event.listen(engine, "connect", _sqlite_pragmas)
-            event.listen(engine, "begin", _sqlite_begin)
-        else:
-            engine = create_engine(url, pool_size=10, max_overflow=20)
-            _ping_when_idle(engine)
-        _engines[url] = engine
-        _sessions[url] = sessionmaker(engine, expire_on_commit=False)
+    if url in _sessions:  # made already (stored last): no lock taken
+        return _engines[url]
+    with _engines_lock:
+        if url not in _sessions:
+            _make_engine(url)
     return _engines[url]
+
+
+def _make_engine(url: str) -> None:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    else:
+        engine = create_engine(url, pool_size=10, max_overflow=20)
+        _ping_when_idle(engine)
+    _engines[url] = engine
+    _sessions[url] = sessionmaker(engine, expire_on_commit=False)  # last: it says the engine is ready
 
 
 def reset_engine() -> None:
     """Forget cached engines (tests that switch databases)."""
-    for engine in _engines.values():
-        engine.dispose()
-    _engines.clear()
-    _sessions.clear()
+    with _engines_lock:
+        _sessions.clear()
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
 
 
 @contextmanager
