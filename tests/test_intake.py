@@ -35,6 +35,7 @@ def test_ids_count_distinct_customers_and_only_rise(any_db: str) -> None:
     for _ in range(3):
         again = record(swelling(1))
     assert again.incident_id == first.incident_id and again.level == 3
+    assert again.contact_deadline == first.contact_deadline  # read back with the tally, not reset
     for i in range(2, 10):
         assert record(swelling(i)).level == 3  # 9 distinct customers
     tenth = record(swelling(10))

@@ -275,7 +275,7 @@ def _record(
     # with it: a SELECT … FOR UPDATE that waited for another writer sees the locked row anew but the
     # other tables as they were when it began (PostgreSQL's read committed), and a raise or an alarm's
     # first customer changes this deadline under that lock.
-    dues: dict[str, datetime | None] = _contact_dues(session, known)
+    dues: dict[str, datetime | None] = {i: t.contact_due for i, t in tallies.items() if t.contact_due}
     for feedback_id, body, key, customer in zip(ids, bodies, keys, customers, strict=True):
         rows.append(row := _feedback_row(feedback_id, body, customer, now))
         incident = incidents[key] if key else None
@@ -334,15 +334,6 @@ def _record(
     _insert(session, Feedback, rows)
     _insert(session, TimelineEvent, events)
     return results
-
-
-def _contact_dues(session: Session, incident_ids: set[str]) -> dict[str, datetime | None]:
-    if not incident_ids:
-        return {}
-    contact = select(Deadline.incident_id, Deadline.due_at).where(
-        Deadline.incident_id.in_(incident_ids), Deadline.kind == "contact"
-    )
-    return dict(session.execute(contact).all())
 
 
 def _insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, case, func, select
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from incident.feedback.grading import Signals
 from incident.feedback.inputs import FeedbackIn
-from models import Feedback
+from models import Deadline, Feedback
 
 FLAGS = ("media", "injury", "property_loss", "brand_risk", "big_loss", "compensation_demand")
 
@@ -33,6 +34,9 @@ class Tally:
     outage: bool = False
     flags: set[str] = field(default_factory=set)
     keys: set[str] = field(default_factory=set)  # customer keys known to be in it already
+    # Its first contact's due time as it stood before the batch (None: none owed yet). Not a signal:
+    # read by the same query, which saves intake a round trip a batch.
+    contact_due: datetime | None = None
 
     def add(self, body: FeedbackIn, key: str) -> None:
         if key not in self.keys:
@@ -66,9 +70,12 @@ def _statement() -> Select[Any]:
         present.label("present"),
     ).where(fb.incident_id.in_(bindparam("incident_ids", expanding=True)))
     rows = each.subquery()  # grouped by its column: PostgreSQL sees two bound CASEs as two expressions
+    contact = Deadline.kind == "contact"  # one per incident at most (the opening customer's, service.py)
+    due = select(func.max(Deadline.due_at)).where(Deadline.incident_id == rows.c.incident_id, contact)
     return select(
         rows.c.incident_id,
         rows.c.present,
+        due.scalar_subquery(),
         func.count(func.distinct(rows.c.customer_key)),
         func.max(rows.c.customers),
         func.count(rows.c.outage),
@@ -78,7 +85,7 @@ def _statement() -> Select[Any]:
 
 def tallies_before(session: Session, incident_ids: set[str], customer_keys: set[str]) -> dict[str, Tally]:
     """The tallies of these incidents before the batch: one query, whatever the batch's size; none
-    when all of them are new.
+    when all of them are new. Read after the incidents' lock (service.py says why).
 
     The batch's customers already in an incident are a group of their own each (the rest one group per
     incident), so the one aggregate also says who is there: the groups never share a customer, and
@@ -88,8 +95,9 @@ def tallies_before(session: Session, incident_ids: set[str], customer_keys: set[
         return tallies
     bound = {"incident_ids": list(incident_ids), "customer_keys": list(customer_keys)}
     grouped = session.execute(_statement(), bound)
-    for incident_id, present, distinct, reported, outages, *flags in grouped:
+    for incident_id, present, due, distinct, reported, outages, *flags in grouped:
         tally = tallies[incident_id]
+        tally.contact_due = due
         tally.distinct += distinct
         tally.reported = max(tally.reported, reported or 0)
         tally.outage = tally.outage or bool(outages)
