@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 SCRIPT = """
@@ -77,3 +78,31 @@ def test_a_stop_signal_during_an_in_process_run_is_taken_once_and_the_run_finish
     # The loop on the main thread, as before: Prefect's handler raised into the run and cut it short.
     code, said = _stopped_mid_run(script, "on-main", prefect_api)
     assert not said.startswith("finished"), (code, said)
+
+
+LEAVING = """
+import time
+from prefect.logging.handlers import APILogHandler, APILogWorker
+from incident.engine import worker
+from incident.engine.signals import STOP, Signals
+
+handler = APILogHandler()  # a handler logging knows of, as Prefect's logging configuration makes one
+APILogWorker._instance_lock.acquire()  # Prefect's log shipping stuck: its drain never gets the lock
+worker._bound_the_stop(Signals(STOP), 0.2)  # the stop's clock, run out at once
+time.sleep(60)
+"""
+
+
+def test_a_worker_leaving_does_not_wait_for_prefects_log_shipping(tmp_path: Path) -> None:
+    """Leaving (the stop's clock, or a second stop signal) ends the worker whatever Prefect's log shipping
+    is doing. It used to flush every logging handler first, Prefect's ``APILogHandler`` among them, whose
+    drain takes a lock: a worker whose service and Prefect server stopped after a storm was found minutes
+    later holding port 9470 (py-spy: the second stop signal, handled on the main thread in the middle of
+    the first drain, waited for the lock that drain held)."""
+    script = tmp_path / "leaving.py"
+    script.write_text(LEAVING)
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}  # nothing there
+    started = time.monotonic()
+    left = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=50)
+    assert left.returncode == 1 and "worker leaving without finishing its stop" in left.stderr, left.stderr
+    assert time.monotonic() - started < 30  # Python and Prefect's import, then at once

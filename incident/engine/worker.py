@@ -225,7 +225,10 @@ def _bound_the_stop(signals: Signals, seconds: float) -> None:
         for pid in runs:  # Prefect's runner would have stopped them; their runs are crashed, then redone
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        logging.shutdown()
+        # Not logging.shutdown(): it flushes Prefect's APILogHandler too, whose drain waits for a lock
+        # and for the Prefect API; a second signal handled inside the first drain waited for good (a
+        # worker found minutes after a storm, holding port 9470). Our lines are written as they come.
+        sys.stderr.flush()
         os._exit(1)
 
     began = time.monotonic()
