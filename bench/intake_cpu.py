@@ -95,6 +95,11 @@ def export(rev: str) -> Path:
     return folder / "tree"
 
 
+def _each(runs: list[dict[str, Any]], key: str, digits: int) -> str:
+    """One measure of every round, in the order they ran."""
+    return ", ".join(f"{run[key]:.{digits}f}" for run in runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
@@ -119,12 +124,9 @@ def main() -> None:
     medians = {}
     for label, runs in results.items():
         medians[label] = statistics.median(r["cpu_ms_per_report"] for r in runs)
-        row = [", ".join(f"{r[key]:.2f}" for r in runs) for key in ("cpu_ms_per_report",)]
-        table.add_row(
-            label, *row, f"{medians[label]:.2f}",
-            ", ".join(f"{r['batch_p50_ms']:.1f}" for r in runs),
-            ", ".join(f"{r['batch_p95_ms']:.1f}" for r in runs),
-        )  # fmt: skip
+        cpu, p50, p95 = (_each(runs, key, d) for key, d in (("cpu_ms_per_report", 2), ("batch_p50_ms", 1),
+                                                           ("batch_p95_ms", 1)))  # fmt: skip
+        table.add_row(label, cpu, f"{medians[label]:.2f}", p50, p95)
     Console().print(table)
     if args.against:
         ratio = medians["this tree"] / medians[args.against]
