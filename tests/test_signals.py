@@ -106,3 +106,38 @@ def test_a_worker_leaving_does_not_wait_for_prefects_log_shipping(tmp_path: Path
     left = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=50)
     assert left.returncode == 1 and "worker leaving without finishing its stop" in left.stderr, left.stderr
     assert time.monotonic() - started < 30  # Python and Prefect's import, then at once
+
+
+STARTING = """
+import asyncio, time
+from incident.engine.worker import IncidentRuns
+
+
+async def main() -> None:
+    runs = IncidentRuns()
+    await runs.first()  # the deployment made: Prefect answers
+    serving = asyncio.create_task(runs.serve())
+    await asyncio.sleep(0)  # its runner's start() has begun: connecting, not serving yet
+    print("starting" if not runs.runner.started else "started", flush=True)
+    await runs.stop()
+    began = time.monotonic()
+    await asyncio.wait({serving}, timeout=20)
+    print(f"stopped in {time.monotonic() - began:.1f} s" if serving.done() else "still serving", flush=True)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_worker_stopped_while_its_runner_starts_stops(prefect_api: str, tmp_path: Path) -> None:
+    """A stop that comes while Prefect's runner is still starting ends it. Prefect's ``astop`` refuses
+    a runner not started yet, and the worker skipped it: the runner went on to start and serve, and the
+    worker waited for it until its stop's clock killed it, 30 s on (``test_crash`` under load: the
+    service SIGKILLed seconds after it started; "the worker outlived the service it worked for")."""
+    script = tmp_path / "starting.py"
+    script.write_text(STARTING)
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "INCIDENT_DEPLOYMENT": "stopped-while-starting"}
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=90)
+    said = ran.stdout.split("\n")
+    assert ran.returncode == 0 and said[0] == "starting", (said, ran.stderr[-2000:])
+    assert said[1].startswith("stopped in "), (said, ran.stderr[-2000:])

@@ -112,6 +112,7 @@ class IncidentRuns:
 
     def __init__(self) -> None:
         self.runner: Runner | None = None
+        self.serving: asyncio.Task[None] | None = None  # the runner's start(): serving, or starting
         self.stopping = False
         self.served = 0  # runners that served: 1, plus one per outage ridden out
 
@@ -144,10 +145,10 @@ class IncidentRuns:
         """Serve until ``stop``; when the runner gives up, serve again once Prefect answers."""
         while not self.stopping:
             assert self.runner is not None
-            task = asyncio.create_task(self.runner.start())  # off the main thread: no signal handler
+            self.serving = asyncio.create_task(self.runner.start())  # off the main thread: no signal handler
             self.served += 1
             try:
-                await task
+                await self.serving
             except Exception as exc:  # Prefect unreachable for longer than the runner tolerates
                 log.warning("Prefect's runner stopped (%s); serving again once Prefect answers", exc)
             while not self.stopping:
@@ -160,9 +161,17 @@ class IncidentRuns:
                     await asyncio.sleep(settings.get().sweep_seconds)
 
     async def stop(self) -> None:
+        """Stop the runner; one still starting is cancelled instead.
+
+        Why: Prefect's ``astop`` refuses a runner that has not finished starting (it "has not yet
+        started"), which then went on to start and serve, and the worker waited for it until its stop's
+        clock killed it (a service SIGKILLed seconds after it started, on a loaded machine: 30 s). A
+        runner still starting executes nothing yet, so nothing is cut short by cancelling it."""
         self.stopping = True
         if self.runner is not None and self.runner.started:
             await self.runner.astop()
+        elif self.serving is not None:
+            self.serving.cancel()
 
 
 async def work(signals: Signals, prefect_db: str, metrics_url: str | None = None) -> None:
