@@ -156,9 +156,11 @@ async def wait_in_process(form: type[RunInput], key: str, seconds: float) -> Any
     found by ``orphaned`` and started again, never failed by Prefect's pause expiry first.
     """
     with anyio.move_on_after(seconds):  # who holds the pause: the run's HOLDER label (``hold``)
-        return await apause_flow_run(
+        given = await apause_flow_run(
             wait_for_input=form, key=key, timeout=int(seconds) + ORPHAN_MARGIN, poll_interval=HOT_POLL
         )
+        await hold()  # Running again, in a new state: this process still runs it
+        return given
     async with get_client() as client:
         await client.set_flow_run_state(runtime.flow_run.id, Running(message="waiting on"), force=True)
     return None
@@ -172,8 +174,9 @@ HOT_POLL: Any = 0.5
 
 # The run's label naming the process that runs it and waits in its blocking pauses (``host:pid``), set
 # at the start of each execution (``hold``). The name is older than the start-time label; kept for runs
-# paused before it.
+# paused before it. ``HELD_IN`` names the Running state it was written in.
 HOLDER = "incident.waits-in"
+HELD_IN = "incident.held-in"
 HOST = socket.gethostname()
 
 
@@ -182,22 +185,38 @@ def holder() -> str:
 
 
 async def hold() -> None:
-    """Name this process the run's holder, first thing in each execution (a resumed or rescheduled run
-    runs in a new process): while it is Running or waits in a blocking pause, the sweep can tell that
-    its process is gone (``orphaned``, ``lost``) as soon as it is, on this host."""
+    """Name this process the run's holder, in the Running state it runs in: first thing in each
+    execution (a resumed or rescheduled run runs in a new process) and after a blocking pause resumed
+    here. While it is Running or waits in a blocking pause, the sweep can tell that its process is gone
+    (``orphaned``, ``lost``) as soon as it is, on this host."""
     async with get_client() as client:
-        await client.update_flow_run_labels(runtime.flow_run.id, {HOLDER: holder()})
+        run = await client.read_flow_run(runtime.flow_run.id)
+        labels = {HOLDER: holder(), HELD_IN: str(run.state_id)}
+        await client.update_flow_run_labels(run.id, labels)
 
 
-def lost(run: FlowRun, now: datetime) -> bool:
-    """A Running run whose process (its ``HOLDER``) is known gone: its worker died with it, and Prefect
-    would call it a zombie only after ``INCIDENT_ZOMBIE_SECONDS`` without a heartbeat. Running for a
-    grace first: a new execution names its process a moment after Prefect marks it Running, and until
-    then the label still names the process before."""
-    state = run.state
-    if state is None or state.type != StateType.RUNNING or now - state.timestamp < _grace():
+def held_by(run: FlowRun) -> str | None:
+    """The process its labels name as running it now; None while they were written in an earlier state.
+
+    Why the state: a new execution names its process a moment after Prefect marks it Running (seconds
+    on a loaded machine, in a niced process importing Prefect), and until then the label still names
+    the process before, long gone. Judged by that label, a live run was crashed and rescheduled under
+    its new process (CI, 12-07). Until it names its own, the run is judged as one that names none."""
+    labels = run.labels or {}
+    if run.state is None or str(labels.get(HELD_IN)) != str(run.state.id):
+        return None
+    held = labels.get(HOLDER)
+    return str(held) if held is not None else None
+
+
+def lost(run: FlowRun) -> bool:
+    """A Running run whose process (its ``HOLDER``, written in this Running state) is known gone: its
+    worker died with it, and Prefect would call it a zombie only after ``INCIDENT_ZOMBIE_SECONDS``
+    without a heartbeat."""
+    if run.state is None or run.state.type != StateType.RUNNING:
         return False
-    return holder_gone((run.labels or {}).get(HOLDER))
+    held = held_by(run)
+    return held is not None and holder_gone(held)
 
 
 def _grace() -> timedelta:
