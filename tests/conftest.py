@@ -471,4 +471,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for f in figures:
         if f["notes"]:
             write(f"{f['case']}: {f['notes']}")
-    write(f"chaos suite: {len(figures)} cases, {sum(CHAOS_SECONDS):.0f} s in all (bound: 300 s)")
+    total = sum(CHAOS_SECONDS)  # an aim the table reports, not a bound a test enforces (load varies 2-3x)
+    over = "; over it" if total > 300 else ""
+    write(f"chaos suite: {len(figures)} cases, {total:.0f} s in all (aim: 300 s{over})")
