@@ -155,11 +155,13 @@ async def wait_in_process(form: type[RunInput], key: str, seconds: float) -> Any
     The pause's own timeout is far beyond the window: a run whose process died while it waited is
     found by ``orphaned`` and started again, never failed by Prefect's pause expiry first.
     """
-    with anyio.move_on_after(seconds):  # who holds the pause: the run's HOLDER label (``hold``)
+    given: Any = None
+    with anyio.move_on_after(seconds) as window:  # who holds the pause: the run's HOLDER label (``hold``)
         given = await apause_flow_run(
             wait_for_input=form, key=key, timeout=int(seconds) + ORPHAN_MARGIN, poll_interval=HOT_POLL
         )
-        await hold()  # Running again, in a new state: this process still runs it
+    if not window.cancelled_caught:  # resumed: Running again, in a new state, and still in this process
+        await hold()  # outside the window: its end must not cut the label's write short
         return given
     async with get_client() as client:
         await client.set_flow_run_state(runtime.flow_run.id, Running(message="waiting on"), force=True)
