@@ -29,7 +29,7 @@ import anyio
 import httpx
 from prefect import runtime
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import FlowRun, State, StateType
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.flow_runs import apause_flow_run, asuspend_flow_run
@@ -190,7 +190,7 @@ async def hold() -> None:
     """Name this process the run's holder, in the Running state it runs in: first thing in each
     execution (a resumed or rescheduled run runs in a new process) and after a blocking pause resumed
     here. While it is Running or waits in a blocking pause, the sweep can tell that its process is gone
-    (``orphaned``, ``lost``) as soon as it is, on this host."""
+    (``orphaned``, ``held_by`` and ``holder_gone``) as soon as it is, on this host."""
     async with get_client() as client:
         run = await client.read_flow_run(runtime.flow_run.id)
         labels = {HOLDER: holder(), HELD_IN: str(run.state_id)}
@@ -209,16 +209,6 @@ def held_by(run: FlowRun) -> str | None:
         return None
     held = labels.get(HOLDER)
     return str(held) if held is not None else None
-
-
-def lost(run: FlowRun) -> bool:
-    """A Running run whose process (its ``HOLDER``, written in this Running state) is known gone: its
-    worker died with it, and Prefect would call it a zombie only after ``INCIDENT_ZOMBIE_SECONDS``
-    without a heartbeat."""
-    if run.state is None or run.state.type != StateType.RUNNING:
-        return False
-    held = held_by(run)
-    return held is not None and holder_gone(held)
 
 
 def _grace() -> timedelta:

@@ -99,12 +99,7 @@ def test_a_silent_running_run_is_crashed_then_rescheduled(
         assert [s["type"] for s in _states(prefect_api, feedback_run)][-1] == "CRASHED"
         # A run that waits for a person (Paused, maybe Suspended: no process by design) is no zombie.
         paused = _deployment_run(prefect_api, deployment, "INC19990101998")
-        prefect_call(
-            "POST",
-            f"{prefect_api}/flow_runs/{paused}/set_state",
-            json={"state": {"type": "PAUSED", "name": "Suspended"}, "force": True},
-            timeout=30,
-        ).raise_for_status()
+        _set_state(prefect_api, paused, {"type": "PAUSED", "name": "Suspended"})
         time.sleep(15)
         assert [s["type"] for s in _states(prefect_api, paused)][-1] == "PAUSED"
     finally:
@@ -135,7 +130,7 @@ def test_a_running_run_whose_process_here_is_gone_is_rescheduled_without_waiting
         alive = held("INC19990101996", waiting.holder())  # this test's process: still here
         # labelled by a process now gone, then Running in a new execution that has not named its own yet
         stale = held("INC19990101992", f"{waiting.HOST}:{dead_pid()}", "PENDING")
-        _set_state(prefect_api, stale, "RUNNING")
+        _set_state(prefect_api, stale, {"type": "RUNNING"})
         started = time.monotonic()
         while "SCHEDULED" not in (kinds := [s["type"] for s in _states(prefect_api, lost)]):
             assert time.monotonic() < started + 45, f"the lost run was not rescheduled: {kinds}"
@@ -150,9 +145,10 @@ def test_a_running_run_whose_process_here_is_gone_is_rescheduled_without_waiting
         stop_service(service)
 
 
-def _set_state(prefect_api: str, run_id: str, state: str) -> None:
-    body = {"state": {"type": state}, "force": True}
-    prefect_call("POST", f"{prefect_api}/flow_runs/{run_id}/set_state", json=body).raise_for_status()
+def _set_state(prefect_api: str, run_id: str, state: dict[str, str]) -> None:
+    """The run put into ``state`` through Prefect's API, forced (no process behind it)."""
+    url, body = f"{prefect_api}/flow_runs/{run_id}/set_state", {"state": state, "force": True}
+    prefect_call("POST", url, json=body, timeout=30).raise_for_status()
 
 
 def test_runs_a_killed_worker_had_claimed_but_not_started_are_started_again_at_the_restart(

@@ -194,18 +194,19 @@ async def record_cancelled(client: PrefectClient, deployment_id: UUID) -> int:
 
 
 async def crash_lost(client: PrefectClient, deployment_id: UUID) -> int:
-    """Mark Crashed the Running runs whose process on this host is gone (``waiting.lost``), or whose
-    process named itself in no state yet while every worker that could have started it is gone
-    (``roll.stranded``; a label from an earlier state names a process before, ``waiting.held_by``): a
-    restarted service reschedules them at this pass, not after Prefect's zombie window (``zombies.py``)."""
+    """Mark Crashed the Running runs whose process on this host is gone (the one their labels name in this
+    Running state, ``waiting.held_by``), or whose process has named itself in no state yet while every
+    worker that could have started it is gone (``roll.stranded``; a label from an earlier state names a
+    process before): a restarted service reschedules them at this pass, not after Prefect's zombie
+    window (``zombies.py``)."""
     crashed = 0
     running = await runs_in(client, deployment_id, StateType.RUNNING)
     workers = await roll.of(deployment_id) if running else []  # after the runs: see roll.of
     for run in running:
-        gone = waiting.held_by(run)
-        if waiting.lost(run):
-            why = f"its process {gone} is gone"
-        elif gone is None and run.state and roll.stranded(workers, run.state.timestamp):
+        held = waiting.held_by(run)
+        if held is not None and waiting.holder_gone(held):
+            why = f"its process {held} is gone"
+        elif held is None and run.state and roll.stranded(workers, run.state.timestamp):
             why = "its worker is gone, and with it the process it was starting"
         else:
             continue
